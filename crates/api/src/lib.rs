@@ -1,0 +1,353 @@
+//! Wire types of the contactd API: every request and response body, and the error body.
+//!
+//! The server deserialises requests into these types and serialises responses from them;
+//! the client does the reverse, so the two cannot disagree about the shape of a message.
+//! Request types reject unknown members (a typo must never be silently dropped), and
+//! update types tell an omitted member (`None`) from an explicit `null` (`Some(None)`).
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// The body of every error response, for every status: the seed's `Error` schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The HTTP status code, repeated in the body.
+    pub error: u16,
+    /// A human sentence saying what went wrong.
+    pub message: String,
+    /// A stable snake_case machine code, such as `invalid_phone_number`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The JSON path of the request member at fault, such as `custom_fields.set[0].value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// On a 409, the contact that already holds the conflicting identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicting_contact_id: Option<Uuid>,
+}
+
+/// A phone number as sent: the seed allows a JSON string or a JSON number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PhoneNumberInput {
+    /// `"+1 415 555 2671"`, `"(415) 555-2671"`, …
+    Text(String),
+    /// `14155552671`; read in the server's default region.
+    Number(serde_json::Number),
+}
+
+impl Serialize for PhoneNumberInput {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Text(text) => serializer.serialize_str(text),
+            Self::Number(number) => number.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PhoneNumberInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PhoneVisitor;
+
+        impl Visitor<'_> for PhoneVisitor {
+            type Value = PhoneNumberInput;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a phone number as a string or a number")
+            }
+
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+                Ok(PhoneNumberInput::Text(value.to_owned()))
+            }
+
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+                Ok(PhoneNumberInput::Number(value.into()))
+            }
+
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Self::Value, E> {
+                Ok(PhoneNumberInput::Number(value.into()))
+            }
+
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Self::Value, E> {
+                serde_json::Number::from_f64(value)
+                    .map(PhoneNumberInput::Number)
+                    .ok_or_else(|| E::custom("phone number is not a finite number"))
+            }
+        }
+
+        deserializer.deserialize_any(PhoneVisitor)
+    }
+}
+
+impl From<&str> for PhoneNumberInput {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
+}
+
+impl From<u64> for PhoneNumberInput {
+    fn from(number: u64) -> Self {
+        Self::Number(number.into())
+    }
+}
+
+/// One custom field value to write: `{"key": "plan", "value": "pro"}`.
+///
+/// `value` is kept as JSON because its accepted forms depend on the field's type, which
+/// only the server knows (§5: `"4.50"` and `4.5` are both a number).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFieldInput {
+    /// Machine name of a defined custom field.
+    pub key: String,
+    /// The value, as a string, or a JSON number/boolean for those types.
+    pub value: serde_json::Value,
+}
+
+/// Body of `POST /api/v1/contacts`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateContact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<PhoneNumberInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomFieldInput>,
+}
+
+/// Body of `PATCH /api/v1/contacts` (the seed's `ContactUpdateByIdentifierPayload`) and of
+/// `PATCH /api/v1/contacts/{id}`.
+///
+/// For each member, `None` means omitted (left unchanged) and `Some(None)` means `null`
+/// (cleared).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateContact {
+    /// The contact to update, in any identifier form; required by the body form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub email: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub phone_number: Option<Option<PhoneNumberInput>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub ext_id: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub first_name: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<CustomFieldChanges>,
+}
+
+/// The `custom_fields` member of an update: values to write and keys to clear.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomFieldChanges {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set: Vec<CustomFieldInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
+}
+
+/// A contact as returned by create, fetch, update and list (§3), bare, not wrapped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: Uuid,
+    pub email: Option<String>,
+    /// E.164, such as `+14155552671`.
+    pub phone_number: Option<String>,
+    pub ext_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Only the fields that hold a value, ordered by key.
+    pub custom_fields: Vec<ContactCustomField>,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One custom field value of a contact, with its definition's type and display name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactCustomField {
+    pub key: String,
+    /// A JSON number for `number`, a boolean for `boolean`, a string otherwise.
+    pub value: serde_json::Value,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub display_name: String,
+}
+
+/// Response of `GET /api/v1/contacts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactList {
+    pub data: ContactListData,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The `data` member of [`ContactList`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactListData {
+    pub contacts: Vec<Contact>,
+}
+
+/// Response of `DELETE /api/v1/contacts/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeletedContact {
+    pub id: Uuid,
+    pub deleted: bool,
+}
+
+/// The type of a custom field, which fixes how its values are read and returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// Up to 10,000 characters.
+    Text,
+    /// A finite number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// Exactly one of the field's options.
+    Select,
+}
+
+impl FieldType {
+    /// The type's name on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Number => "number",
+            Self::Boolean => "boolean",
+            Self::Date => "date",
+            Self::Select => "select",
+        }
+    }
+
+    /// Reads a type from its wire name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Text,
+            Self::Number,
+            Self::Boolean,
+            Self::Date,
+            Self::Select,
+        ]
+        .into_iter()
+        .find(|field_type| field_type.as_str() == name)
+    }
+}
+
+impl fmt::Display for FieldType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Body of `POST /api/v1/custom-fields`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomField {
+    pub key: String,
+    pub display_name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Required for `select`, forbidden otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+}
+
+/// Body of `PATCH /api/v1/custom-fields/{key}`: a new display name, and options a select
+/// field gains (existing options are never removed: stored values would break).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The full option list wanted: every existing option plus the new ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+}
+
+/// A custom field definition (§7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomField {
+    pub key: String,
+    pub display_name: String,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    /// Present for `select` fields only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// Response of `GET /api/v1/custom-fields`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldList {
+    pub data: CustomFieldListData,
+}
+
+/// The `data` member of [`CustomFieldList`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomFieldListData {
+    pub custom_fields: Vec<CustomField>,
+}
+
+/// Timestamps on the wire: RFC 3339 in UTC with exactly three fractional digits,
+/// `2026-11-26T21:00:00.123Z`, so that they sort as strings and compare across languages.
+mod millis {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        DateTime::parse_from_rfc3339(&text)
+            .map(|at| at.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Formats a timestamp as the API does, for callers that print one outside a body.
+pub fn format_timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

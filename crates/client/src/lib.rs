@@ -1,0 +1,291 @@
+//! Typed async client for the contactd API, built on the wire types of `contactd_api`.
+//!
+//! Every method maps to one endpoint and returns the decoded response body, or an
+//! [`Error`] that keeps the API's error body intact so a caller can act on its `code`,
+//! `field` or `conflicting_contact_id`.
+
+use std::fmt;
+
+use contactd_api::{
+    Contact, ContactList, CreateContact, CreateCustomField, CustomField, CustomFieldList,
+    DeletedContact, ErrorBody, UpdateContact, UpdateCustomField,
+};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::{Method, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Everything outside RFC 3986's unreserved set, so that `alt:ext_id:a/b` stays one
+/// path segment instead of becoming two, and `?`, `#`, `%` cannot end the path early.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A connection to one contactd server, acting with one API key.
+///
+/// Cloning is cheap: clones share the underlying connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    /// Scheme, host and port, such as `http://127.0.0.1:8080`, without a trailing slash.
+    base_url: String,
+    api_key: String,
+}
+
+// Written by hand so that the API key never reaches a log line through `{:?}`.
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error status; the body is the API's error body.
+    #[error("{} ({})", .0.message, .0.error)]
+    Api(ErrorBody),
+    /// The request could not be sent, or the response could not be read or decoded.
+    #[error("request to contactd failed: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The server answered with an error status whose body is not the API's error shape.
+    #[error("unexpected response with status {status}: {body}")]
+    UnexpectedResponse {
+        /// The HTTP status code.
+        status: u16,
+        /// The response body, as text.
+        body: String,
+    },
+}
+
+/// Query of `GET /api/v1/contacts`; absent members are left out so the server's defaults
+/// apply.
+#[derive(Serialize)]
+struct ListQuery<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor: Option<&'a str>,
+}
+
+impl Client {
+    /// Creates a client for the server at `base_url` (such as `http://127.0.0.1:8080`)
+    /// that authenticates every `/api/v1` call with `api_key`.
+    ///
+    /// A trailing slash on `base_url` is ignored.
+    pub fn new(base_url: impl Into<String>, api_key: impl Into<String>) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            api_key: api_key.into(),
+        }
+    }
+
+    /// Creates a contact (`POST /api/v1/contacts`).
+    pub async fn create_contact(&self, body: &CreateContact) -> Result<Contact, Error> {
+        send_json(self.api(Method::POST, "/contacts").json(body)).await
+    }
+
+    /// Fetches the contact named by `id`, in any identifier form
+    /// (`GET /api/v1/contacts/{id}`).
+    pub async fn get_contact(&self, id: &str) -> Result<Contact, Error> {
+        send_json(self.api(Method::GET, &contact_path(id))).await
+    }
+
+    /// Lists one page of contacts, newest first (`GET /api/v1/contacts`).
+    ///
+    /// `None` leaves `limit` to the server's default and starts from the first page; pass
+    /// the previous page's `next_cursor` as `cursor` to get the next one.
+    pub async fn list_contacts(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<ContactList, Error> {
+        let query = ListQuery { limit, cursor };
+        send_json(self.api(Method::GET, "/contacts").query(&query)).await
+    }
+
+    /// Updates the contact named by the body's `id` (`PATCH /api/v1/contacts`).
+    pub async fn update_contact(&self, body: &UpdateContact) -> Result<Contact, Error> {
+        send_json(self.api(Method::PATCH, "/contacts").json(body)).await
+    }
+
+    /// Updates the contact named by `id`, in any identifier form
+    /// (`PATCH /api/v1/contacts/{id}`).
+    ///
+    /// If the body also carries an `id`, the server requires it to name the same contact.
+    pub async fn update_contact_at(
+        &self,
+        id: &str,
+        body: &UpdateContact,
+    ) -> Result<Contact, Error> {
+        send_json(self.api(Method::PATCH, &contact_path(id)).json(body)).await
+    }
+
+    /// Deletes the contact named by `id`, in any identifier form
+    /// (`DELETE /api/v1/contacts/{id}`).
+    pub async fn delete_contact(&self, id: &str) -> Result<DeletedContact, Error> {
+        send_json(self.api(Method::DELETE, &contact_path(id))).await
+    }
+
+    /// Lists every custom field definition, ordered by key (`GET /api/v1/custom-fields`).
+    pub async fn list_custom_fields(&self) -> Result<CustomFieldList, Error> {
+        send_json(self.api(Method::GET, "/custom-fields")).await
+    }
+
+    /// Defines a custom field (`POST /api/v1/custom-fields`).
+    pub async fn create_custom_field(
+        &self,
+        body: &CreateCustomField,
+    ) -> Result<CustomField, Error> {
+        send_json(self.api(Method::POST, "/custom-fields").json(body)).await
+    }
+
+    /// Fetches the custom field definition with this key
+    /// (`GET /api/v1/custom-fields/{key}`).
+    pub async fn get_custom_field(&self, key: &str) -> Result<CustomField, Error> {
+        send_json(self.api(Method::GET, &custom_field_path(key))).await
+    }
+
+    /// Renames a custom field or adds options to a select field
+    /// (`PATCH /api/v1/custom-fields/{key}`).
+    pub async fn update_custom_field(
+        &self,
+        key: &str,
+        body: &UpdateCustomField,
+    ) -> Result<CustomField, Error> {
+        send_json(self.api(Method::PATCH, &custom_field_path(key)).json(body)).await
+    }
+
+    /// Deletes a custom field definition and every value of it
+    /// (`DELETE /api/v1/custom-fields/{key}`).
+    pub async fn delete_custom_field(&self, key: &str) -> Result<(), Error> {
+        // The acknowledgement body carries nothing the caller does not already know.
+        send(self.api(Method::DELETE, &custom_field_path(key))).await?;
+        Ok(())
+    }
+
+    /// Checks that the server process is alive (`GET /healthz`, no key needed).
+    pub async fn health(&self) -> Result<(), Error> {
+        send(self.http.get(format!("{}/healthz", self.base_url))).await?;
+        Ok(())
+    }
+
+    /// Checks that the server can reach its database (`GET /readyz`, no key needed).
+    pub async fn ready(&self) -> Result<(), Error> {
+        send(self.http.get(format!("{}/readyz", self.base_url))).await?;
+        Ok(())
+    }
+
+    /// Starts an authenticated request to `path` under `/api/v1`; `path` must already be
+    /// encoded.
+    fn api(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}/api/v1{path}", self.base_url))
+            .bearer_auth(&self.api_key)
+    }
+}
+
+/// Sends the request and decodes a success body as `T`.
+async fn send_json<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, Error> {
+    Ok(send(request).await?.json().await?)
+}
+
+/// Sends the request and turns an error status into [`Error::Api`] when the body has the
+/// API's error shape, or [`Error::UnexpectedResponse`] when it does not (a proxy's HTML
+/// page, say).
+async fn send(request: RequestBuilder) -> Result<Response, Error> {
+    let response = request.send().await?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let body = response.text().await?;
+    Err(match serde_json::from_str::<ErrorBody>(&body) {
+        Ok(error) => Error::Api(error),
+        Err(_) => Error::UnexpectedResponse {
+            status: status.as_u16(),
+            body,
+        },
+    })
+}
+
+/// Path of one contact under `/api/v1`.
+fn contact_path(id: &str) -> String {
+    format!("/contacts/{}", encode_segment(id))
+}
+
+/// Path of one custom field definition under `/api/v1`.
+fn custom_field_path(key: &str) -> String {
+    format!("/custom-fields/{}", encode_segment(key))
+}
+
+/// Percent-encodes `value` as a single URL path segment.
+fn encode_segment(value: &str) -> String {
+    utf8_percent_encode(value, PATH_SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uuid_is_left_as_it_is() {
+        let id = "0192f3a4-7b1c-7d2e-9f00-1234567890ab";
+        assert_eq!(encode_segment(id), id);
+    }
+
+    #[test]
+    fn an_alternate_identifier_stays_one_segment() {
+        assert_eq!(encode_segment("alt:ext_id:a/b"), "alt%3Aext_id%3Aa%2Fb");
+        assert_eq!(
+            encode_segment("alt:email:jane+news@example.com"),
+            "alt%3Aemail%3Ajane%2Bnews%40example.com"
+        );
+    }
+
+    #[test]
+    fn characters_that_would_end_or_alter_the_path_are_encoded() {
+        assert_eq!(encode_segment("a?b#c%d e"), "a%3Fb%23c%25d%20e");
+        assert_eq!(encode_segment("../x"), "..%2Fx");
+    }
+
+    #[test]
+    fn non_ascii_is_encoded_as_utf8() {
+        assert_eq!(encode_segment("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn requests_carry_the_encoded_identifier_the_query_and_the_key() {
+        let client = Client::new("http://127.0.0.1:8080/", "cd_secret");
+        let request = client
+            .api(Method::GET, &contact_path("alt:ext_id:a/b?c"))
+            .query(&ListQuery {
+                limit: Some(5),
+                cursor: None,
+            })
+            .build()
+            .expect("the URL is valid");
+        assert_eq!(
+            request.url().as_str(),
+            "http://127.0.0.1:8080/api/v1/contacts/alt%3Aext_id%3Aa%2Fb%3Fc?limit=5"
+        );
+        assert_eq!(
+            request.headers()[reqwest::header::AUTHORIZATION],
+            "Bearer cd_secret"
+        );
+    }
+
+    #[test]
+    fn the_debug_output_hides_the_api_key() {
+        let client = Client::new("http://127.0.0.1:8080/", "cd_secret");
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("cd_secret"));
+        assert!(shown.contains("http://127.0.0.1:8080\""));
+    }
+}

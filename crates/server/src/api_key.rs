@@ -1,0 +1,54 @@
+//! API key secrets: how they are made, and the hash that is all the store ever keeps.
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::store::NewApiKey;
+
+/// Every key starts with this, so a leaked one is recognisable (and greppable by scanners).
+const KEY_PREFIX: &str = "cd_";
+
+/// How many characters of a key are kept in clear to tell keys apart in listings: the
+/// marker and 8 hex digits (32 bits), far too few to help guess the 256-bit rest.
+const DISPLAY_PREFIX_LEN: usize = KEY_PREFIX.len() + 8;
+
+/// A freshly made key: the secret to show once, and what the store keeps of it.
+#[derive(Debug)]
+pub struct GeneratedKey {
+    pub secret: String,
+    pub record: NewApiKey,
+}
+
+/// Makes a new key from 256 random bits.
+pub fn generate(name: Option<String>) -> GeneratedKey {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+    let record = NewApiKey {
+        name,
+        prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
+        key_hash: hash(&secret),
+    };
+    GeneratedKey { secret, record }
+}
+
+/// SHA-256 of the whole key: enough for high-entropy keys, and cheap on every request.
+pub fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_distinct_and_only_their_hash_and_prefix_are_kept() {
+        let first = generate(Some("ci".to_owned()));
+        let second = generate(None);
+        assert_ne!(first.secret, second.secret);
+        assert_eq!(first.record.key_hash, hash(&first.secret));
+        assert!(first.secret.starts_with(&first.record.prefix));
+        assert_eq!(first.record.prefix.len(), DISPLAY_PREFIX_LEN);
+        assert_eq!(first.secret.len(), KEY_PREFIX.len() + 64);
+    }
+}

@@ -1,0 +1,265 @@
+//! The `contactd` command line (§9): the server and the admin commands.
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use contactd_api::{CreateCustomField, FieldType};
+use uuid::Uuid;
+
+use crate::config::{LogFormat, ServeConfig};
+use crate::domain::FieldKey;
+use crate::http::error::ApiError;
+use crate::http::{field_body, parse_new_field};
+use crate::store::{self, Company, Store, StoreError};
+use crate::{api_key, server};
+
+/// A self-hostable server for the Alpharun Contacts API.
+#[derive(Debug, Parser)]
+#[command(name = "contactd", version)]
+pub struct Cli {
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://…`.
+    #[arg(
+        long,
+        env = "CONTACTD_DATABASE_URL",
+        default_value = "sqlite://contactd.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Format of the log lines written to stderr.
+    #[arg(long, env = "CONTACTD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations, then serve the API until SIGTERM or SIGINT.
+    Serve(ServeConfig),
+    /// Run migrations and exit.
+    Migrate,
+    /// Manage companies (tenants).
+    #[command(subcommand)]
+    Company(CompanyCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Manage custom field definitions.
+    #[command(subcommand)]
+    Field(FieldCommand),
+}
+
+/// `contactd company …`
+#[derive(Debug, Subcommand)]
+pub enum CompanyCommand {
+    /// Create a company and print its id.
+    Create {
+        /// The company's unique name.
+        name: String,
+    },
+    /// Print one line per company: id, name.
+    List,
+}
+
+/// `contactd key …`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create an API key and print it; it is shown this once and never again.
+    Create {
+        /// The company the key acts for, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+        /// A label to tell the key apart in listings.
+        #[arg(long, env = "CONTACTD_NAME")]
+        name: Option<String>,
+    },
+    /// Print one line per key: id, prefix, name, created, last used, state.
+    List {
+        /// The company whose keys to list, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+    },
+    /// Revoke a key; requests with it are refused from then on.
+    Revoke {
+        /// The key's id, as `key list` prints it.
+        key_id: Uuid,
+    },
+}
+
+/// `contactd field …`
+#[derive(Debug, Subcommand)]
+pub enum FieldCommand {
+    /// Create a custom field definition and print it as JSON.
+    Create {
+        /// The company, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+        /// Machine name: a lower-case letter, then up to 62 of a-z, 0-9 and _.
+        #[arg(long, env = "CONTACTD_KEY")]
+        key: String,
+        /// One of text, number, boolean, date, select.
+        #[arg(long = "type", env = "CONTACTD_TYPE", value_parser = parse_field_type)]
+        field_type: FieldType,
+        /// Name shown to people, 1 to 100 characters.
+        #[arg(long, env = "CONTACTD_DISPLAY_NAME")]
+        display_name: String,
+        /// An option of a select field; repeat for each option.
+        #[arg(long = "option", env = "CONTACTD_OPTION", value_delimiter = ',')]
+        options: Vec<String>,
+    },
+    /// Print each definition of a company as one line of JSON, ordered by key.
+    List {
+        /// The company, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+    },
+    /// Delete a definition and every value of it.
+    Delete {
+        /// The company, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+        /// The field's key.
+        #[arg(long, env = "CONTACTD_KEY")]
+        key: String,
+    },
+}
+
+fn parse_field_type(name: &str) -> Result<FieldType, String> {
+    FieldType::from_name(name)
+        .ok_or_else(|| "expected one of text, number, boolean, date, select".to_owned())
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = store::connect(&cli.database_url)
+        .await
+        .context("could not open the database")?;
+    match cli.command {
+        Command::Serve(config) => server::serve(store, config).await,
+        Command::Migrate => Ok(()),
+        Command::Company(command) => run_company(store.as_ref(), command).await,
+        Command::Key(command) => run_key(store.as_ref(), command).await,
+        Command::Field(command) => run_field(store.as_ref(), command).await,
+    }
+}
+
+async fn run_company(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {
+    match command {
+        CompanyCommand::Create { name } => {
+            let name = name.trim();
+            if name.is_empty() {
+                bail!("a company name cannot be empty");
+            }
+            println!("{}", store.create_company(name).await?.id);
+        }
+        CompanyCommand::List => {
+            for company in store.list_companies().await? {
+                println!("{}\t{}", company.id, company.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn run_key(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
+    match command {
+        KeyCommand::Create { company, name } => {
+            let company = find_company(store, &company).await?;
+            let key = api_key::generate(name);
+            store.create_api_key(company.id, &key.record).await?;
+            println!("{}", key.secret);
+        }
+        KeyCommand::List { company } => {
+            let company = find_company(store, &company).await?;
+            for key in store.list_api_keys(company.id).await? {
+                let last_used = key
+                    .last_used_at
+                    .map_or_else(|| "never".to_owned(), |at| contactd_api::format_timestamp(&at));
+                let state = key.revoked_at.map_or_else(
+                    || "active".to_owned(),
+                    |at| format!("revoked {}", contactd_api::format_timestamp(&at)),
+                );
+                println!(
+                    "{}\t{}…\t{}\tcreated {}\tlast used {}\t{}",
+                    key.id,
+                    key.prefix,
+                    key.name.as_deref().unwrap_or("-"),
+                    contactd_api::format_timestamp(&key.created_at),
+                    last_used,
+                    state
+                );
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            match store.revoke_api_key(key_id).await {
+                Err(StoreError::NotFound) => bail!("no API key with id {key_id}"),
+                other => other?,
+            };
+        }
+    }
+    Ok(())
+}
+
+async fn run_field(store: &dyn Store, command: FieldCommand) -> anyhow::Result<()> {
+    match command {
+        FieldCommand::Create {
+            company,
+            key,
+            field_type,
+            display_name,
+            options,
+        } => {
+            let company = find_company(store, &company).await?;
+            let field = parse_new_field(CreateCustomField {
+                key,
+                display_name,
+                field_type,
+                options: (!options.is_empty()).then_some(options),
+            })
+            .map_err(cli_error)?;
+            let created = store
+                .create_field(company.id, &field)
+                .await
+                .map_err(|error| cli_error(error.into()))?;
+            println!("{}", serde_json::to_string(&field_body(created))?);
+        }
+        FieldCommand::List { company } => {
+            let company = find_company(store, &company).await?;
+            for field in store.list_fields(company.id).await? {
+                println!("{}", serde_json::to_string(&field_body(field))?);
+            }
+        }
+        FieldCommand::Delete { company, key } => {
+            let company = find_company(store, &company).await?;
+            let key = FieldKey::parse(&key)?;
+            match store.delete_field(company.id, &key).await {
+                Err(StoreError::NotFound) => {
+                    bail!("company {} has no custom field `{key}`", company.name)
+                }
+                other => other?,
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn find_company(store: &dyn Store, id_or_name: &str) -> anyhow::Result<Company> {
+    store
+        .find_company(id_or_name)
+        .await?
+        .ok_or_else(|| anyhow!("no company with id or name {id_or_name:?}"))
+}
+
+/// An API refusal as a command-line error: the member at fault, then the sentence.
+fn cli_error(error: ApiError) -> anyhow::Error {
+    match error {
+        ApiError::BadRequest {
+            field: Some(field),
+            message,
+            ..
+        } => anyhow!("{field}: {message}"),
+        other => anyhow!("{other}"),
+    }
+}

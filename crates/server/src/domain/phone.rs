@@ -1,0 +1,334 @@
+//! Phone numbers: parsed with libphonenumber's metadata into E.164, read in a default region
+//! unless written internationally (§5).
+
+use std::fmt;
+use std::str::FromStr;
+
+use contactd_api::PhoneNumberInput;
+use phonenumber::Mode;
+use phonenumber::country::Id;
+
+use super::Invalid;
+
+/// The longest input handed to libphonenumber, in characters.
+///
+/// E.164 numbers have at most 15 digits; 64 leaves room for any punctuation a person writes
+/// and keeps an attacker from making the parser chew on megabytes.
+const MAX_INPUT_CHARS: usize = 64;
+
+/// The region whose numbering plan reads numbers written without a country code.
+///
+/// Set once per server (`--default-region`); `US` unless configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultRegion(Id);
+
+impl DefaultRegion {
+    /// Parses a two-letter region code such as `US` or `gb`, in any case.
+    pub fn parse(code: &str) -> Result<DefaultRegion, Invalid> {
+        let refused = || {
+            Invalid::new(
+                "invalid_default_region",
+                format!(
+                    "default region must be a two-letter region code such as US or GB, not {}",
+                    super::excerpt(code)
+                ),
+            )
+        };
+        if code.len() != 2 || !code.bytes().all(|byte| byte.is_ascii_alphabetic()) {
+            return Err(refused());
+        }
+        Id::from_str(&code.to_ascii_uppercase())
+            .map(DefaultRegion)
+            .map_err(|_| refused())
+    }
+}
+
+impl Default for DefaultRegion {
+    fn default() -> Self {
+        DefaultRegion(Id::US)
+    }
+}
+
+impl FromStr for DefaultRegion {
+    type Err = Invalid;
+
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        Self::parse(code)
+    }
+}
+
+impl fmt::Display for DefaultRegion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_ref())
+    }
+}
+
+/// A phone number that libphonenumber's metadata says is valid, held in E.164
+/// (`+14155552671`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Parses a phone number as sent on the wire: a string, or a JSON number of digits.
+    ///
+    /// A JSON number has no `+`, so it is always read in `region`; a negative, fractional or
+    /// out-of-range number is refused rather than rounded into somebody else's number.
+    pub fn parse(input: &PhoneNumberInput, region: DefaultRegion) -> Result<PhoneNumber, Invalid> {
+        match input {
+            PhoneNumberInput::Text(text) => Self::parse_text(text, region),
+            PhoneNumberInput::Number(number) => match number.as_u64() {
+                Some(digits) => Self::parse_text(&digits.to_string(), region),
+                None => Err(invalid(
+                    "phone number given as a JSON number must be a whole, non-negative number",
+                )),
+            },
+        }
+    }
+
+    /// Parses a phone number written as text, such as `"(415) 555-2671"` or `"+44 20 7946 0958"`.
+    ///
+    /// A number starting with `+` or `00` is international; anything else is read in
+    /// `region`. Letters are refused, though libphonenumber would read `1-800-FLOWERS`: a
+    /// contact's number is stored as digits, and a typo must not become a vanity number.
+    pub fn parse_text(input: &str, region: DefaultRegion) -> Result<PhoneNumber, Invalid> {
+        let text = input.trim();
+        if text.is_empty() {
+            return Err(invalid("phone number must not be empty"));
+        }
+        if text.chars().count() > MAX_INPUT_CHARS {
+            return Err(invalid(format!(
+                "phone number must be at most {MAX_INPUT_CHARS} characters"
+            )));
+        }
+        // The character set also keeps out every extension marker libphonenumber knows
+        // (`x`, `ext`, `#`, `;`, `,`), so no extension can be silently dropped by E.164. The
+        // first character must be a digit or `(`, so `-4155552671` is not read as a number.
+        let after_plus = text.strip_prefix('+').unwrap_or(text);
+        let starts_well = after_plus
+            .trim_start()
+            .starts_with(|c: char| c.is_ascii_digit() || c == '(');
+        if !starts_well || !after_plus.chars().all(is_phone_punctuation_or_digit) {
+            return Err(invalid(
+                "phone number may contain only digits, spaces, - . ( ) / and a leading +, \
+                 and must start with +, a digit or (",
+            ));
+        }
+        // libphonenumber reads a leading 00 by the region's own international prefix, which
+        // is 011 in the US: "0044…" would come back as a US number. 00 is the international
+        // prefix almost everywhere else, so it is taken to mean "+".
+        let written = match text.strip_prefix("00") {
+            Some(after_prefix) => format!("+{after_prefix}"),
+            None => text.to_owned(),
+        };
+        let not_a_number = || {
+            invalid(format!(
+                "phone number is not a valid number; write international numbers with + or 00 \
+                 and a country code, others are read as numbers of region {region}"
+            ))
+        };
+        let number = phonenumber::parse(Some(region.0), &written).map_err(|_| not_a_number())?;
+        if !number.is_valid() {
+            return Err(not_a_number());
+        }
+        Ok(PhoneNumber(number.format().mode(Mode::E164).to_string()))
+    }
+
+    /// The number in E.164, such as `+14155552671`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number in E.164, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+fn is_phone_punctuation_or_digit(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')' | '/')
+}
+
+fn invalid(message: impl Into<String>) -> Invalid {
+    Invalid::new("invalid_phone_number", message)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn us() -> DefaultRegion {
+        DefaultRegion::default()
+    }
+
+    fn number(value: serde_json::Number) -> PhoneNumberInput {
+        PhoneNumberInput::Number(value)
+    }
+
+    fn e164(input: &PhoneNumberInput, region: DefaultRegion) -> String {
+        PhoneNumber::parse(input, region)
+            .expect("a valid phone number")
+            .into_string()
+    }
+
+    #[test]
+    fn default_region_is_us() {
+        assert_eq!(DefaultRegion::default().to_string(), "US");
+    }
+
+    #[test]
+    fn region_codes_parse_in_any_case() {
+        assert_eq!(DefaultRegion::parse("gb").expect("GB").to_string(), "GB");
+        assert_eq!("Us".parse::<DefaultRegion>(), Ok(DefaultRegion::default()));
+    }
+
+    #[test]
+    fn unknown_region_codes_are_refused() {
+        for code in ["", "U", "USA", "ZZ", "1A", "u\u{301}s", "+1"] {
+            let refused = DefaultRegion::parse(code).expect_err(code);
+            assert_eq!(refused.code, "invalid_default_region", "{code}");
+        }
+    }
+
+    #[test]
+    fn the_spec_examples_all_give_one_number() {
+        let same = "+14155552671";
+        assert_eq!(e164(&number(4_155_552_671_u64.into()), us()), same);
+        assert_eq!(e164(&"(415) 555-2671".into(), us()), same);
+        assert_eq!(e164(&number(14_155_552_671_u64.into()), us()), same);
+        assert_eq!(e164(&"+1 415 555 2671".into(), us()), same);
+        assert_eq!(e164(&" 415.555.2671 ".into(), us()), same);
+        assert_eq!(e164(&"415/555-2671".into(), us()), same);
+        assert_eq!(e164(&"1 (415) 555-2671".into(), us()), same);
+        assert_eq!(e164(&"+ 1 415 555 2671".into(), us()), same);
+    }
+
+    #[test]
+    fn a_leading_00_is_international() {
+        assert_eq!(e164(&"0044 20 7946 0958".into(), us()), "+442079460958");
+        assert_eq!(e164(&"+44 20 7946 0958".into(), us()), "+442079460958");
+    }
+
+    #[test]
+    fn national_numbers_are_read_in_the_default_region() {
+        let gb = DefaultRegion::parse("GB").expect("GB");
+        assert_eq!(e164(&"020 7946 0958".into(), gb), "+442079460958");
+        assert_eq!(e164(&"+1 415 555 2671".into(), gb), "+14155552671");
+    }
+
+    #[test]
+    fn numbers_invalid_by_metadata_are_refused() {
+        for input in [
+            "+1234567890",
+            "123",
+            "555-2671",
+            "+44 20 7946",
+            "+",
+            "00",
+            "()",
+        ] {
+            let refused = PhoneNumber::parse_text(input, us()).expect_err(input);
+            assert_eq!(refused.code, "invalid_phone_number", "{input}");
+        }
+    }
+
+    #[test]
+    fn empty_and_blank_input_is_refused() {
+        for input in ["", "   ", "\t"] {
+            assert_eq!(
+                PhoneNumber::parse_text(input, us()).expect_err(input).code,
+                "invalid_phone_number"
+            );
+        }
+    }
+
+    #[test]
+    fn letters_and_stray_symbols_are_refused() {
+        for input in [
+            "1-800-FLOWERS",
+            "+1 415 555 2671 ext 12",
+            "+1 415 555 2671;ext=12",
+            "tel:+1-415-555-2671",
+            "415+555+2671",
+            "++1 415 555 2671",
+            "415_555_2671",
+            "４１５５５５２６７１",
+            "-4155552671",
+            ".4155552671",
+            "+-1 415 555 2671",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse_text(input, us()).expect_err(input).code,
+                "invalid_phone_number"
+            );
+        }
+    }
+
+    #[test]
+    fn overlong_input_is_refused_before_parsing() {
+        let padded = format!("+1 415 555 2671{}", " ".repeat(MAX_INPUT_CHARS));
+        assert!(PhoneNumber::parse_text(padded.trim_end(), us()).is_ok());
+        let long = format!("+1{}4155552671", "-".repeat(MAX_INPUT_CHARS));
+        let refused = PhoneNumber::parse_text(&long, us()).expect_err("too long");
+        assert!(
+            refused.message.contains("at most 64"),
+            "{}",
+            refused.message
+        );
+    }
+
+    #[test]
+    fn json_numbers_that_are_not_whole_and_non_negative_are_refused() {
+        let fractional = serde_json::Number::from_f64(4_155_552_671.5).expect("finite");
+        let whole_float = serde_json::Number::from_f64(4_155_552_671.0).expect("finite");
+        let huge: serde_json::Number =
+            serde_json::from_str("184467440737095516160").expect("a JSON number");
+        for input in [
+            number((-4_155_552_671_i64).into()),
+            number(fractional),
+            number(whole_float),
+            number(huge),
+        ] {
+            let refused = PhoneNumber::parse(&input, us()).expect_err("not whole");
+            assert_eq!(refused.code, "invalid_phone_number", "{input:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parse_text_never_panics(input in any::<String>()) {
+            let _ = PhoneNumber::parse_text(&input, us());
+        }
+
+        #[test]
+        fn parse_text_never_panics_on_phone_like_input(input in "[+0-9 ().\\/-]{0,70}") {
+            let _ = PhoneNumber::parse_text(&input, us());
+        }
+
+        #[test]
+        fn parse_never_panics_on_any_json_number(value in any::<f64>(), whole in any::<i64>()) {
+            if let Some(float) = serde_json::Number::from_f64(value) {
+                let _ = PhoneNumber::parse(&number(float), us());
+            }
+            let _ = PhoneNumber::parse(&number(whole.into()), us());
+        }
+
+        #[test]
+        fn region_parse_never_panics(code in any::<String>()) {
+            let _ = DefaultRegion::parse(&code);
+        }
+
+        #[test]
+        fn normalising_is_idempotent_in_every_region(
+            input in "(\\+|00)?[1-9][0-9 -]{6,16}",
+            region in "(US|GB|FR|DE|IN|BR|JP|IT)",
+        ) {
+            let region = DefaultRegion::parse(&region).expect("a known region");
+            if let Ok(parsed) = PhoneNumber::parse_text(&input, region) {
+                prop_assert_eq!(PhoneNumber::parse_text(parsed.as_str(), region), Ok(parsed.clone()));
+                prop_assert_eq!(PhoneNumber::parse_text(parsed.as_str(), us()), Ok(parsed.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,385 @@
+//! The contact endpoints (§6): create, fetch, list, update (the seed) and delete.
+
+use std::collections::HashSet;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Extension, Router};
+use contactd_api as api;
+use serde::Deserialize;
+
+use super::AppState;
+use super::cursor;
+use super::error::ApiError;
+use super::extract::{ApiQuery, Json, PathParam};
+use crate::domain::contact::{ContactPatch, FieldWrite, NewContact};
+use crate::domain::{
+    ContactIdentifier, Email, ExtId, FieldValue, Invalid, PersonName, PhoneNumber,
+};
+use crate::store::{Caller, Contact, FieldDefinition, ListPosition, StoreError};
+
+/// The largest page of `GET /contacts`, and the page size when none is asked for.
+const MAX_PAGE: u32 = 100;
+const DEFAULT_PAGE: u32 = 20;
+
+/// Routes under `/api/v1/contacts`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/contacts",
+            get(list_contacts)
+                .post(create_contact)
+                .patch(update_contact),
+        )
+        .route(
+            "/contacts/{id}",
+            get(get_contact)
+                .patch(update_contact_at)
+                .delete(delete_contact),
+        )
+}
+
+async fn create_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<api::CreateContact>,
+) -> Result<Json<api::Contact>, ApiError> {
+    let definitions = definitions_for(&state, &caller, !body.custom_fields.is_empty()).await?;
+    let contact = NewContact::new(
+        parse_optional(body.email.as_deref(), Email::parse, "email")?,
+        parse_optional(
+            body.phone_number.as_ref(),
+            |phone| PhoneNumber::parse(phone, state.default_region),
+            "phone_number",
+        )?,
+        parse_optional(body.ext_id.as_deref(), ExtId::parse, "ext_id")?,
+        parse_optional(body.first_name.as_deref(), PersonName::parse, "first_name")?.flatten(),
+        parse_optional(body.last_name.as_deref(), PersonName::parse, "last_name")?.flatten(),
+        field_writes(&definitions, &body.custom_fields, "custom_fields")?,
+    )
+    .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))?;
+    let created = state.store.create_contact(caller.company_id, &contact).await?;
+    Ok(Json(contact_body(created)))
+}
+
+async fn get_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Result<Json<api::Contact>, ApiError> {
+    let identifier = parse_identifier(&state, &id, None)?;
+    let contact = state
+        .store
+        .get_contact(caller.company_id, &identifier)
+        .await?
+        .ok_or_else(|| contact_not_found(&identifier))?;
+    Ok(Json(contact_body(contact)))
+}
+
+/// Query of `GET /contacts`; unknown parameters are refused, not ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_contacts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<api::ContactList>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|limit| (1..=MAX_PAGE).contains(limit))
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be an integer from 1 to {MAX_PAGE}"),
+                    Some("limit".to_owned()),
+                )
+            })?,
+    };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|text| {
+            cursor::decode(text, &caller.cursor_secret).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "cursor is not one this server gave you for this list",
+                    Some("cursor".to_owned()),
+                )
+            })
+        })
+        .transpose()?;
+    // One more than the page tells whether a next page exists without a count query.
+    let mut contacts = state
+        .store
+        .list_contacts(caller.company_id, after, limit + 1)
+        .await?;
+    let next_cursor = if contacts.len() > limit as usize {
+        contacts.truncate(limit as usize);
+        contacts.last().map(|last| {
+            let position = ListPosition {
+                created_at_ms: last.created_at.timestamp_millis(),
+                id: last.id,
+            };
+            cursor::encode(position, &caller.cursor_secret)
+        })
+    } else {
+        None
+    };
+    Ok(Json(api::ContactList {
+        data: api::ContactListData {
+            contacts: contacts.into_iter().map(contact_body).collect(),
+        },
+        next_cursor,
+    }))
+}
+
+/// `PATCH /contacts`: the seed's form, with the contact named by the body's `id`.
+async fn update_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<api::UpdateContact>,
+) -> Result<Json<api::Contact>, ApiError> {
+    let id = body.id.as_deref().ok_or_else(|| {
+        ApiError::bad_request(
+            "missing_id",
+            "id is required: the contact's UUID, alt:ext_id:…, alt:email:… or alt:phone_number:…",
+            Some("id".to_owned()),
+        )
+    })?;
+    let identifier = parse_identifier(&state, id, Some("id"))?;
+    apply_update(&state, &caller, identifier, &body).await
+}
+
+/// `PATCH /contacts/{id}`: the older form; a body `id`, if given, must name the same contact.
+async fn update_contact_at(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+    Json(body): Json<api::UpdateContact>,
+) -> Result<Json<api::Contact>, ApiError> {
+    let identifier = parse_identifier(&state, &id, None)?;
+    if let Some(body_id) = body.id.as_deref() {
+        let body_identifier = parse_identifier(&state, body_id, Some("id"))?;
+        if body_identifier != identifier {
+            let store = &state.store;
+            let named = store.get_contact(caller.company_id, &identifier).await?;
+            let body_named = store.get_contact(caller.company_id, &body_identifier).await?;
+            let named = named.ok_or_else(|| contact_not_found(&identifier))?;
+            if body_named.is_none_or(|other| other.id != named.id) {
+                return Err(ApiError::bad_request(
+                    "id_mismatch",
+                    "the body's id names a different contact than the path",
+                    Some("id".to_owned()),
+                ));
+            }
+        }
+    }
+    apply_update(&state, &caller, identifier, &body).await
+}
+
+async fn apply_update(
+    state: &AppState,
+    caller: &Caller,
+    identifier: ContactIdentifier,
+    body: &api::UpdateContact,
+) -> Result<Json<api::Contact>, ApiError> {
+    let changes = body.custom_fields.clone().unwrap_or_default();
+    let uses_fields = !changes.set.is_empty() || !changes.remove.is_empty();
+    let definitions = definitions_for(state, caller, uses_fields).await?;
+    let set_values = field_writes(&definitions, &changes.set, "custom_fields.set")?;
+    let mut remove_fields = Vec::with_capacity(changes.remove.len());
+    for (index, key) in changes.remove.iter().enumerate() {
+        let at = format!("custom_fields.remove[{index}]");
+        let definition = find_definition(&definitions, key, &at)?;
+        if set_values.iter().any(|write| write.field_id == definition.id) {
+            return Err(ApiError::bad_request(
+                "duplicate_custom_field",
+                format!("custom field `{key}` is both set and removed"),
+                Some(at),
+            ));
+        }
+        remove_fields.push(definition.id);
+    }
+    let region = state.default_region;
+    let patch = ContactPatch {
+        email: parse_patch(&body.email, |email| Email::parse(email), "email")?,
+        phone_number: parse_patch(
+            &body.phone_number,
+            |phone| PhoneNumber::parse(phone, region),
+            "phone_number",
+        )?,
+        ext_id: parse_patch(&body.ext_id, |ext_id| ExtId::parse(ext_id), "ext_id")?,
+        first_name: parse_patch(&body.first_name, |name| PersonName::parse(name), "first_name")?
+            .map(Option::flatten),
+        last_name: parse_patch(&body.last_name, |name| PersonName::parse(name), "last_name")?
+            .map(Option::flatten),
+        set_values,
+        remove_fields,
+    };
+    let updated = state
+        .store
+        .update_contact(caller.company_id, &identifier, &patch)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => contact_not_found(&identifier),
+            other => other.into(),
+        })?;
+    Ok(Json(contact_body(updated)))
+}
+
+async fn delete_contact(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(id): PathParam,
+) -> Result<Json<api::DeletedContact>, ApiError> {
+    let identifier = parse_identifier(&state, &id, None)?;
+    let id = state
+        .store
+        .delete_contact(caller.company_id, &identifier)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => contact_not_found(&identifier),
+            other => other.into(),
+        })?;
+    Ok(Json(api::DeletedContact { id, deleted: true }))
+}
+
+fn parse_identifier(
+    state: &AppState,
+    text: &str,
+    field: Option<&str>,
+) -> Result<ContactIdentifier, ApiError> {
+    ContactIdentifier::parse(text, state.default_region).map_err(|invalid| {
+        ApiError::bad_request(invalid.code, invalid.message, field.map(str::to_owned))
+    })
+}
+
+fn contact_not_found(identifier: &ContactIdentifier) -> ApiError {
+    ApiError::NotFound {
+        code: "contact_not_found",
+        message: format!("no contact matches {identifier}"),
+    }
+}
+
+/// The company's field definitions, read only when the request names custom fields.
+async fn definitions_for(
+    state: &AppState,
+    caller: &Caller,
+    needed: bool,
+) -> Result<Vec<FieldDefinition>, ApiError> {
+    if !needed {
+        return Ok(Vec::new());
+    }
+    Ok(state.store.list_fields(caller.company_id).await?)
+}
+
+/// Parses a create member: absent (or `null`) stays `None`.
+fn parse_optional<T: ?Sized, U>(
+    value: Option<&T>,
+    parse: impl FnOnce(&T) -> Result<U, Invalid>,
+    field: &str,
+) -> Result<Option<U>, ApiError> {
+    value
+        .map(parse)
+        .transpose()
+        .map_err(|invalid| ApiError::invalid(invalid, field))
+}
+
+/// Parses an update member: omitted stays `None`, `null` becomes `Some(None)`.
+fn parse_patch<T, U>(
+    value: &Option<Option<T>>,
+    parse: impl FnOnce(&T) -> Result<U, Invalid>,
+    field: &str,
+) -> Result<Option<Option<U>>, ApiError> {
+    value
+        .as_ref()
+        .map(|value| parse_optional(value.as_ref(), parse, field))
+        .transpose()
+}
+
+/// Checks each value against its field's definition; a key twice is refused.
+fn field_writes(
+    definitions: &[FieldDefinition],
+    inputs: &[api::CustomFieldInput],
+    path: &str,
+) -> Result<Vec<FieldWrite>, ApiError> {
+    let mut seen = HashSet::with_capacity(inputs.len());
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| {
+            let at = format!("{path}[{index}]");
+            let definition = find_definition(definitions, &input.key, &format!("{at}.key"))?;
+            if !seen.insert(definition.id) {
+                return Err(ApiError::bad_request(
+                    "duplicate_custom_field",
+                    format!("custom field `{}` is given more than once", input.key),
+                    Some(format!("{at}.key")),
+                ));
+            }
+            let value = FieldValue::parse(definition.field_type, &definition.options, &input.value)
+                .map_err(|invalid| {
+                    ApiError::bad_request(
+                        invalid.code,
+                        format!("custom field `{}`: {}", input.key, invalid.message),
+                        Some(format!("{at}.value")),
+                    )
+                })?;
+            Ok(FieldWrite {
+                field_id: definition.id,
+                value,
+            })
+        })
+        .collect()
+}
+
+fn find_definition<'a>(
+    definitions: &'a [FieldDefinition],
+    key: &str,
+    field: &str,
+) -> Result<&'a FieldDefinition, ApiError> {
+    definitions
+        .iter()
+        .find(|definition| definition.key.as_str() == key)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_custom_field",
+                format!(
+                    "no custom field `{key:.64}` is defined; create it first with POST /api/v1/custom-fields"
+                ),
+                Some(field.to_owned()),
+            )
+        })
+}
+
+/// The wire form of a contact (§3).
+fn contact_body(contact: Contact) -> api::Contact {
+    api::Contact {
+        id: contact.id,
+        email: contact.members.email,
+        phone_number: contact.members.phone_number,
+        ext_id: contact.members.ext_id,
+        first_name: contact.members.first_name,
+        last_name: contact.members.last_name,
+        custom_fields: contact
+            .custom_fields
+            .into_iter()
+            .map(|field| api::ContactCustomField {
+                key: field.key,
+                value: field.value.to_json(),
+                field_type: field.field_type,
+                display_name: field.display_name,
+            })
+            .collect(),
+        created_at: contact.created_at,
+        updated_at: contact.updated_at,
+    }
+}

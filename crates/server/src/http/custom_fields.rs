@@ -1,0 +1,192 @@
+//! The custom field definition endpoints (§7).
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Extension, Router};
+use contactd_api::{self as api, FieldType};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Json, PathParam};
+use crate::domain::{DisplayName, FieldKey, SelectOptions};
+use crate::store::{Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition, StoreError};
+
+/// Routes under `/api/v1/custom-fields`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/custom-fields", get(list_fields).post(create_field))
+        .route(
+            "/custom-fields/{key}",
+            get(get_field).patch(update_field).delete(delete_field),
+        )
+}
+
+async fn list_fields(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<api::CustomFieldList>, ApiError> {
+    let fields = state.store.list_fields(caller.company_id).await?;
+    Ok(Json(api::CustomFieldList {
+        data: api::CustomFieldListData {
+            custom_fields: fields.into_iter().map(field_body).collect(),
+        },
+    }))
+}
+
+async fn create_field(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Json(body): Json<api::CreateCustomField>,
+) -> Result<Json<api::CustomField>, ApiError> {
+    let field = parse_new_field(body)?;
+    let created = state.store.create_field(caller.company_id, &field).await?;
+    Ok(Json(field_body(created)))
+}
+
+async fn get_field(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(key): PathParam,
+) -> Result<Json<api::CustomField>, ApiError> {
+    let key = parse_path_key(&key)?;
+    let field = state
+        .store
+        .get_field(caller.company_id, &key)
+        .await?
+        .ok_or_else(|| field_not_found(&key))?;
+    Ok(Json(field_body(field)))
+}
+
+async fn update_field(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(key): PathParam,
+    Json(body): Json<api::UpdateCustomField>,
+) -> Result<Json<api::CustomField>, ApiError> {
+    let key = parse_path_key(&key)?;
+    let current = state
+        .store
+        .get_field(caller.company_id, &key)
+        .await?
+        .ok_or_else(|| field_not_found(&key))?;
+    let change = FieldDefinitionChange {
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()
+            .map_err(|invalid| ApiError::invalid(invalid, "display_name"))?,
+        options: body
+            .options
+            .map(|options| grown_options(&current, options))
+            .transpose()?,
+    };
+    // Options only ever grow, and key and type never change, so applying the change to a
+    // definition that moved since it was read above cannot make a stored value invalid.
+    let updated = state
+        .store
+        .update_field(caller.company_id, &key, &change)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => field_not_found(&key),
+            other => other.into(),
+        })?;
+    Ok(Json(field_body(updated)))
+}
+
+async fn delete_field(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    PathParam(key): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    let key = parse_path_key(&key)?;
+    state
+        .store
+        .delete_field(caller.company_id, &key)
+        .await
+        .map_err(|error| match error {
+            StoreError::NotFound => field_not_found(&key),
+            other => other.into(),
+        })?;
+    Ok(Json(json!({"key": key.as_str(), "deleted": true})))
+}
+
+/// Validates a new definition (§7); shared by the API and the admin CLI.
+pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinition, ApiError> {
+    let key = FieldKey::parse(&body.key).map_err(|invalid| ApiError::invalid(invalid, "key"))?;
+    let display_name = DisplayName::parse(&body.display_name)
+        .map_err(|invalid| ApiError::invalid(invalid, "display_name"))?;
+    let options = match (body.field_type, body.options) {
+        (FieldType::Select, Some(options)) => Some(
+            SelectOptions::parse(options).map_err(|invalid| ApiError::invalid(invalid, "options"))?,
+        ),
+        (FieldType::Select, None) => {
+            return Err(ApiError::bad_request(
+                "invalid_options",
+                "a select field needs options: 1 to 500 distinct non-empty strings",
+                Some("options".to_owned()),
+            ));
+        }
+        (_, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "invalid_options",
+                "options are only allowed on select fields",
+                Some("options".to_owned()),
+            ));
+        }
+        (_, None) => None,
+    };
+    Ok(NewFieldDefinition {
+        key,
+        display_name,
+        field_type: body.field_type,
+        options,
+    })
+}
+
+/// The new option list of a select field: every current option must still be there.
+fn grown_options(current: &FieldDefinition, wanted: Vec<String>) -> Result<SelectOptions, ApiError> {
+    if current.field_type != FieldType::Select {
+        return Err(ApiError::bad_request(
+            "invalid_options",
+            "options are only allowed on select fields",
+            Some("options".to_owned()),
+        ));
+    }
+    let options =
+        SelectOptions::parse(wanted).map_err(|invalid| ApiError::invalid(invalid, "options"))?;
+    if let Some(missing) = current.options.iter().find(|option| !options.contains(option)) {
+        return Err(ApiError::bad_request(
+            "options_removed",
+            format!(
+                "option `{missing}` is missing: options can be added but never removed, \
+                 since contacts may hold them"
+            ),
+            Some("options".to_owned()),
+        ));
+    }
+    Ok(options)
+}
+
+fn parse_path_key(key: &str) -> Result<FieldKey, ApiError> {
+    FieldKey::parse(key).map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))
+}
+
+fn field_not_found(key: &FieldKey) -> ApiError {
+    ApiError::NotFound {
+        code: "custom_field_not_found",
+        message: format!("no custom field `{key}` is defined"),
+    }
+}
+
+/// The wire form of a definition.
+pub fn field_body(field: FieldDefinition) -> api::CustomField {
+    api::CustomField {
+        options: (field.field_type == FieldType::Select).then_some(field.options),
+        key: field.key.as_str().to_owned(),
+        display_name: field.display_name,
+        field_type: field.field_type,
+        created_at: field.created_at,
+    }
+}

@@ -1,0 +1,182 @@
+//! Request extractors and the JSON response type, replacing axum's own so that every
+//! rejection (bad JSON, wrong content type, too large, bad path or query) is an [`ApiError`]
+//! naming the member at fault, and every JSON response says `charset=utf-8`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+
+/// The `Content-Type` of every JSON response.
+const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// A JSON request body (extractor) or response body.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| body_rejection(rejection, state.body_limit))?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => (
+                [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))],
+                body,
+            )
+                .into_response(),
+            Err(error) => {
+                tracing::error!(%error, "response serialisation failed");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        }
+    }
+}
+
+/// `application/json`, with or without parameters, in any case.
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(limit)
+    } else {
+        ApiError::bad_request("invalid_body", rejection.body_text(), None)
+    }
+}
+
+/// Parses a JSON body, naming the member at fault when its shape or type is wrong.
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if inner.is_data() {
+            let field = (path != ".").then_some(path);
+            let message = match &field {
+                Some(field) => format!("invalid request member `{field}`: {inner}"),
+                None => format!("invalid request body: {inner}"),
+            };
+            ApiError::bad_request("invalid_request", message, field)
+        } else {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("the request body is not valid JSON: {inner}"),
+                None,
+            )
+        }
+    })?;
+    deserializer.end().map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {error}"),
+            None,
+        )
+    })?;
+    Ok(value)
+}
+
+/// Query parameters, unknown ones refused by name.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::bad_request("invalid_query", rejection.body_text(), None)
+            })
+    }
+}
+
+/// The single path parameter of a route (a contact identifier or a field key),
+/// percent-decoded.
+#[derive(Debug)]
+pub struct PathParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| PathParam(value))
+            .map_err(|rejection: PathRejection| {
+                ApiError::bad_request("invalid_path", rejection.body_text(), None)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code, reason = "only deserialised")]
+    struct Body {
+        name: String,
+    }
+
+    fn refusal(json: &str) -> (String, Option<String>) {
+        match parse_json::<Body>(json.as_bytes()) {
+            Err(ApiError::BadRequest { code, field, .. }) => (code.to_owned(), field),
+            other => panic!("expected a 400, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_members_are_named() {
+        assert_eq!(
+            refusal(r#"{"name": "a", "nmae": "b"}"#),
+            ("invalid_request".to_owned(), Some("nmae".to_owned()))
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_member() {
+        assert_eq!(
+            refusal(r#"{"name": 3}"#),
+            ("invalid_request".to_owned(), Some("name".to_owned()))
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_data_are_invalid_json() {
+        assert_eq!(refusal(r#"{"name": "#).0, "invalid_json");
+        assert_eq!(refusal(r#"{"name": "a"} x"#).0, "invalid_json");
+    }
+
+    #[test]
+    fn content_type_parameters_and_case_are_accepted() {
+        assert!(is_json(Some(&HeaderValue::from_static("Application/JSON; charset=utf-8"))));
+        assert!(!is_json(Some(&HeaderValue::from_static("text/plain"))));
+        assert!(!is_json(None));
+    }
+}

@@ -1,0 +1,100 @@
+//! The HTTP edge: the router, its middleware, and one module per resource.
+//!
+//! A request flows one way: handlers parse the wire types into domain types, call the
+//! store, and map the result (or the [`ApiError`]) back to the wire.
+
+mod auth;
+mod contacts;
+mod cursor;
+mod custom_fields;
+pub mod error;
+mod extract;
+mod health;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::Response;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::domain::DefaultRegion;
+use crate::store::Store;
+pub use custom_fields::{field_body, parse_new_field};
+use error::ApiError;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// The region numbers without a `+`/`00` prefix are read in (§5).
+    pub default_region: DefaultRegion,
+    /// The largest request body accepted, in bytes (§8).
+    pub body_limit: usize,
+}
+
+/// The whole application: every route, its middleware, and the error fallbacks.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(contacts::router())
+        .merge(custom_fields::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(health::router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// The span every request's log line carries: method, route template (never the raw path,
+/// which may hold an email or phone number), and request id. Headers are never recorded:
+/// they carry the API key.
+fn request_span(request: &Request) -> Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str);
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), route, request_id)
+}
+
+/// The one log line of a request.
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        ?latency,
+        "request"
+    );
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "route_not_found",
+        message: "no route matches this path".to_owned(),
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

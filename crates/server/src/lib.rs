@@ -1,0 +1,11 @@
+//! contactd: a self-hostable server for the Alpharun Contacts API, on SQLite or PostgreSQL.
+//!
+//! `http` parses requests into `domain` types and calls `store`; nothing flows the other way.
+
+pub mod api_key;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod server;
+pub mod store;

@@ -1,0 +1,436 @@
+//! The storage interface: every read and write contactd makes, one implementation per
+//! database, picked from the URL scheme at start-up.
+//!
+//! Nothing here knows about HTTP. Every write is one short transaction, uniqueness is
+//! enforced by the database's unique indexes (never by a read-then-write check), and ids are
+//! UUIDs generated here, so the same contract holds on every backend.
+
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use contactd_api::FieldType;
+use uuid::Uuid;
+
+use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
+use crate::domain::{ContactIdentifier, DisplayName, FieldKey, FieldValue, Invalid, SelectOptions};
+
+pub use sqlite::SqliteStore;
+
+/// A tenant (§1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The company an API key acts for, as the bearer middleware learns it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub company_id: Uuid,
+    /// Signs this company's list cursors, so that no other company's cursor is accepted.
+    pub cursor_secret: Vec<u8>,
+}
+
+/// An API key as listed: never the secret, which only its creator ever sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub name: Option<String>,
+    /// The non-secret start of the key, to tell keys apart.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What the store keeps of a new API key: its hash and display prefix, never the key.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: Option<String>,
+    pub prefix: String,
+    pub key_hash: [u8; 32],
+}
+
+/// A custom field definition (§7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDefinition {
+    pub id: Uuid,
+    pub key: FieldKey,
+    pub display_name: String,
+    pub field_type: FieldType,
+    /// The options of a select field; empty for every other type.
+    pub options: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A custom field definition to create; `options` is `Some` exactly for select fields.
+#[derive(Debug, Clone)]
+pub struct NewFieldDefinition {
+    pub key: FieldKey,
+    pub display_name: DisplayName,
+    pub field_type: FieldType,
+    pub options: Option<SelectOptions>,
+}
+
+/// A change to a definition: a new display name and/or the full, grown option list.
+#[derive(Debug, Clone, Default)]
+pub struct FieldDefinitionChange {
+    pub display_name: Option<DisplayName>,
+    pub options: Option<SelectOptions>,
+}
+
+/// A contact as read back (§3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub id: Uuid,
+    pub members: ContactMembers,
+    /// Only the fields holding a value, ordered by key.
+    pub custom_fields: Vec<ContactFieldValue>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One custom field value of a contact, with what its definition says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactFieldValue {
+    pub key: String,
+    pub display_name: String,
+    pub field_type: FieldType,
+    pub value: FieldValue,
+}
+
+/// Where a page of the newest-first contact list starts: after this contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub created_at_ms: i64,
+    pub id: Uuid,
+}
+
+/// The contact members that must be unique within a company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueMember {
+    Email,
+    PhoneNumber,
+    ExtId,
+}
+
+impl UniqueMember {
+    /// The member's name in requests, responses and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::PhoneNumber => "phone_number",
+            Self::ExtId => "ext_id",
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The write would give two contacts of one company the same identifier.
+    #[error("another contact already has this {}", .member.as_str())]
+    DuplicateContact {
+        member: UniqueMember,
+        /// The contact holding it, when it could be read after the failed write.
+        conflicting_contact_id: Option<Uuid>,
+    },
+    /// A custom field with this key already exists in the company.
+    #[error("a custom field with this key already exists")]
+    DuplicateFieldKey,
+    /// A company with this name already exists.
+    #[error("a company with this name already exists")]
+    DuplicateCompanyName,
+    /// The contact, field, key or company named does not exist (in the caller's company).
+    #[error("not found")]
+    NotFound,
+    /// A custom field used by the write was deleted before the write committed.
+    #[error("a custom field was deleted while this request was using it")]
+    FieldDeleted,
+    /// The result of the write would break a domain rule (e.g. no identifier left).
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration error: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Every read and write contactd makes. Each company-scoped method takes the company id
+/// first, and nothing of another company is ever visible through it.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a company.
+    async fn create_company(&self, name: &str) -> Result<Company, StoreError>;
+    /// Lists every company, oldest first.
+    async fn list_companies(&self) -> Result<Vec<Company>, StoreError>;
+    /// Finds a company by its id or, failing that, by its name.
+    async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError>;
+
+    /// Stores a new API key of a company.
+    async fn create_api_key(&self, company_id: Uuid, key: &NewApiKey) -> Result<ApiKey, StoreError>;
+    /// Lists a company's keys, revoked ones included, oldest first.
+    async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes a key; revoking a revoked key changes nothing.
+    async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError>;
+    /// Finds the company of an unrevoked key by the key's hash, and records its use.
+    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError>;
+
+    /// Creates a custom field definition.
+    async fn create_field(
+        &self,
+        company_id: Uuid,
+        field: &NewFieldDefinition,
+    ) -> Result<FieldDefinition, StoreError>;
+    /// Lists a company's definitions, ordered by key.
+    async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError>;
+    /// Finds one definition by key.
+    async fn get_field(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+    ) -> Result<Option<FieldDefinition>, StoreError>;
+    /// Renames a definition or grows its options.
+    async fn update_field(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+        change: &FieldDefinitionChange,
+    ) -> Result<FieldDefinition, StoreError>;
+    /// Deletes a definition and every value of it.
+    async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError>;
+
+    /// Creates a contact.
+    async fn create_contact(&self, company_id: Uuid, contact: &NewContact) -> Result<Contact, StoreError>;
+    /// Finds a contact by any identifier form.
+    async fn get_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Option<Contact>, StoreError>;
+    /// Lists up to `limit` contacts, newest first, after `after` when given.
+    async fn list_contacts(
+        &self,
+        company_id: Uuid,
+        after: Option<ListPosition>,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError>;
+    /// Applies an update atomically; an update that changes nothing writes nothing.
+    async fn update_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+        patch: &ContactPatch,
+    ) -> Result<Contact, StoreError>;
+    /// Deletes a contact, returning its id.
+    async fn delete_contact(&self, company_id: Uuid, id: &ContactIdentifier) -> Result<Uuid, StoreError>;
+}
+
+/// Opens the database a URL names, creating it if needed, and applies migrations.
+pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else {
+        Err(StoreError::Database(sqlx::Error::Configuration(
+            format!(
+                "unsupported database URL scheme in {:?}: use sqlite://PATH",
+                database_url.split(':').next().unwrap_or_default()
+            )
+            .into(),
+        )))
+    }
+}
+
+/// How the database matches a contact identifier: the id column, or one text column.
+enum IdentifierMatch<'a> {
+    Id(Uuid),
+    Text {
+        column: &'static str,
+        value: &'a str,
+    },
+}
+
+impl<'a> From<&'a ContactIdentifier> for IdentifierMatch<'a> {
+    fn from(id: &'a ContactIdentifier) -> Self {
+        match id {
+            ContactIdentifier::Id(uuid) => Self::Id(*uuid),
+            ContactIdentifier::ExtId(ext_id) => Self::Text {
+                column: "ext_id",
+                value: ext_id.as_str(),
+            },
+            ContactIdentifier::Email(email) => Self::Text {
+                column: "email",
+                value: email.as_str(),
+            },
+            ContactIdentifier::PhoneNumber(phone) => Self::Text {
+                column: "phone_number",
+                value: phone.as_str(),
+            },
+        }
+    }
+}
+
+/// One row of the contact read query: a contact joined with at most one of its values.
+#[derive(Debug, sqlx::FromRow)]
+struct ContactRow {
+    id: Uuid,
+    email: Option<String>,
+    phone_number: Option<String>,
+    ext_id: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    field_key: Option<String>,
+    field_display_name: Option<String>,
+    field_type: Option<String>,
+    field_value: Option<String>,
+}
+
+/// Folds the rows of the contact read query (ordered by contact, then key) into contacts.
+fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError> {
+    let mut contacts: Vec<Contact> = Vec::new();
+    for row in rows {
+        let field = match (row.field_key, row.field_display_name, row.field_type, row.field_value) {
+            (Some(key), Some(display_name), Some(field_type), Some(value)) => {
+                let field_type = parse_field_type(&field_type)?;
+                Some(ContactFieldValue {
+                    value: FieldValue::from_storage(field_type, &value)?,
+                    key,
+                    display_name,
+                    field_type,
+                })
+            }
+            _ => None,
+        };
+        match contacts.last_mut() {
+            Some(contact) if contact.id == row.id => contact.custom_fields.extend(field),
+            _ => contacts.push(Contact {
+                id: row.id,
+                members: ContactMembers {
+                    email: row.email,
+                    phone_number: row.phone_number,
+                    ext_id: row.ext_id,
+                    first_name: row.first_name,
+                    last_name: row.last_name,
+                },
+                custom_fields: field.into_iter().collect(),
+                created_at: timestamp(row.created_at),
+                updated_at: timestamp(row.updated_at),
+            }),
+        }
+    }
+    Ok(contacts)
+}
+
+/// One row of a definition read.
+#[derive(Debug, sqlx::FromRow)]
+struct FieldRow {
+    id: Uuid,
+    key: String,
+    display_name: String,
+    field_type: String,
+    options: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<FieldRow> for FieldDefinition {
+    type Error = StoreError;
+
+    fn try_from(row: FieldRow) -> Result<Self, StoreError> {
+        let options = match row.options {
+            Some(json) => serde_json::from_str(&json).map_err(|error| {
+                StoreError::Database(sqlx::Error::Decode(Box::new(error)))
+            })?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            id: row.id,
+            key: FieldKey::parse(&row.key)?,
+            display_name: row.display_name,
+            field_type: parse_field_type(&row.field_type)?,
+            options,
+            created_at: timestamp(row.created_at),
+        })
+    }
+}
+
+/// The JSON array stored for a select field's options.
+fn options_json(options: &SelectOptions) -> String {
+    serde_json::Value::from(options.as_slice()).to_string()
+}
+
+fn parse_field_type(name: &str) -> Result<FieldType, StoreError> {
+    FieldType::from_name(name).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown custom field type {name:?} in the database").into(),
+        ))
+    })
+}
+
+/// One row of an API key read.
+#[derive(Debug, sqlx::FromRow)]
+struct ApiKeyRow {
+    id: Uuid,
+    company_id: Uuid,
+    name: Option<String>,
+    prefix: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl From<ApiKeyRow> for ApiKey {
+    fn from(row: ApiKeyRow) -> Self {
+        Self {
+            id: row.id,
+            company_id: row.company_id,
+            name: row.name,
+            prefix: row.prefix,
+            created_at: timestamp(row.created_at),
+            last_used_at: row.last_used_at.map(timestamp),
+            revoked_at: row.revoked_at.map(timestamp),
+        }
+    }
+}
+
+/// One row of a company read.
+#[derive(Debug, sqlx::FromRow)]
+struct CompanyRow {
+    id: Uuid,
+    name: String,
+    created_at: i64,
+}
+
+impl From<CompanyRow> for Company {
+    fn from(row: CompanyRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+/// The current time as stored: milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+fn timestamp(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// How often a key's `last_used_at` is rewritten: often enough for a listing to be
+/// useful, rarely enough that reads do not all turn into writes.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;

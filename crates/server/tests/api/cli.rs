@@ -1,0 +1,165 @@
+//! The `contactd` command line (§9): admin commands, their variables, and the first run.
+
+use std::time::{Duration, Instant};
+
+use contactd_client::Client;
+use serde_json::Value;
+
+use crate::helpers::{ServerProcess, admin, contactd};
+
+fn fresh_database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    (dir, url)
+}
+
+#[test]
+fn migrate_creates_the_database_and_prints_nothing() {
+    let (dir, url) = fresh_database();
+    assert_eq!(admin(&url, &["migrate"]), "");
+    assert!(dir.path().join("cli.db").exists());
+    assert_eq!(admin(&url, &["migrate"]), "", "migrating twice is a no-op");
+}
+
+#[test]
+fn companies_are_created_and_listed_by_id_and_name() {
+    let (_dir, url) = fresh_database();
+    let id = admin(&url, &["company", "create", "acme"]).trim().to_owned();
+    uuid::Uuid::parse_str(&id).expect("create prints the id alone");
+    admin(&url, &["company", "create", "globex"]);
+    let listed = admin(&url, &["company", "list"]);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0], format!("{id}\tacme"));
+    assert!(lines[1].ends_with("\tglobex"));
+
+    let duplicate = contactd()
+        .args(["company", "create", "acme"])
+        .env("CONTACTD_DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(!duplicate.status.success());
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+}
+
+#[test]
+fn options_read_their_contactd_variables() {
+    let (_dir, url) = fresh_database();
+    let id = admin(&url, &["company", "create", "acme"]).trim().to_owned();
+    let output = contactd()
+        .args(["key", "create"])
+        .env("CONTACTD_DATABASE_URL", &url)
+        .env("CONTACTD_COMPANY", &id)
+        .env("CONTACTD_NAME", "from-env")
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let listed = admin(&url, &["key", "list", "--company", "acme"]);
+    assert!(listed.contains("\tfrom-env\t"), "{listed}");
+}
+
+#[test]
+fn an_unknown_company_is_refused_by_name() {
+    let (_dir, url) = fresh_database();
+    let output = contactd()
+        .args(["key", "create", "--company", "nope"])
+        .env("CONTACTD_DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("\"nope\""));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn field_definitions_are_managed_from_the_command_line() {
+    let (_dir, url) = fresh_database();
+    admin(&url, &["company", "create", "acme"]);
+    let created = admin(
+        &url,
+        &[
+            "field", "create", "--company", "acme", "--key", "plan", "--type", "select",
+            "--display-name", "Plan", "--option", "free", "--option", "pro",
+        ],
+    );
+    let created: Value = serde_json::from_str(&created).expect("the definition as JSON");
+    assert_eq!(created["key"], "plan");
+    assert_eq!(created["type"], "select");
+    assert_eq!(created["options"], serde_json::json!(["free", "pro"]));
+    admin(
+        &url,
+        &["field", "create", "--company", "acme", "--key", "seats", "--type", "number", "--display-name", "Seats"],
+    );
+    let listed = admin(&url, &["field", "list", "--company", "acme"]);
+    let keys: Vec<String> = listed
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON line")["key"].to_string())
+        .collect();
+    assert_eq!(keys, ["\"plan\"", "\"seats\""]);
+
+    let refused = contactd()
+        .args(["field", "create", "--company", "acme", "--key", "Bad-Key", "--type", "text", "--display-name", "X"])
+        .env("CONTACTD_DATABASE_URL", &url)
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("key:"));
+
+    assert_eq!(admin(&url, &["field", "delete", "--company", "acme", "--key", "plan"]), "");
+    let listed = admin(&url, &["field", "list", "--company", "acme"]);
+    assert_eq!(listed.lines().count(), 1);
+}
+
+#[tokio::test]
+async fn the_first_run_creates_a_default_company_and_prints_a_working_key_once() {
+    let (_dir, url) = fresh_database();
+    let server = ServerProcess::start(&url, &[]);
+    let log = server.log();
+    assert!(log.contains("first run"), "{log}");
+    let key = log
+        .split_whitespace()
+        .find(|word| word.starts_with("cd_"))
+        .expect("a key on stderr")
+        .to_owned();
+    let client = Client::new(&server.base_url, &key);
+    client.list_contacts(None, None).await.expect("the printed key works");
+    assert_eq!(server.terminate(), Some(0));
+
+    let again = ServerProcess::start(&url, &[]);
+    assert!(!again.log().contains("first run"), "the key is printed only once");
+    assert!(admin(&url, &["company", "list"]).ends_with("\tdefault\n"));
+}
+
+#[tokio::test]
+async fn admin_changes_take_effect_in_a_running_server_within_a_second() {
+    let (_dir, url) = fresh_database();
+    admin(&url, &["company", "create", "acme"]);
+    let server = ServerProcess::start(&url, &[]);
+    let key = admin(&url, &["key", "create", "--company", "acme", "--name", "ci"])
+        .trim()
+        .to_owned();
+    let client = Client::new(&server.base_url, &key);
+    client.list_contacts(None, None).await.expect("a new key works at once");
+
+    admin(
+        &url,
+        &["field", "create", "--company", "acme", "--key", "tier", "--type", "text", "--display-name", "Tier"],
+    );
+    client.get_custom_field("tier").await.expect("a new field is visible at once");
+
+    let listed = admin(&url, &["key", "list", "--company", "acme"]);
+    let line = listed.lines().find(|line| line.contains("\tci\t")).expect("the key is listed");
+    assert!(line.contains("active"));
+    assert!(!line.contains(key.trim_start_matches("cd_")), "listings never show the secret");
+    let key_id = line.split('\t').next().expect("id column");
+    assert_eq!(admin(&url, &["key", "revoke", key_id]), "");
+    let revoked_at = Instant::now();
+    loop {
+        if client.list_contacts(None, None).await.is_err() {
+            break;
+        }
+        assert!(revoked_at.elapsed() < Duration::from_secs(1), "a revoked key still works");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admin(&url, &["key", "list", "--company", "acme"]).contains("revoked"));
+}

@@ -1,0 +1,374 @@
+//! `TestApp`: the real router on a fresh database, with intent-named helpers, and
+//! `ServerProcess`: the real `contactd` binary on a free port.
+
+#![allow(dead_code, reason = "each test file uses its own subset of the helpers")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use contactd::domain::DefaultRegion;
+use contactd::http::{AppState, app};
+use contactd::store::{self, Store};
+use contactd::api_key;
+use serde_json::{Value, json};
+use sqlx::Row;
+use tempfile::TempDir;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// The body limit tests run with: small, so the 413 test needs no huge body.
+pub const TEST_BODY_LIMIT: usize = 64 * 1024;
+
+/// The real router over a fresh SQLite file, with one company and one key.
+pub struct TestApp {
+    router: Router,
+    pub store: Arc<dyn Store>,
+    pub company_id: Uuid,
+    /// The company's API key, sent by every helper.
+    pub key: String,
+    pub database_url: String,
+    _dir: TempDir,
+}
+
+/// A response, with its body parsed as JSON (`Value::Null` when the body is empty).
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestResponse {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts an error response in the SPEC §2 shape, with this status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(self.body["error"], json!(status), "body: {}", self.text);
+        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
+        assert_eq!(self.body["code"], json!(code), "body: {}", self.text);
+        assert_eq!(
+            self.headers[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
+        );
+        self
+    }
+
+    /// The `field` member of an error body.
+    pub fn field(&self) -> Option<&str> {
+        self.body["field"].as_str()
+    }
+}
+
+impl TestApp {
+    /// A router on a fresh database, with a company `acme` and a key for it.
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = format!("sqlite://{}", dir.path().join("contactd.db").display());
+        let store = store::connect(&database_url).await.expect("open database");
+        let company = store.create_company("acme").await.expect("create company");
+        let key = Self::make_key(store.as_ref(), company.id).await;
+        let router = app(AppState {
+            store: store.clone(),
+            default_region: DefaultRegion::default(),
+            body_limit: TEST_BODY_LIMIT,
+        });
+        Self {
+            router,
+            store,
+            company_id: company.id,
+            key,
+            database_url,
+            _dir: dir,
+        }
+    }
+
+    async fn make_key(store: &dyn Store, company_id: Uuid) -> String {
+        let key = api_key::generate(None);
+        store
+            .create_api_key(company_id, &key.record)
+            .await
+            .expect("create key");
+        key.secret
+    }
+
+    /// A key of a second company, for tenant-isolation tests.
+    pub async fn other_company_key(&self) -> String {
+        let company = self
+            .store
+            .create_company(&format!("other-{}", Uuid::now_v7()))
+            .await
+            .expect("create company");
+        Self::make_key(self.store.as_ref(), company.id).await
+    }
+
+    /// Sends a raw request through the router.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router never fails");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("read body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// Sends `method path` with this app's key and an optional JSON body.
+    pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
+        self.request_as(&self.key, method, path, body).await
+    }
+
+    /// Sends `method path` with the given key and an optional JSON body.
+    pub async fn request_as(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let builder = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"));
+        let request = match body {
+            Some(body) => builder
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => builder.body(Body::empty()),
+        };
+        self.send(request.expect("valid request")).await
+    }
+
+    pub async fn create_contact(&self, body: Value) -> TestResponse {
+        self.request(Method::POST, "/api/v1/contacts", Some(body)).await
+    }
+
+    /// Creates a contact that must succeed, returning its body.
+    pub async fn given_contact(&self, body: Value) -> Value {
+        let response = self.create_contact(body).await;
+        response.assert_status(200);
+        response.body
+    }
+
+    pub async fn patch_contact(&self, body: Value) -> TestResponse {
+        self.request(Method::PATCH, "/api/v1/contacts", Some(body)).await
+    }
+
+    pub async fn patch_contact_at(&self, id: &str, body: Value) -> TestResponse {
+        self.request(Method::PATCH, &contact_path(id), Some(body)).await
+    }
+
+    pub async fn get_contact(&self, id: &str) -> TestResponse {
+        self.request(Method::GET, &contact_path(id), None).await
+    }
+
+    pub async fn delete_contact(&self, id: &str) -> TestResponse {
+        self.request(Method::DELETE, &contact_path(id), None).await
+    }
+
+    pub async fn list_contacts(&self, query: &str) -> TestResponse {
+        self.request(Method::GET, &format!("/api/v1/contacts{query}"), None)
+            .await
+    }
+
+    pub async fn create_field(&self, body: Value) -> TestResponse {
+        self.request(Method::POST, "/api/v1/custom-fields", Some(body))
+            .await
+    }
+
+    /// Defines a field that must be accepted.
+    pub async fn given_field(&self, key: &str, field_type: &str, options: Option<&[&str]>) {
+        let mut body = json!({"key": key, "display_name": key.replace('_', " "), "type": field_type});
+        if let Some(options) = options {
+            body["options"] = json!(options);
+        }
+        self.create_field(body).await.assert_status(200);
+    }
+
+    /// Every row of every table, as text: equal dumps mean an unchanged database.
+    pub async fn dump(&self) -> String {
+        let pool = sqlx::SqlitePool::connect(&self.database_url)
+            .await
+            .expect("open database");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("list tables");
+        let mut dump = String::new();
+        for table in tables {
+            let columns: Vec<String> = sqlx::query(&format!("PRAGMA table_info({table})"))
+                .fetch_all(&pool)
+                .await
+                .expect("table info")
+                .iter()
+                .map(|row| row.get::<String, _>("name"))
+                .collect();
+            let row_text = columns
+                .iter()
+                .map(|column| format!("quote({column})"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {row_text} FROM {table} ORDER BY 1"))
+                    .fetch_all(&pool)
+                    .await
+                    .expect("read table");
+            dump.push_str(&format!("## {table}\n{}\n", rows.join("\n")));
+        }
+        pool.close().await;
+        dump
+    }
+}
+
+/// The path of a contact, its identifier percent-encoded as one segment.
+pub fn contact_path(id: &str) -> String {
+    format!("/api/v1/contacts/{}", encode_segment(id))
+}
+
+/// Percent-encodes everything but unreserved characters and `:`.
+pub fn encode_segment(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
+
+/// The `contactd` binary built for these tests.
+pub fn contactd() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_contactd"));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+}
+
+/// Runs an admin command on a database, asserting success, and returns its stdout.
+pub fn admin(database_url: &str, args: &[&str]) -> String {
+    let output = contactd()
+        .args(args)
+        .env("CONTACTD_DATABASE_URL", database_url)
+        .output()
+        .expect("run contactd");
+    assert!(
+        output.status.success(),
+        "contactd {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// A running `contactd serve` on a free port, its stderr collected.
+pub struct ServerProcess {
+    child: Child,
+    pub base_url: String,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `contactd serve` on a database and waits until it listens.
+    pub fn start(database_url: &str, extra_env: &[(&str, &str)]) -> Self {
+        let mut child = contactd()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("CONTACTD_DATABASE_URL", database_url)
+            .env("RUST_LOG", "debug")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start contactd");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let reader = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                if line.contains("contactd is listening") {
+                    if let Some(address) = line.split("address=").nth(1) {
+                        let _ = address_tx.send(address.trim().to_owned());
+                    }
+                }
+                let mut collected = collected.lock().expect("lock");
+                collected.push_str(&line);
+                collected.push('\n');
+            }
+        });
+        let address = address_rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("contactd did not start: {}", stderr.lock().expect("lock")));
+        Self {
+            child,
+            base_url: format!("http://{address}"),
+            stderr,
+        }
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the exit, returning its status code.
+    pub fn terminate(self) -> Option<i32> {
+        Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("send SIGTERM");
+        self.wait()
+    }
+
+    /// Waits (at most 30 s) for the process to exit, returning its status code.
+    pub fn wait(mut self) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "contactd did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,16 @@
+//! The contract tests: every rule of the SPEC, through the real router on a fresh SQLite
+//! file per test, plus end-to-end tests of the real binary.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod contacts_create;
+mod contacts_list;
+mod contacts_read_delete;
+mod contacts_update;
+mod custom_fields;
+mod end_to_end;
+mod errors;
+mod operations;
+mod readme;

@@ -1,0 +1,121 @@
+//! Operations (§8): probes, request ids, the body limit, configuration, graceful shutdown.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use serde_json::json;
+
+use crate::helpers::{ServerProcess, TestApp, admin};
+
+#[tokio::test]
+async fn probes_answer_without_a_key() {
+    let app = TestApp::spawn().await;
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
+        let response = app
+            .send(Request::get(path).body(Body::empty()).expect("request"))
+            .await;
+        response.assert_status(200);
+        assert_eq!(response.body["status"], status);
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_keeps_the_callers() {
+    let app = TestApp::spawn().await;
+    let response = app.request(Method::GET, "/api/v1/contacts", None).await;
+    let generated = response.headers["x-request-id"].to_str().expect("ASCII");
+    uuid::Uuid::parse_str(generated).expect("a generated request id");
+
+    let response = app
+        .send(
+            Request::get("/nowhere")
+                .header("x-request-id", "trace-me-42")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    response.assert_error(404, "route_not_found");
+    assert_eq!(response.headers["x-request-id"], "trace-me-42");
+}
+
+fn served_database() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("ops.db").display());
+    admin(&url, &["company", "create", "acme"]);
+    let key = admin(&url, &["key", "create", "--company", "acme"]).trim().to_owned();
+    (dir, url, key)
+}
+
+/// Sends raw HTTP/1.1 and returns the status line.
+fn raw_status(stream: &mut TcpStream) -> String {
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn the_body_limit_and_phone_region_are_configurable() {
+    let (_dir, url, key) = served_database();
+    let server = ServerProcess::start(
+        &url,
+        &[("CONTACTD_BODY_LIMIT", "1000"), ("CONTACTD_DEFAULT_PHONE_REGION", "GB")],
+    );
+    let http = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        http.post(format!("{}/api/v1/contacts", server.base_url))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let too_large = post(json!({"email": "a@example.com", "first_name": "x".repeat(1200)}))
+        .await
+        .expect("sent");
+    assert_eq!(too_large.status(), 413);
+    let body: serde_json::Value = too_large.json().await.expect("JSON error");
+    assert_eq!(body["error"], 413);
+
+    let created: serde_json::Value = post(json!({"phone_number": "020 7946 0958"}))
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(created["phone_number"], "+442079460958");
+}
+
+#[tokio::test]
+async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
+    let (_dir, url, key) = served_database();
+    let server = ServerProcess::start(&url, &[]);
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+    let body = r#"{"email": "inflight@example.com"}"#;
+    let mut stream = TcpStream::connect(&address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // Send the head and half the body, so the request is in flight when SIGTERM lands.
+    write!(
+        stream,
+        "POST /api/v1/contacts HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .expect("send head");
+    stream.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = server.pid();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("SIGTERM");
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(body[10..].as_bytes()).expect("send the rest");
+    assert_eq!(raw_status(&mut stream), "HTTP/1.1 200 OK");
+    assert_eq!(server.wait(), Some(0));
+    let listed = admin(&url, &["company", "list"]);
+    assert!(listed.contains("acme"));
+}

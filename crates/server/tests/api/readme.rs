@@ -1,0 +1,76 @@
+//! The README's walkthrough, run as written against a real server, so it cannot rot.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::helpers::ServerProcess;
+
+/// The address the README's commands use; replaced by the test server's.
+const README_ADDRESS: &str = "http://127.0.0.1:8080";
+
+/// The `sh` blocks of the README's "Walkthrough" section, in order.
+fn walkthrough_blocks() -> Vec<String> {
+    let readme = include_str!("../../../../README.md");
+    let section = readme
+        .split("\n## Walkthrough\n")
+        .nth(1)
+        .expect("a Walkthrough section")
+        .split("\n## ")
+        .next()
+        .unwrap_or_default();
+    section
+        .split("```sh\n")
+        .skip(1)
+        .map(|block| block.split("```").next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_readme_walkthrough_works_as_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("readme.db").display());
+    let server = ServerProcess::start(&url, &[]);
+    let key = server
+        .log()
+        .split_whitespace()
+        .find(|word| word.starts_with("cd_"))
+        .expect("the first run prints a key")
+        .to_owned();
+    let blocks = walkthrough_blocks();
+    assert!(blocks.len() >= 5, "the walkthrough lost its commands");
+    let mut outputs = Vec::new();
+    for block in &blocks {
+        let script = block.replace(README_ADDRESS, &server.base_url);
+        let output = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .env("API_KEY", &key)
+            .output()
+            .expect("run bash");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "README block failed:\n{block}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answer: Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|_| panic!("README block did not answer JSON:\n{block}\n{stdout}"));
+        // A block may show its expected answer in a trailing `# {…}` comment.
+        if let Some(expected) = block.lines().find_map(|line| line.strip_prefix("# {")) {
+            let expected: Value =
+                serde_json::from_str(&format!("{{{expected}")).expect("the comment is JSON");
+            for member in ["error", "code", "field"] {
+                assert_eq!(answer[member], expected[member], "{member} in\n{block}");
+            }
+        }
+        outputs.push(answer);
+    }
+    // The walkthrough's story: the contact ends up updated and fetched by phone number.
+    let fetched = &outputs[3];
+    assert_eq!(fetched["email"], "jane@example.com");
+    assert_eq!(fetched["first_name"], "Janet");
+    assert_eq!(fetched["ext_id"], "crm-42");
+    assert_eq!(fetched["phone_number"], "+14155552671");
+    assert_eq!(fetched["custom_fields"][0]["value"], "pro");
+    assert_eq!(outputs[4]["data"]["contacts"][0]["id"], fetched["id"]);
+}

@@ -120,17 +120,17 @@ impl PhoneNumber {
             Some(after_prefix) => format!("+{after_prefix}"),
             None => text.to_owned(),
         };
-        let not_a_number = || {
+        let e164 = if written.starts_with('+') {
+            read_international(&written)
+        } else {
+            read_national(region, &written)
+        };
+        e164.map(PhoneNumber).ok_or_else(|| {
             invalid(format!(
                 "phone number is not a valid number; write international numbers with + or 00 \
                  and a country code, others are read as numbers of region {region}"
             ))
-        };
-        let number = phonenumber::parse(Some(region.0), &written).map_err(|_| not_a_number())?;
-        if !number.is_valid() {
-            return Err(not_a_number());
-        }
-        Ok(PhoneNumber(number.format().mode(Mode::E164).to_string()))
+        })
     }
 
     /// The number in E.164, such as `+14155552671`.
@@ -142,6 +142,80 @@ impl PhoneNumber {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+// The Rust port of libphonenumber strips a national prefix more eagerly than Google's
+// libphonenumber, and strips the prefix of the region it is given rather than that of the
+// number's own country. The readers below work around both; the tests name the numbers each
+// workaround is for.
+
+/// Reads a number written with `+` and a country code, giving its E.164 form.
+fn read_international(written: &str) -> Option<String> {
+    // No region: given one, the port strips that region's national prefix from any
+    // country's number, so "+49 164…" read in region US would lose its 1.
+    read_valid(None, written)
+        .map(|number| e164(&number))
+        .or_else(|| read_as_written(written))
+}
+
+/// Reads a number written without a country code, as dialled in `region`, giving its E.164
+/// form.
+fn read_national(region: DefaultRegion, written: &str) -> Option<String> {
+    let metadata = phonenumber::metadata::DATABASE.by_id(region.0.as_ref())?;
+    let digits: String = written.chars().filter(char::is_ascii_digit).collect();
+    // A number dialled out of the region ("011 49 164…" in the US) is an international
+    // number, and the port would strip the region's national prefix from it like from
+    // "+49 164…" above.
+    let international_prefix = metadata
+        .international_prefix()
+        .and_then(|prefix| prefix.find(&digits))
+        // As in libphonenumber, a 0 after it means this was no international prefix: no
+        // country code starts with 0.
+        .filter(|found| found.start() == 0 && !digits[found.end()..].starts_with('0'));
+    if let Some(found) = international_prefix {
+        return read_international(&format!("+{}", &digits[found.end()..]));
+    }
+    if let Some(number) = read_valid(Some(region.0), written) {
+        return Some(e164(&number));
+    }
+    // In Russia "812 123-45-67" and "8 812 123-45-67" are both +7 812 123-45-67, and the
+    // port strips the 8 of the area code as if it were the national prefix.
+    let without_prefix = metadata
+        .national_prefix()
+        .and_then(|prefix| digits.strip_prefix(prefix));
+    [Some(digits.as_str()), without_prefix]
+        .into_iter()
+        .flatten()
+        .find_map(|national| read_as_written(&format!("+{}{national}", metadata.country_code())))
+}
+
+/// A region with neither a national prefix nor a rule for stripping one, used by
+/// [`read_as_written`]; a unit test checks that the metadata still says so.
+const REGION_WITHOUT_NATIONAL_PREFIX: Id = Id::DK;
+
+/// Reads an international number keeping every digit after the country code.
+///
+/// The port strips a national prefix whenever the number starts with one, where Google's
+/// libphonenumber keeps it if the number is invalid without it: "+7 812 123-45-67" (a St
+/// Petersburg number) would lose its 8 and be refused. Read in a region without a national
+/// prefix, the port strips nothing.
+fn read_as_written(international: &str) -> Option<String> {
+    let number = read_valid(Some(REGION_WITHOUT_NATIONAL_PREFIX), international)?;
+    let e164 = e164(&number);
+    let digits = international.chars().filter(char::is_ascii_digit);
+    e164.chars().skip(1).eq(digits).then_some(e164)
+}
+
+/// Parses `written` with libphonenumber, keeping the number only if its metadata says it is
+/// valid.
+fn read_valid(region: Option<Id>, written: &str) -> Option<phonenumber::PhoneNumber> {
+    phonenumber::parse(region, written)
+        .ok()
+        .filter(phonenumber::PhoneNumber::is_valid)
+}
+
+fn e164(number: &phonenumber::PhoneNumber) -> String {
+    number.format().mode(Mode::E164).to_string()
 }
 
 fn is_phone_punctuation_or_digit(c: char) -> bool {
@@ -215,6 +289,50 @@ mod tests {
         let gb = DefaultRegion::parse("GB").expect("GB");
         assert_eq!(e164(&"020 7946 0958".into(), gb), "+442079460958");
         assert_eq!(e164(&"+1 415 555 2671".into(), gb), "+14155552671");
+    }
+
+    #[test]
+    fn international_numbers_ignore_the_default_region() {
+        let gb = DefaultRegion::parse("GB").expect("GB");
+        for region in [us(), gb] {
+            assert_eq!(e164(&"+49 164 12345678".into(), region), "+4916412345678");
+            assert_eq!(e164(&"0049 164 12345678".into(), region), "+4916412345678");
+        }
+    }
+
+    #[test]
+    fn numbers_dialled_out_of_the_region_keep_their_digits() {
+        assert_eq!(e164(&"011 44 20 7946 0958".into(), us()), "+442079460958");
+        assert_eq!(e164(&"011 49 164 12345678".into(), us()), "+4916412345678");
+    }
+
+    #[test]
+    fn a_national_number_that_starts_like_its_national_prefix_keeps_it() {
+        let ru = DefaultRegion::parse("RU").expect("RU");
+        assert_eq!(e164(&"+7 812 123-45-67".into(), us()), "+78121234567");
+        assert_eq!(e164(&"+7 800 555 35 35".into(), us()), "+78005553535");
+        assert_eq!(e164(&"812 123-45-67".into(), ru), "+78121234567");
+        assert_eq!(e164(&"8 812 123-45-67".into(), ru), "+78121234567");
+        assert_eq!(e164(&"+7 495 123-45-67".into(), us()), "+74951234567");
+        assert_eq!(e164(&"8 495 123-45-67".into(), ru), "+74951234567");
+        assert_eq!(e164(&number(88_121_234_567_u64.into()), ru), "+78121234567");
+        assert_eq!(e164(&"8121234567".into(), ru), "+78121234567");
+    }
+
+    #[test]
+    fn a_national_prefix_written_after_the_country_code_is_dropped() {
+        assert_eq!(e164(&"+33 06 12 34 56 78".into(), us()), "+33612345678");
+        assert_eq!(e164(&"+39 06 1234 5678".into(), us()), "+390612345678");
+        assert_eq!(e164(&"+44 (0)20 7946 0958".into(), us()), "+442079460958");
+    }
+
+    #[test]
+    fn the_region_used_to_read_numbers_as_written_has_no_national_prefix() {
+        let metadata = phonenumber::metadata::DATABASE
+            .by_id(REGION_WITHOUT_NATIONAL_PREFIX.as_ref())
+            .expect("metadata for the region");
+        assert_eq!(metadata.national_prefix(), None);
+        assert!(metadata.national_prefix_for_parsing().is_none());
     }
 
     #[test]
@@ -322,7 +440,7 @@ mod tests {
         #[test]
         fn normalising_is_idempotent_in_every_region(
             input in "(\\+|00)?[1-9][0-9 -]{6,16}",
-            region in "(US|GB|FR|DE|IN|BR|JP|IT)",
+            region in "(US|GB|FR|DE|IN|BR|JP|IT|RU|HU|BY|AR|MX)",
         ) {
             let region = DefaultRegion::parse(&region).expect("a known region");
             if let Ok(parsed) = PhoneNumber::parse_text(&input, region) {

@@ -26,7 +26,13 @@ pub struct Cli {
     pub database_url: String,
 
     /// Format of the log lines written to stderr.
-    #[arg(long, env = "CONTACTD_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "CONTACTD_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -174,9 +180,10 @@ async fn run_key(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
         KeyCommand::List { company } => {
             let company = find_company(store, &company).await?;
             for key in store.list_api_keys(company.id).await? {
-                let last_used = key
-                    .last_used_at
-                    .map_or_else(|| "never".to_owned(), |at| contactd_api::format_timestamp(&at));
+                let last_used = key.last_used_at.map_or_else(
+                    || "never".to_owned(),
+                    |at| contactd_api::format_timestamp(&at),
+                );
                 let state = key.revoked_at.map_or_else(
                     || "active".to_owned(),
                     |at| format!("revoked {}", contactd_api::format_timestamp(&at)),

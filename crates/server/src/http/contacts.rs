@@ -58,7 +58,10 @@ async fn create_contact(
         field_writes(&definitions, &body.custom_fields, "custom_fields")?,
     )
     .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))?;
-    let created = state.store.create_contact(caller.company_id, &contact).await?;
+    let created = state
+        .store
+        .create_contact(caller.company_id, &contact)
+        .await?;
     Ok(Json(contact_body(created)))
 }
 
@@ -171,7 +174,9 @@ async fn update_contact_at(
         if body_identifier != identifier {
             let store = &state.store;
             let named = store.get_contact(caller.company_id, &identifier).await?;
-            let body_named = store.get_contact(caller.company_id, &body_identifier).await?;
+            let body_named = store
+                .get_contact(caller.company_id, &body_identifier)
+                .await?;
             let named = named.ok_or_else(|| contact_not_found(&identifier))?;
             if body_named.is_none_or(|other| other.id != named.id) {
                 return Err(ApiError::bad_request(
@@ -199,7 +204,10 @@ async fn apply_update(
     for (index, key) in changes.remove.iter().enumerate() {
         let at = format!("custom_fields.remove[{index}]");
         let definition = find_definition(&definitions, key, &at)?;
-        if set_values.iter().any(|write| write.field_id == definition.id) {
+        if set_values
+            .iter()
+            .any(|write| write.field_id == definition.id)
+        {
             return Err(ApiError::bad_request(
                 "duplicate_custom_field",
                 format!("custom field `{key}` is both set and removed"),
@@ -217,8 +225,12 @@ async fn apply_update(
             "phone_number",
         )?,
         ext_id: parse_patch(&body.ext_id, |ext_id| ExtId::parse(ext_id), "ext_id")?,
-        first_name: parse_patch(&body.first_name, |name| PersonName::parse(name), "first_name")?
-            .map(Option::flatten),
+        first_name: parse_patch(
+            &body.first_name,
+            |name| PersonName::parse(name),
+            "first_name",
+        )?
+        .map(Option::flatten),
         last_name: parse_patch(&body.last_name, |name| PersonName::parse(name), "last_name")?
             .map(Option::flatten),
         set_values,

@@ -10,7 +10,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Json, PathParam};
 use crate::domain::{DisplayName, FieldKey, SelectOptions};
-use crate::store::{Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition, StoreError};
+use crate::store::{
+    Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition, StoreError,
+};
 
 /// Routes under `/api/v1/custom-fields`.
 pub fn router() -> Router<AppState> {
@@ -119,7 +121,8 @@ pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinitio
         .map_err(|invalid| ApiError::invalid(invalid, "display_name"))?;
     let options = match (body.field_type, body.options) {
         (FieldType::Select, Some(options)) => Some(
-            SelectOptions::parse(options).map_err(|invalid| ApiError::invalid(invalid, "options"))?,
+            SelectOptions::parse(options)
+                .map_err(|invalid| ApiError::invalid(invalid, "options"))?,
         ),
         (FieldType::Select, None) => {
             return Err(ApiError::bad_request(
@@ -146,7 +149,10 @@ pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinitio
 }
 
 /// The new option list of a select field: every current option must still be there.
-fn grown_options(current: &FieldDefinition, wanted: Vec<String>) -> Result<SelectOptions, ApiError> {
+fn grown_options(
+    current: &FieldDefinition,
+    wanted: Vec<String>,
+) -> Result<SelectOptions, ApiError> {
     if current.field_type != FieldType::Select {
         return Err(ApiError::bad_request(
             "invalid_options",
@@ -156,7 +162,11 @@ fn grown_options(current: &FieldDefinition, wanted: Vec<String>) -> Result<Selec
     }
     let options =
         SelectOptions::parse(wanted).map_err(|invalid| ApiError::invalid(invalid, "options"))?;
-    if let Some(missing) = current.options.iter().find(|option| !options.contains(option)) {
+    if let Some(missing) = current
+        .options
+        .iter()
+        .find(|option| !options.contains(option))
+    {
         return Err(ApiError::bad_request(
             "options_removed",
             format!(
@@ -170,7 +180,8 @@ fn grown_options(current: &FieldDefinition, wanted: Vec<String>) -> Result<Selec
 }
 
 fn parse_path_key(key: &str) -> Result<FieldKey, ApiError> {
-    FieldKey::parse(key).map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))
+    FieldKey::parse(key)
+        .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))
 }
 
 fn field_not_found(key: &FieldKey) -> ApiError {

@@ -63,7 +63,11 @@ impl ApiError {
     }
 
     /// A 400 with its own code and sentence.
-    pub fn bad_request(code: &'static str, message: impl Into<String>, field: Option<String>) -> Self {
+    pub fn bad_request(
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> Self {
         Self::BadRequest {
             code,
             message: message.into(),

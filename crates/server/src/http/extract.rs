@@ -39,7 +39,10 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
             Ok(body) => (
-                [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(JSON_CONTENT_TYPE),
+                )],
                 body,
             )
                 .into_response(),
@@ -175,7 +178,9 @@ mod tests {
 
     #[test]
     fn content_type_parameters_and_case_are_accepted() {
-        assert!(is_json(Some(&HeaderValue::from_static("Application/JSON; charset=utf-8"))));
+        assert!(is_json(Some(&HeaderValue::from_static(
+            "Application/JSON; charset=utf-8"
+        ))));
         assert!(!is_json(Some(&HeaderValue::from_static("text/plain"))));
         assert!(!is_json(None));
     }

@@ -17,7 +17,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Response;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
@@ -81,11 +83,7 @@ fn request_span(request: &Request) -> Span {
 
 /// The one log line of a request.
 fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
-    tracing::info!(
-        status = response.status().as_u16(),
-        ?latency,
-        "request"
-    );
+    tracing::info!(status = response.status().as_u16(), ?latency, "request");
 }
 
 async fn route_not_found() -> ApiError {

@@ -178,7 +178,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError>;
 
     /// Stores a new API key of a company.
-    async fn create_api_key(&self, company_id: Uuid, key: &NewApiKey) -> Result<ApiKey, StoreError>;
+    async fn create_api_key(&self, company_id: Uuid, key: &NewApiKey)
+    -> Result<ApiKey, StoreError>;
     /// Lists a company's keys, revoked ones included, oldest first.
     async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError>;
     /// Revokes a key; revoking a revoked key changes nothing.
@@ -211,7 +212,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError>;
 
     /// Creates a contact.
-    async fn create_contact(&self, company_id: Uuid, contact: &NewContact) -> Result<Contact, StoreError>;
+    async fn create_contact(
+        &self,
+        company_id: Uuid,
+        contact: &NewContact,
+    ) -> Result<Contact, StoreError>;
     /// Finds a contact by any identifier form.
     async fn get_contact(
         &self,
@@ -233,7 +238,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError>;
     /// Deletes a contact, returning its id.
-    async fn delete_contact(&self, company_id: Uuid, id: &ContactIdentifier) -> Result<Uuid, StoreError>;
+    async fn delete_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Uuid, StoreError>;
 }
 
 /// Opens the database a URL names, creating it if needed, and applies migrations.
@@ -301,7 +310,12 @@ struct ContactRow {
 fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError> {
     let mut contacts: Vec<Contact> = Vec::new();
     for row in rows {
-        let field = match (row.field_key, row.field_display_name, row.field_type, row.field_value) {
+        let field = match (
+            row.field_key,
+            row.field_display_name,
+            row.field_type,
+            row.field_value,
+        ) {
             (Some(key), Some(display_name), Some(field_type), Some(value)) => {
                 let field_type = parse_field_type(&field_type)?;
                 Some(ContactFieldValue {
@@ -349,9 +363,8 @@ impl TryFrom<FieldRow> for FieldDefinition {
 
     fn try_from(row: FieldRow) -> Result<Self, StoreError> {
         let options = match row.options {
-            Some(json) => serde_json::from_str(&json).map_err(|error| {
-                StoreError::Database(sqlx::Error::Decode(Box::new(error)))
-            })?,
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?,
             None => Vec::new(),
         };
         Ok(Self {

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
-    FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey,
-    NewFieldDefinition, Store, StoreError, UniqueMember, contacts_from_rows, now_ms, options_json,
+    FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
+    NewApiKey, NewFieldDefinition, Store, StoreError, UniqueMember, contacts_from_rows, now_ms,
+    options_json,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -111,9 +112,13 @@ async fn duplicate_contact(
     let member = match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             let message = db.message();
-            [UniqueMember::Email, UniqueMember::PhoneNumber, UniqueMember::ExtId]
-                .into_iter()
-                .find(|member| message.contains(&format!("contacts.{}", member.as_str())))
+            [
+                UniqueMember::Email,
+                UniqueMember::PhoneNumber,
+                UniqueMember::ExtId,
+            ]
+            .into_iter()
+            .find(|member| message.contains(&format!("contacts.{}", member.as_str())))
         }
         _ => None,
     };
@@ -206,7 +211,9 @@ impl Store for SqliteStore {
         .fetch_one(&self.writer)
         .await
         .map_err(|error| match &error {
-            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::DuplicateCompanyName,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::DuplicateCompanyName
+            }
             _ => StoreError::from(error),
         })?;
         Ok(row.into())
@@ -233,7 +240,11 @@ impl Store for SqliteStore {
         Ok(row.map(Company::from))
     }
 
-    async fn create_api_key(&self, company_id: Uuid, key: &NewApiKey) -> Result<ApiKey, StoreError> {
+    async fn create_api_key(
+        &self,
+        company_id: Uuid,
+        key: &NewApiKey,
+    ) -> Result<ApiKey, StoreError> {
         let row: ApiKeyRow = sqlx::query_as(
             "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -377,7 +388,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn create_contact(&self, company_id: Uuid, contact: &NewContact) -> Result<Contact, StoreError> {
+    async fn create_contact(
+        &self,
+        company_id: Uuid,
+        contact: &NewContact,
+    ) -> Result<Contact, StoreError> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let id = Uuid::now_v7();
         let now = now_ms();
@@ -459,18 +474,22 @@ impl Store for SqliteStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let members = patch.apply(&current.members)?;
-        let stored: HashMap<Uuid, String> =
-            sqlx::query_as("SELECT field_id, value FROM contact_field_values WHERE contact_id = ?1")
-                .bind(current.id)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
+        let stored: HashMap<Uuid, String> = sqlx::query_as(
+            "SELECT field_id, value FROM contact_field_values WHERE contact_id = ?1",
+        )
+        .bind(current.id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
         let values_change = patch
             .set_values
             .iter()
             .any(|write| stored.get(&write.field_id) != Some(&write.value.to_storage()))
-            || patch.remove_fields.iter().any(|field| stored.contains_key(field));
+            || patch
+                .remove_fields
+                .iter()
+                .any(|field| stored.contains_key(field));
         if members == current.members && !values_change {
             return Ok(current);
         }
@@ -506,14 +525,20 @@ impl Store for SqliteStore {
         Ok(updated)
     }
 
-    async fn delete_contact(&self, company_id: Uuid, id: &ContactIdentifier) -> Result<Uuid, StoreError> {
+    async fn delete_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Uuid, StoreError> {
         let deleted: Option<Uuid> = match IdentifierMatch::from(id) {
             IdentifierMatch::Id(uuid) => {
-                sqlx::query_scalar("DELETE FROM contacts WHERE company_id = ?1 AND id = ?2 RETURNING id")
-                    .bind(company_id)
-                    .bind(uuid)
-                    .fetch_optional(&self.writer)
-                    .await?
+                sqlx::query_scalar(
+                    "DELETE FROM contacts WHERE company_id = ?1 AND id = ?2 RETURNING id",
+                )
+                .bind(company_id)
+                .bind(uuid)
+                .fetch_optional(&self.writer)
+                .await?
             }
             IdentifierMatch::Text { column, value } => {
                 sqlx::query_scalar(&format!(

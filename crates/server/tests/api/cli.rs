@@ -24,7 +24,9 @@ fn migrate_creates_the_database_and_prints_nothing() {
 #[test]
 fn companies_are_created_and_listed_by_id_and_name() {
     let (_dir, url) = fresh_database();
-    let id = admin(&url, &["company", "create", "acme"]).trim().to_owned();
+    let id = admin(&url, &["company", "create", "acme"])
+        .trim()
+        .to_owned();
     uuid::Uuid::parse_str(&id).expect("create prints the id alone");
     admin(&url, &["company", "create", "globex"]);
     let listed = admin(&url, &["company", "list"]);
@@ -45,7 +47,9 @@ fn companies_are_created_and_listed_by_id_and_name() {
 #[test]
 fn options_read_their_contactd_variables() {
     let (_dir, url) = fresh_database();
-    let id = admin(&url, &["company", "create", "acme"]).trim().to_owned();
+    let id = admin(&url, &["company", "create", "acme"])
+        .trim()
+        .to_owned();
     let output = contactd()
         .args(["key", "create"])
         .env("CONTACTD_DATABASE_URL", &url)
@@ -53,7 +57,11 @@ fn options_read_their_contactd_variables() {
         .env("CONTACTD_NAME", "from-env")
         .output()
         .expect("run");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let listed = admin(&url, &["key", "list", "--company", "acme"]);
     assert!(listed.contains("\tfrom-env\t"), "{listed}");
 }
@@ -78,8 +86,20 @@ fn field_definitions_are_managed_from_the_command_line() {
     let created = admin(
         &url,
         &[
-            "field", "create", "--company", "acme", "--key", "plan", "--type", "select",
-            "--display-name", "Plan", "--option", "free", "--option", "pro",
+            "field",
+            "create",
+            "--company",
+            "acme",
+            "--key",
+            "plan",
+            "--type",
+            "select",
+            "--display-name",
+            "Plan",
+            "--option",
+            "free",
+            "--option",
+            "pro",
         ],
     );
     let created: Value = serde_json::from_str(&created).expect("the definition as JSON");
@@ -88,7 +108,18 @@ fn field_definitions_are_managed_from_the_command_line() {
     assert_eq!(created["options"], serde_json::json!(["free", "pro"]));
     admin(
         &url,
-        &["field", "create", "--company", "acme", "--key", "seats", "--type", "number", "--display-name", "Seats"],
+        &[
+            "field",
+            "create",
+            "--company",
+            "acme",
+            "--key",
+            "seats",
+            "--type",
+            "number",
+            "--display-name",
+            "Seats",
+        ],
     );
     let listed = admin(&url, &["field", "list", "--company", "acme"]);
     let keys: Vec<String> = listed
@@ -98,14 +129,31 @@ fn field_definitions_are_managed_from_the_command_line() {
     assert_eq!(keys, ["\"plan\"", "\"seats\""]);
 
     let refused = contactd()
-        .args(["field", "create", "--company", "acme", "--key", "Bad-Key", "--type", "text", "--display-name", "X"])
+        .args([
+            "field",
+            "create",
+            "--company",
+            "acme",
+            "--key",
+            "Bad-Key",
+            "--type",
+            "text",
+            "--display-name",
+            "X",
+        ])
         .env("CONTACTD_DATABASE_URL", &url)
         .output()
         .expect("run");
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("key:"));
 
-    assert_eq!(admin(&url, &["field", "delete", "--company", "acme", "--key", "plan"]), "");
+    assert_eq!(
+        admin(
+            &url,
+            &["field", "delete", "--company", "acme", "--key", "plan"]
+        ),
+        ""
+    );
     let listed = admin(&url, &["field", "list", "--company", "acme"]);
     assert_eq!(listed.lines().count(), 1);
 }
@@ -122,11 +170,17 @@ async fn the_first_run_creates_a_default_company_and_prints_a_working_key_once()
         .expect("a key on stderr")
         .to_owned();
     let client = Client::new(&server.base_url, &key);
-    client.list_contacts(None, None).await.expect("the printed key works");
+    client
+        .list_contacts(None, None)
+        .await
+        .expect("the printed key works");
     assert_eq!(server.terminate(), Some(0));
 
     let again = ServerProcess::start(&url, &[]);
-    assert!(!again.log().contains("first run"), "the key is printed only once");
+    assert!(
+        !again.log().contains("first run"),
+        "the key is printed only once"
+    );
     assert!(admin(&url, &["company", "list"]).ends_with("\tdefault\n"));
 }
 
@@ -135,22 +189,48 @@ async fn admin_changes_take_effect_in_a_running_server_within_a_second() {
     let (_dir, url) = fresh_database();
     admin(&url, &["company", "create", "acme"]);
     let server = ServerProcess::start(&url, &[]);
-    let key = admin(&url, &["key", "create", "--company", "acme", "--name", "ci"])
-        .trim()
-        .to_owned();
+    let key = admin(
+        &url,
+        &["key", "create", "--company", "acme", "--name", "ci"],
+    )
+    .trim()
+    .to_owned();
     let client = Client::new(&server.base_url, &key);
-    client.list_contacts(None, None).await.expect("a new key works at once");
+    client
+        .list_contacts(None, None)
+        .await
+        .expect("a new key works at once");
 
     admin(
         &url,
-        &["field", "create", "--company", "acme", "--key", "tier", "--type", "text", "--display-name", "Tier"],
+        &[
+            "field",
+            "create",
+            "--company",
+            "acme",
+            "--key",
+            "tier",
+            "--type",
+            "text",
+            "--display-name",
+            "Tier",
+        ],
     );
-    client.get_custom_field("tier").await.expect("a new field is visible at once");
+    client
+        .get_custom_field("tier")
+        .await
+        .expect("a new field is visible at once");
 
     let listed = admin(&url, &["key", "list", "--company", "acme"]);
-    let line = listed.lines().find(|line| line.contains("\tci\t")).expect("the key is listed");
+    let line = listed
+        .lines()
+        .find(|line| line.contains("\tci\t"))
+        .expect("the key is listed");
     assert!(line.contains("active"));
-    assert!(!line.contains(key.trim_start_matches("cd_")), "listings never show the secret");
+    assert!(
+        !line.contains(key.trim_start_matches("cd_")),
+        "listings never show the secret"
+    );
     let key_id = line.split('\t').next().expect("id column");
     assert_eq!(admin(&url, &["key", "revoke", key_id]), "");
     let revoked_at = Instant::now();
@@ -158,7 +238,10 @@ async fn admin_changes_take_effect_in_a_running_server_within_a_second() {
         if client.list_contacts(None, None).await.is_err() {
             break;
         }
-        assert!(revoked_at.elapsed() < Duration::from_secs(1), "a revoked key still works");
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "a revoked key still works"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(admin(&url, &["key", "list", "--company", "acme"]).contains("revoked"));

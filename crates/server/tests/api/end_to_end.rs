@@ -37,7 +37,10 @@ async fn a_client_walks_the_whole_api_against_a_real_server() {
         })
         .await
         .expect("field created");
-    assert_eq!(field.options, Some(vec!["free".to_owned(), "pro".to_owned()]));
+    assert_eq!(
+        field.options,
+        Some(vec!["free".to_owned(), "pro".to_owned()])
+    );
 
     let created = client
         .create_contact(&CreateContact {
@@ -105,10 +108,18 @@ async fn a_client_walks_the_whole_api_against_a_real_server() {
         .expect("field renamed");
     assert_eq!(renamed.display_name, "Pricing plan");
     assert_eq!(
-        client.list_custom_fields().await.expect("fields").data.custom_fields,
+        client
+            .list_custom_fields()
+            .await
+            .expect("fields")
+            .data
+            .custom_fields,
         vec![renamed.clone()]
     );
-    assert_eq!(client.get_custom_field("plan").await.expect("field"), renamed);
+    assert_eq!(
+        client.get_custom_field("plan").await.expect("field"),
+        renamed
+    );
 
     let deleted = client
         .delete_contact("alt:phone_number:+1 415 555 2671")
@@ -116,7 +127,10 @@ async fn a_client_walks_the_whole_api_against_a_real_server() {
         .expect("deleted");
     assert!(deleted.deleted);
     assert_eq!(deleted.id, created.id);
-    client.delete_custom_field("plan").await.expect("field deleted");
+    client
+        .delete_custom_field("plan")
+        .await
+        .expect("field deleted");
 }
 
 #[tokio::test]
@@ -147,7 +161,9 @@ async fn api_errors_reach_the_client_as_typed_error_bodies() {
         .get_contact("alt:email:nobody@example.com")
         .await
         .expect_err("no such contact");
-    assert!(matches!(missing, Error::Api(body) if body.code.as_deref() == Some("contact_not_found")));
+    assert!(
+        matches!(missing, Error::Api(body) if body.code.as_deref() == Some("contact_not_found"))
+    );
 }
 
 #[tokio::test]
@@ -178,7 +194,10 @@ async fn the_server_log_has_one_line_per_request_and_never_a_key_or_a_body() {
     let secret = key.trim_start_matches("cd_");
     assert!(!log.contains(secret), "the log holds an API key:\n{log}");
     assert!(!log.contains(marker), "the log holds request data:\n{log}");
-    let request_lines: Vec<&str> = log.lines().filter(|line| line.contains("contactd::http") && line.contains("status=")).collect();
+    let request_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("contactd::http") && line.contains("status="))
+        .collect();
     assert_eq!(request_lines.len(), 3, "one line per request:\n{log}");
     for line in &request_lines {
         for part in ["method=", "route=", "request_id=", "latency="] {

@@ -1,7 +1,10 @@
 //! `TestApp`: the real router on a fresh database, with intent-named helpers, and
 //! `ServerProcess`: the real `contactd` binary on a free port.
 
-#![allow(dead_code, reason = "each test file uses its own subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test file uses its own subset of the helpers"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -11,10 +14,10 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use contactd::api_key;
 use contactd::domain::DefaultRegion;
 use contactd::http::{AppState, app};
 use contactd::store::{self, Store};
-use contactd::api_key;
 use serde_json::{Value, json};
 use sqlx::Row;
 use tempfile::TempDir;
@@ -48,7 +51,12 @@ impl TestResponse {
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn assert_status(&self, status: u16) -> &Self {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
         self
     }
 
@@ -57,7 +65,11 @@ impl TestResponse {
     pub fn assert_error(&self, status: u16, code: &str) -> &Self {
         self.assert_status(status);
         assert_eq!(self.body["error"], json!(status), "body: {}", self.text);
-        assert!(self.body["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {}", self.text);
+        assert!(
+            self.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.text
+        );
         assert_eq!(self.body["code"], json!(code), "body: {}", self.text);
         assert_eq!(
             self.headers[header::CONTENT_TYPE],
@@ -168,7 +180,8 @@ impl TestApp {
     }
 
     pub async fn create_contact(&self, body: Value) -> TestResponse {
-        self.request(Method::POST, "/api/v1/contacts", Some(body)).await
+        self.request(Method::POST, "/api/v1/contacts", Some(body))
+            .await
     }
 
     /// Creates a contact that must succeed, returning its body.
@@ -179,11 +192,13 @@ impl TestApp {
     }
 
     pub async fn patch_contact(&self, body: Value) -> TestResponse {
-        self.request(Method::PATCH, "/api/v1/contacts", Some(body)).await
+        self.request(Method::PATCH, "/api/v1/contacts", Some(body))
+            .await
     }
 
     pub async fn patch_contact_at(&self, id: &str, body: Value) -> TestResponse {
-        self.request(Method::PATCH, &contact_path(id), Some(body)).await
+        self.request(Method::PATCH, &contact_path(id), Some(body))
+            .await
     }
 
     pub async fn get_contact(&self, id: &str) -> TestResponse {
@@ -206,7 +221,8 @@ impl TestApp {
 
     /// Defines a field that must be accepted.
     pub async fn given_field(&self, key: &str, field_type: &str, options: Option<&[&str]>) {
-        let mut body = json!({"key": key, "display_name": key.replace('_', " "), "type": field_type});
+        let mut body =
+            json!({"key": key, "display_name": key.replace('_', " "), "type": field_type});
         if let Some(options) = options {
             body["options"] = json!(options);
         }
@@ -218,12 +234,11 @@ impl TestApp {
         let pool = sqlx::SqlitePool::connect(&self.database_url)
             .await
             .expect("open database");
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
-        )
-        .fetch_all(&pool)
-        .await
-        .expect("list tables");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&pool)
+                .await
+                .expect("list tables");
         let mut dump = String::new();
         for table in tables {
             let columns: Vec<String> = sqlx::query(&format!("PRAGMA table_info({table})"))
@@ -270,7 +285,9 @@ pub fn encode_segment(text: &str) -> String {
 /// The `contactd` binary built for these tests.
 pub fn contactd() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_contactd"));
-    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     command
 }
 
@@ -314,10 +331,11 @@ impl ServerProcess {
         let collected = stderr.clone();
         std::thread::spawn(move || {
             for line in reader.lines().map_while(Result::ok) {
-                if line.contains("contactd is listening") {
-                    if let Some(address) = line.split("address=").nth(1) {
-                        let _ = address_tx.send(address.trim().to_owned());
-                    }
+                if let Some(address) = line
+                    .split_once("contactd is listening")
+                    .and_then(|(_, rest)| rest.split("address=").nth(1))
+                {
+                    let _ = address_tx.send(address.trim().to_owned());
                 }
                 let mut collected = collected.lock().expect("lock");
                 collected.push_str(&line);

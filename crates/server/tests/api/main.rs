@@ -1,6 +1,8 @@
 //! The contract tests: every rule of the SPEC, through the real router on a fresh SQLite
 //! file per test, plus end-to-end tests of the real binary.
 
+#![allow(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed assertion")]
+
 mod helpers;
 
 mod auth;

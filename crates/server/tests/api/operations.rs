@@ -45,7 +45,9 @@ fn served_database() -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("ops.db").display());
     admin(&url, &["company", "create", "acme"]);
-    let key = admin(&url, &["key", "create", "--company", "acme"]).trim().to_owned();
+    let key = admin(&url, &["key", "create", "--company", "acme"])
+        .trim()
+        .to_owned();
     (dir, url, key)
 }
 
@@ -61,7 +63,10 @@ async fn the_body_limit_and_phone_region_are_configurable() {
     let (_dir, url, key) = served_database();
     let server = ServerProcess::start(
         &url,
-        &[("CONTACTD_BODY_LIMIT", "1000"), ("CONTACTD_DEFAULT_PHONE_REGION", "GB")],
+        &[
+            ("CONTACTD_BODY_LIMIT", "1000"),
+            ("CONTACTD_DEFAULT_PHONE_REGION", "GB"),
+        ],
     );
     let http = reqwest::Client::new();
     let post = |body: serde_json::Value| {
@@ -113,7 +118,9 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
         .status()
         .expect("SIGTERM");
     std::thread::sleep(Duration::from_millis(300));
-    stream.write_all(body[10..].as_bytes()).expect("send the rest");
+    stream
+        .write_all(&body.as_bytes()[10..])
+        .expect("send the rest");
     assert_eq!(raw_status(&mut stream), "HTTP/1.1 200 OK");
     assert_eq!(server.wait(), Some(0));
     let listed = admin(&url, &["company", "list"]);

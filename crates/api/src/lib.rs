@@ -30,6 +30,62 @@ pub struct ErrorBody {
     pub conflicting_contact_id: Option<Uuid>,
 }
 
+/// Request bodies are JSON objects only. serde's derived `Deserialize` also reads a struct
+/// from a JSON array, filling members by position, which would let `["a@example.com"]` create
+/// a contact; so each request type derives with `remote = "Self"` (an inherent
+/// `deserialize`/`serialize`) and this macro implements the traits around it, accepting
+/// only a map.
+macro_rules! object_only {
+    ($($name:ident),* $(,)?) => {$(
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData::<$name>))
+            }
+        }
+
+        impl ReadFromObject for $name {
+            fn read_from_object<'de, A: de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                $name::deserialize(de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                $name::serialize(self, serializer)
+            }
+        }
+    )*};
+}
+
+object_only!(
+    CustomFieldInput,
+    CreateContact,
+    UpdateContact,
+    CustomFieldChanges,
+    CreateCustomField,
+    UpdateCustomField,
+);
+
+/// A request type read from the members of a JSON object.
+trait ReadFromObject: Sized {
+    fn read_from_object<'de, A: de::MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
+}
+
+/// Accepts a JSON object and nothing else, then reads the request type from its members.
+struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: ReadFromObject> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::read_from_object(map)
+    }
+}
+
 /// A phone number as sent: the seed allows a JSON string or a JSON number.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PhoneNumberInput {
@@ -99,7 +155,7 @@ impl From<u64> for PhoneNumberInput {
 /// `value` is kept as JSON because its accepted forms depend on the field's type, which
 /// only the server knows (§5: `"4.50"` and `4.5` are both a number).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct CustomFieldInput {
     /// Machine name of a defined custom field.
     pub key: String,
@@ -109,7 +165,7 @@ pub struct CustomFieldInput {
 
 /// Body of `POST /api/v1/contacts`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct CreateContact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
@@ -131,7 +187,7 @@ pub struct CreateContact {
 /// For each member, `None` means omitted (left unchanged) and `Some(None)` means `null`
 /// (cleared).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct UpdateContact {
     /// The contact to update, in any identifier form; required by the body form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,7 +228,7 @@ pub struct UpdateContact {
 
 /// The `custom_fields` member of an update: values to write and keys to clear.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct CustomFieldChanges {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub set: Vec<CustomFieldInput>,
@@ -280,7 +336,7 @@ impl fmt::Display for FieldType {
 
 /// Body of `POST /api/v1/custom-fields`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct CreateCustomField {
     pub key: String,
     pub display_name: String,
@@ -294,7 +350,7 @@ pub struct CreateCustomField {
 /// Body of `PATCH /api/v1/custom-fields/{key}`: a new display name, and options a select
 /// field gains (existing options are never removed: stored values would break).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct UpdateCustomField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,

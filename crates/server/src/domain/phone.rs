@@ -18,7 +18,7 @@ const MAX_INPUT_CHARS: usize = 64;
 
 /// The region whose numbering plan reads numbers written without a country code.
 ///
-/// Set once per server (`--default-region`); `US` unless configured.
+/// Set once per server (`--default-phone-region`); `US` unless configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DefaultRegion(Id);
 

@@ -94,9 +94,9 @@ async fn list_contacts(
 ) -> Result<Json<api::ContactList>, ApiError> {
     let limit = match query.limit.as_deref() {
         None => DEFAULT_PAGE,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
+        Some(text) => Some(text)
+            .filter(|text| text.bytes().all(|byte| byte.is_ascii_digit()))
+            .and_then(|text| text.parse::<u32>().ok())
             .filter(|limit| (1..=MAX_PAGE).contains(limit))
             .ok_or_else(|| {
                 ApiError::bad_request(

@@ -1,7 +1,10 @@
 //! The contract tests: every rule of the SPEC, through the real router on a fresh SQLite
 //! file per test, plus end-to-end tests of the real binary.
 
-#![allow(clippy::unwrap_used, reason = "in a test, a failed unwrap is a failed assertion")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "in a test, a failed unwrap is a failed assertion"
+)]
 
 mod helpers;
 

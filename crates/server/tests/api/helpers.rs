@@ -78,6 +78,16 @@ impl TestResponse {
         self
     }
 
+    /// Asserts that the error message mentions `text`.
+    #[track_caller]
+    pub fn assert_message_mentions(&self, text: &str) {
+        let message = self.body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(text),
+            "{message:?} does not mention {text:?}"
+        );
+    }
+
     /// The `field` member of an error body.
     pub fn field(&self) -> Option<&str> {
         self.body["field"].as_str()
@@ -263,6 +273,37 @@ impl TestApp {
         pool.close().await;
         dump
     }
+}
+
+/// Sends `count` requests at once, `request(app, index)` each, and returns the one answered
+/// 200 after checking that every other was a 409 `conflict_code` naming the winner.
+pub async fn race_for_one_winner<F, Fut>(
+    app: &Arc<TestApp>,
+    count: usize,
+    conflict_code: &str,
+    request: F,
+) -> Value
+where
+    F: Fn(Arc<TestApp>, usize) -> Fut,
+    Fut: std::future::Future<Output = TestResponse> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..count)
+        .map(|index| tokio::spawn(request(Arc::clone(app), index)))
+        .collect();
+    let mut responses = Vec::with_capacity(count);
+    for task in tasks {
+        responses.push(task.await.expect("the request task ran"));
+    }
+    let (won, lost): (Vec<_>, Vec<_>) = responses
+        .iter()
+        .partition(|response| response.status.as_u16() == 200);
+    assert_eq!(won.len(), 1, "exactly one request wins");
+    let winner = won[0].body.clone();
+    for response in lost {
+        response.assert_error(409, conflict_code);
+        assert_eq!(response.body["conflicting_contact_id"], winner["id"]);
+    }
+    winner
 }
 
 /// The path of a contact, its identifier percent-encoded as one segment.

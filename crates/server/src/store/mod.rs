@@ -5,8 +5,10 @@
 //! enforced by the database's unique indexes (never by a read-then-write check), and ids are
 //! UUIDs generated here, so the same contract holds on every backend.
 
+mod sql;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -109,6 +111,15 @@ pub struct ContactFieldValue {
 pub struct ListPosition {
     pub created_at_ms: i64,
     pub id: Uuid,
+}
+
+impl ListPosition {
+    /// Where the first page starts: after a position newer than any contact can be, so one
+    /// statement serves every page.
+    pub const START: Self = Self {
+        created_at_ms: i64::MAX,
+        id: Uuid::max(),
+    };
 }
 
 /// The contact members that must be unique within a company.
@@ -260,32 +271,34 @@ pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
     }
 }
 
-/// How the database matches a contact identifier: the id column, or one text column.
+/// How the database matches a contact identifier: the id column, or a unique member's.
 enum IdentifierMatch<'a> {
     Id(Uuid),
-    Text {
-        column: &'static str,
+    Unique {
+        member: UniqueMember,
         value: &'a str,
     },
 }
 
+impl IdentifierMatch<'_> {
+    /// The unique member matched on, `None` for the id column.
+    fn column(&self) -> Option<UniqueMember> {
+        match self {
+            Self::Id(_) => None,
+            Self::Unique { member, .. } => Some(*member),
+        }
+    }
+}
+
 impl<'a> From<&'a ContactIdentifier> for IdentifierMatch<'a> {
     fn from(id: &'a ContactIdentifier) -> Self {
-        match id {
-            ContactIdentifier::Id(uuid) => Self::Id(*uuid),
-            ContactIdentifier::ExtId(ext_id) => Self::Text {
-                column: "ext_id",
-                value: ext_id.as_str(),
-            },
-            ContactIdentifier::Email(email) => Self::Text {
-                column: "email",
-                value: email.as_str(),
-            },
-            ContactIdentifier::PhoneNumber(phone) => Self::Text {
-                column: "phone_number",
-                value: phone.as_str(),
-            },
-        }
+        let (member, value) = match id {
+            ContactIdentifier::Id(uuid) => return Self::Id(*uuid),
+            ContactIdentifier::ExtId(ext_id) => (UniqueMember::ExtId, ext_id.as_str()),
+            ContactIdentifier::Email(email) => (UniqueMember::Email, email.as_str()),
+            ContactIdentifier::PhoneNumber(phone) => (UniqueMember::PhoneNumber, phone.as_str()),
+        };
+        Self::Unique { member, value }
     }
 }
 
@@ -345,6 +358,28 @@ fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError>
         }
     }
     Ok(contacts)
+}
+
+/// Whether an update writes any custom field value: one set to something new, or one
+/// removed that is there; `stored` maps field ids to the contact's stored values.
+fn values_change(patch: &ContactPatch, stored: &HashMap<Uuid, String>) -> bool {
+    patch
+        .set_values
+        .iter()
+        .any(|write| stored.get(&write.field_id) != Some(&write.value.to_storage()))
+        || patch
+            .remove_fields
+            .iter()
+            .any(|field| stored.contains_key(field))
+}
+
+/// The value a contact's members give a unique member.
+fn unique_value(members: &ContactMembers, member: UniqueMember) -> Option<&str> {
+    match member {
+        UniqueMember::Email => members.email.as_deref(),
+        UniqueMember::PhoneNumber => members.phone_number.as_deref(),
+        UniqueMember::ExtId => members.ext_id.as_deref(),
+    }
 }
 
 /// One row of a definition read.

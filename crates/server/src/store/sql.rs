@@ -1,0 +1,179 @@
+//! The SQL both backends run, written once.
+//!
+//! Placeholders are `$N`, which PostgreSQL and SQLite both read as "the N-th argument";
+//! the schema is the same in both migration trees (ids are UUIDs, times are integer
+//! milliseconds, field keys sort bytewise), so one statement means the same on both. Every
+//! statement is a `&'static str`, so each is prepared once per connection and cached.
+//! What only one backend needs (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's row lock) stays in
+//! that backend's file.
+
+use super::{IdentifierMatch, UniqueMember};
+
+macro_rules! contact_columns {
+    () => {
+        "c.id, c.email, c.phone_number, c.ext_id, c.first_name, c.last_name, c.created_at, \
+         c.updated_at, f.key AS field_key, f.display_name AS field_display_name, \
+         f.field_type, v.value AS field_value"
+    };
+}
+
+macro_rules! contact_values_join {
+    () => {
+        " LEFT JOIN contact_field_values v ON v.contact_id = c.id \
+          LEFT JOIN custom_fields f ON f.id = v.field_id "
+    };
+}
+
+macro_rules! key_columns {
+    () => {
+        "id, company_id, name, prefix, created_at, last_used_at, revoked_at"
+    };
+}
+
+macro_rules! field_columns {
+    () => {
+        "id, key, display_name, field_type, options, created_at"
+    };
+}
+
+/// Reads one contact, one row per custom field value: `$1` the company, `$2` the value of
+/// the identifier's column.
+pub fn contact_by_identifier(id: &IdentifierMatch<'_>) -> &'static str {
+    macro_rules! select {
+        ($column:literal) => {
+            concat!(
+                "SELECT ",
+                contact_columns!(),
+                " FROM contacts c",
+                contact_values_join!(),
+                "WHERE c.company_id = $1 AND c.",
+                $column,
+                " = $2 ORDER BY f.key"
+            )
+        };
+    }
+    match id.column() {
+        None => select!("id"),
+        Some(UniqueMember::Email) => select!("email"),
+        Some(UniqueMember::PhoneNumber) => select!("phone_number"),
+        Some(UniqueMember::ExtId) => select!("ext_id"),
+    }
+}
+
+/// Deletes a contact by any identifier form (`$1` company, `$2` value), returning its id.
+pub fn delete_contact(id: &IdentifierMatch<'_>) -> &'static str {
+    macro_rules! delete {
+        ($column:literal) => {
+            concat!(
+                "DELETE FROM contacts WHERE company_id = $1 AND ",
+                $column,
+                " = $2 RETURNING id"
+            )
+        };
+    }
+    match id.column() {
+        None => delete!("id"),
+        Some(UniqueMember::Email) => delete!("email"),
+        Some(UniqueMember::PhoneNumber) => delete!("phone_number"),
+        Some(UniqueMember::ExtId) => delete!("ext_id"),
+    }
+}
+
+/// The contact of a company (`$1`) holding a unique member's value (`$2`).
+pub fn contact_holding(member: UniqueMember) -> &'static str {
+    match member {
+        UniqueMember::Email => "SELECT id FROM contacts WHERE company_id = $1 AND email = $2",
+        UniqueMember::PhoneNumber => {
+            "SELECT id FROM contacts WHERE company_id = $1 AND phone_number = $2"
+        }
+        UniqueMember::ExtId => "SELECT id FROM contacts WHERE company_id = $1 AND ext_id = $2",
+    }
+}
+
+/// A page of contacts, newest first, after the position (`$2` created_at, `$3` id), at
+/// most `$4` contacts, one row per custom field value.
+pub const LIST_CONTACTS: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM (SELECT * FROM contacts \
+       WHERE company_id = $1 AND (created_at, id) < ($2, $3) \
+       ORDER BY created_at DESC, id DESC LIMIT $4) c",
+    contact_values_join!(),
+    "ORDER BY c.created_at DESC, c.id DESC, f.key"
+);
+
+pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, phone_number, \
+     ext_id, first_name, last_name, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+
+pub const UPDATE_CONTACT: &str = "UPDATE contacts SET email = $2, phone_number = $3, \
+     ext_id = $4, first_name = $5, last_name = $6, updated_at = $7 WHERE id = $1";
+
+pub const CONTACT_VALUES: &str =
+    "SELECT field_id, value FROM contact_field_values WHERE contact_id = $1";
+
+pub const UPSERT_VALUE: &str = "INSERT INTO contact_field_values (contact_id, field_id, value) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (contact_id, field_id) DO UPDATE SET value = excluded.value";
+
+pub const DELETE_VALUE: &str =
+    "DELETE FROM contact_field_values WHERE contact_id = $1 AND field_id = $2";
+
+pub const INSERT_COMPANY: &str = "INSERT INTO companies (id, name, cursor_secret, created_at) \
+     VALUES ($1, $2, $3, $4) RETURNING id, name, created_at";
+
+pub const LIST_COMPANIES: &str =
+    "SELECT id, name, created_at FROM companies ORDER BY created_at, id";
+
+/// `$1` an id (or NULL), `$2` a name; a match on the id wins over one on the name.
+pub const FIND_COMPANY: &str = "SELECT id, name, created_at FROM companies \
+     WHERE id = $1 OR name = $2 ORDER BY (id = $1) DESC LIMIT 1";
+
+pub const INSERT_KEY: &str = concat!(
+    "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+    key_columns!()
+);
+
+pub const LIST_KEYS: &str = concat!(
+    "SELECT ",
+    key_columns!(),
+    " FROM api_keys WHERE company_id = $1 ORDER BY created_at, id"
+);
+
+pub const REVOKE_KEY: &str = concat!(
+    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING ",
+    key_columns!()
+);
+
+pub const AUTHENTICATE: &str = "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at \
+     FROM api_keys k JOIN companies c ON c.id = k.company_id \
+     WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
+
+pub const TOUCH_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+
+pub const INSERT_FIELD: &str = concat!(
+    "INSERT INTO custom_fields (id, company_id, key, display_name, field_type, options, \
+     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+    field_columns!()
+);
+
+pub const LIST_FIELDS: &str = concat!(
+    "SELECT ",
+    field_columns!(),
+    " FROM custom_fields WHERE company_id = $1 ORDER BY key"
+);
+
+pub const GET_FIELD: &str = concat!(
+    "SELECT ",
+    field_columns!(),
+    " FROM custom_fields WHERE company_id = $1 AND key = $2"
+);
+
+pub const UPDATE_FIELD: &str = concat!(
+    "UPDATE custom_fields SET display_name = coalesce($3, display_name), \
+     options = coalesce($4, options) WHERE company_id = $1 AND key = $2 RETURNING ",
+    field_columns!()
+);
+
+pub const DELETE_FIELD: &str = "DELETE FROM custom_fields WHERE company_id = $1 AND key = $2";

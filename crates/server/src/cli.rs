@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use contactd_api::{CreateCustomField, FieldType};
 use uuid::Uuid;
 
-use crate::config::{LogFormat, ServeConfig};
+use crate::config::{DatabaseConfig, LogFormat, ServeConfig};
 use crate::domain::FieldKey;
 use crate::http::error::ApiError;
 use crate::http::{field_body, parse_new_field};
@@ -16,14 +16,8 @@ use crate::{api_key, server};
 #[derive(Debug, Parser)]
 #[command(name = "contactd", version)]
 pub struct Cli {
-    /// Database: `sqlite://PATH` (created if missing) or `postgres://…`.
-    #[arg(
-        long,
-        env = "CONTACTD_DATABASE_URL",
-        default_value = "sqlite://contactd.db",
-        global = true
-    )]
-    pub database_url: String,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
 
     /// Format of the log lines written to stderr.
     #[arg(
@@ -139,7 +133,7 @@ fn parse_field_type(name: &str) -> Result<FieldType, String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let store = store::connect(&cli.database_url)
+    let store = store::connect(&cli.database.database_url, &cli.database.postgres())
         .await
         .context("could not open the database")?;
     match cli.command {

@@ -2,10 +2,62 @@
 //! option also reads the `CONTACTD_*` variable of its name (§9).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
 use crate::domain::DefaultRegion;
+use crate::store::PostgresSettings;
+
+/// Which database to use and how; accepted by every command.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/NAME`.
+    #[arg(
+        long,
+        env = "CONTACTD_DATABASE_URL",
+        default_value = "sqlite://contactd.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// PostgreSQL only: connections this process keeps open at most. The default suits a
+    /// 2-core database server shared by a few processes: PostgreSQL is fastest with about
+    /// two busy connections per core in all, and more only queue inside it.
+    #[arg(
+        long,
+        env = "CONTACTD_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub database_max_connections: u32,
+
+    /// PostgreSQL only: milliseconds a request waits for a free connection before it is
+    /// answered 503; also how long an unreachable database takes to be reported.
+    #[arg(
+        long,
+        env = "CONTACTD_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3000,
+        global = true
+    )]
+    pub database_acquire_timeout_ms: u64,
+
+    /// PostgreSQL only: the URL points at PgBouncer in transaction mode, so statements are
+    /// sent unnamed instead of prepared once per connection.
+    #[arg(long, env = "CONTACTD_DATABASE_PGBOUNCER", global = true)]
+    pub database_pgbouncer: bool,
+}
+
+impl DatabaseConfig {
+    /// The PostgreSQL store's settings.
+    pub fn postgres(&self) -> PostgresSettings {
+        PostgresSettings {
+            max_connections: self.database_max_connections,
+            acquire_timeout: Duration::from_millis(self.database_acquire_timeout_ms),
+            pgbouncer: self.database_pgbouncer,
+        }
+    }
+}
 
 /// Options of `contactd serve`.
 #[derive(Debug, Clone, Args)]

@@ -5,6 +5,7 @@
 //! enforced by the database's unique indexes (never by a read-then-write check), and ids are
 //! UUIDs generated here, so the same contract holds on every backend.
 
+mod postgres;
 mod sql;
 mod sqlite;
 
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, DisplayName, FieldKey, FieldValue, Invalid, SelectOptions};
 
+pub use postgres::{PostgresStore, is_retryable, retrying};
 pub use sqlite::SqliteStore;
 
 /// A tenant (§1).
@@ -256,22 +258,40 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Uuid, StoreError>;
 }
 
-/// Opens the database a URL names, creating it if needed, and applies migrations.
-pub async fn connect(database_url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// How the PostgreSQL store uses its server; the SQLite store has no such choices.
+#[derive(Debug, Clone)]
+pub struct PostgresSettings {
+    /// Connections this process keeps open at most.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before failing (503), so an unreachable
+    /// database is reported at once instead of piling requests up.
+    pub acquire_timeout: std::time::Duration,
+    /// Statements are sent unnamed, never prepared and kept, as PgBouncer's transaction
+    /// mode requires.
+    pub pgbouncer: bool,
+}
+
+/// Opens the database a URL names (`sqlite://PATH`, created if missing, or
+/// `postgres://…`) and applies its migrations.
+pub async fn connect(
+    database_url: &str,
+    postgres: &PostgresSettings,
+) -> Result<Arc<dyn Store>, StoreError> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            PostgresStore::connect(database_url, postgres).await?,
+        ))
     } else {
         Err(StoreError::Database(sqlx::Error::Configuration(
-            format!(
-                "unsupported database URL scheme in {:?}: use sqlite://PATH",
-                database_url.split(':').next().unwrap_or_default()
-            )
-            .into(),
+            "the database URL must start with sqlite:// or postgres://".into(),
         )))
     }
 }
 
 /// How the database matches a contact identifier: the id column, or a unique member's.
+#[derive(Debug, Clone, Copy)]
 enum IdentifierMatch<'a> {
     Id(Uuid),
     Unique {
@@ -371,6 +391,22 @@ fn values_change(patch: &ContactPatch, stored: &HashMap<Uuid, String>) -> bool {
             .remove_fields
             .iter()
             .any(|field| stored.contains_key(field))
+}
+
+/// Maps a foreign-key violation on a value write to [`StoreError::FieldDeleted`].
+fn field_write_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::FieldDeleted,
+        _ => StoreError::from(error),
+    }
+}
+
+/// Maps a unique violation to `duplicate`, any other failure to a database error.
+fn unique_or(duplicate: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => duplicate,
+        _ => StoreError::from(error),
+    }
 }
 
 /// The value a contact's members give a unique member.

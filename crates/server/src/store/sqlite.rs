@@ -13,8 +13,8 @@ use uuid::Uuid;
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
     FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
-    NewApiKey, NewFieldDefinition, Store, StoreError, UniqueMember, contacts_from_rows, now_ms,
-    options_json, sql, unique_value, values_change,
+    NewApiKey, NewFieldDefinition, Store, StoreError, UniqueMember, contacts_from_rows,
+    field_write_error, now_ms, options_json, sql, unique_or, unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -116,14 +116,6 @@ async fn duplicate_contact(
     }
 }
 
-/// Maps a foreign-key violation on a value write to [`StoreError::FieldDeleted`].
-fn field_write_error(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::FieldDeleted,
-        _ => StoreError::from(error),
-    }
-}
-
 async fn write_field_values(
     conn: &mut SqliteConnection,
     contact_id: Uuid,
@@ -139,14 +131,6 @@ async fn write_field_values(
             .map_err(field_write_error)?;
     }
     Ok(())
-}
-
-/// Maps a unique violation to `duplicate`, any other failure to a database error.
-fn unique_or(duplicate: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => duplicate,
-        _ => StoreError::from(error),
-    }
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestResponse, contact_path};
+use crate::helpers::{TestApp, TestResponse, contact_path, contract_test};
 
 /// Every `/api/v1` endpoint, with a body that would succeed for a valid key.
 fn every_endpoint() -> Vec<(Method, String, Option<Value>)> {
@@ -112,7 +112,6 @@ fn identifiers_of(contact: &Value) -> Vec<String> {
     ]
 }
 
-#[tokio::test]
 async fn a_request_without_a_key_is_refused_on_every_endpoint_and_changes_nothing() {
     let app = TestApp::spawn().await;
     given_company_data(&app).await;
@@ -132,8 +131,8 @@ async fn a_request_without_a_key_is_refused_on_every_endpoint_and_changes_nothin
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(a_request_without_a_key_is_refused_on_every_endpoint_and_changes_nothing);
 
-#[tokio::test]
 async fn a_malformed_authorization_header_is_refused() {
     let app = TestApp::spawn().await;
     let key = &app.key;
@@ -159,8 +158,8 @@ async fn a_malformed_authorization_header_is_refused() {
         assert_unauthorized(&response);
     }
 }
+contract_test!(a_malformed_authorization_header_is_refused);
 
-#[tokio::test]
 async fn an_unknown_key_is_refused() {
     let app = TestApp::spawn().await;
     let unknown = contactd::api_key::generate(None).secret;
@@ -177,8 +176,8 @@ async fn an_unknown_key_is_refused() {
             .await,
     );
 }
+contract_test!(an_unknown_key_is_refused);
 
-#[tokio::test]
 async fn the_bearer_scheme_is_matched_in_any_case() {
     let app = TestApp::spawn().await;
     for scheme in ["bearer", "BEARER", "Bearer"] {
@@ -194,8 +193,8 @@ async fn the_bearer_scheme_is_matched_in_any_case() {
         .assert_status(200);
     }
 }
+contract_test!(the_bearer_scheme_is_matched_in_any_case);
 
-#[tokio::test]
 async fn a_revoked_key_is_refused_at_once_while_other_keys_keep_working() {
     let app = TestApp::spawn().await;
     let second = contactd::api_key::generate(Some("second".to_owned()));
@@ -227,8 +226,8 @@ async fn a_revoked_key_is_refused_at_once_while_other_keys_keep_working() {
     response.assert_status(200);
     assert_eq!(response.body["data"]["contacts"], json!([]));
 }
+contract_test!(a_revoked_key_is_refused_at_once_while_other_keys_keep_working);
 
-#[tokio::test]
 async fn the_health_probes_need_no_key() {
     let app = TestApp::spawn().await;
     for (path, body) in [
@@ -243,8 +242,8 @@ async fn the_health_probes_need_no_key() {
         }
     }
 }
+contract_test!(the_health_probes_need_no_key);
 
-#[tokio::test]
 async fn another_company_cannot_fetch_a_contact_by_any_identifier() {
     let app = TestApp::spawn().await;
     let contact = given_company_data(&app).await;
@@ -258,8 +257,8 @@ async fn another_company_cannot_fetch_a_contact_by_any_identifier() {
         app.get_contact(&identifier).await.assert_status(200);
     }
 }
+contract_test!(another_company_cannot_fetch_a_contact_by_any_identifier);
 
-#[tokio::test]
 async fn another_company_cannot_update_a_contact_by_any_identifier() {
     let app = TestApp::spawn().await;
     let contact = given_company_data(&app).await;
@@ -291,8 +290,8 @@ async fn another_company_cannot_update_a_contact_by_any_identifier() {
         .await;
     assert_eq!(fetched.body, contact);
 }
+contract_test!(another_company_cannot_update_a_contact_by_any_identifier);
 
-#[tokio::test]
 async fn another_company_cannot_delete_a_contact() {
     let app = TestApp::spawn().await;
     let contact = given_company_data(&app).await;
@@ -308,8 +307,8 @@ async fn another_company_cannot_delete_a_contact() {
     fetched.assert_status(200);
     assert_eq!(fetched.body, contact);
 }
+contract_test!(another_company_cannot_delete_a_contact);
 
-#[tokio::test]
 async fn another_company_lists_neither_contacts_nor_fields() {
     let app = TestApp::spawn().await;
     given_company_data(&app).await;
@@ -330,8 +329,8 @@ async fn another_company_lists_neither_contacts_nor_fields() {
     fields.assert_status(200);
     assert_eq!(fields.body, json!({"data": {"custom_fields": []}}));
 }
+contract_test!(another_company_lists_neither_contacts_nor_fields);
 
-#[tokio::test]
 async fn another_company_cannot_see_change_or_delete_a_field_definition() {
     let app = TestApp::spawn().await;
     given_company_data(&app).await;
@@ -358,8 +357,8 @@ async fn another_company_cannot_see_change_or_delete_a_field_definition() {
     assert_eq!(tenant_data(&app).await, before);
     assert_eq!(app.request(Method::GET, path, None).await.body, definition);
 }
+contract_test!(another_company_cannot_see_change_or_delete_a_field_definition);
 
-#[tokio::test]
 async fn identifiers_and_field_keys_are_unique_per_company_only() {
     let app = TestApp::spawn().await;
     let contact = given_company_data(&app).await;
@@ -412,8 +411,8 @@ async fn identifiers_and_field_keys_are_unique_per_company_only() {
     assert_eq!(definition.body["type"], json!("select"));
     assert_eq!(definition.body["display_name"], json!("plan"));
 }
+contract_test!(identifiers_and_field_keys_are_unique_per_company_only);
 
-#[tokio::test]
 async fn another_company_cannot_set_a_field_it_has_not_defined() {
     let app = TestApp::spawn().await;
     given_company_data(&app).await;
@@ -454,8 +453,8 @@ async fn another_company_cannot_set_a_field_it_has_not_defined() {
         updated.assert_error(400, "unknown_custom_field");
     }
 }
+contract_test!(another_company_cannot_set_a_field_it_has_not_defined);
 
-#[tokio::test]
 async fn another_company_cannot_page_with_a_cursor_it_was_not_given() {
     let app = TestApp::spawn().await;
     for ext_id in ["crm-1", "crm-2", "crm-3"] {
@@ -491,3 +490,4 @@ async fn another_company_cannot_page_with_a_cursor_it_was_not_given() {
     response.assert_error(400, "invalid_cursor");
     assert_eq!(response.field(), Some("cursor"));
 }
+contract_test!(another_company_cannot_page_with_a_cursor_it_was_not_given);

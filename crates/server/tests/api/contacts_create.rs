@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, race_for_one_winner};
+use crate::helpers::{TestApp, contract_test, race_for_one_winner};
 
 /// The members every contact body has, and nothing else.
 const CONTACT_MEMBERS: [&str; 9] = [
@@ -34,7 +34,6 @@ fn assert_millisecond_timestamp(value: &Value) {
     );
 }
 
-#[tokio::test]
 async fn a_new_contact_is_returned_bare_with_every_member() {
     let app = TestApp::spawn().await;
 
@@ -72,8 +71,8 @@ async fn a_new_contact_is_returned_bare_with_every_member() {
     fetched.assert_status(200);
     assert_eq!(&fetched.body, contact);
 }
+contract_test!(a_new_contact_is_returned_bare_with_every_member);
 
-#[tokio::test]
 async fn custom_field_values_are_listed_by_key_with_their_type_and_display_name() {
     let app = TestApp::spawn().await;
     app.given_field("seats", "number", None).await;
@@ -102,8 +101,8 @@ async fn custom_field_values_are_listed_by_key_with_their_type_and_display_name(
         ])
     );
 }
+contract_test!(custom_field_values_are_listed_by_key_with_their_type_and_display_name);
 
-#[tokio::test]
 async fn a_phone_number_in_any_accepted_format_is_stored_in_e164() {
     let app = TestApp::spawn().await;
     let cases = [
@@ -123,8 +122,8 @@ async fn a_phone_number_in_any_accepted_format_is_stored_in_e164() {
         app.delete_contact(id).await.assert_status(200);
     }
 }
+contract_test!(a_phone_number_in_any_accepted_format_is_stored_in_e164);
 
-#[tokio::test]
 async fn a_malformed_phone_number_is_refused() {
     let app = TestApp::spawn().await;
     let malformed = [
@@ -148,8 +147,8 @@ async fn a_malformed_phone_number_is_refused() {
     let listed = app.list_contacts("").await;
     assert_eq!(listed.body["data"]["contacts"], json!([]));
 }
+contract_test!(a_malformed_phone_number_is_refused);
 
-#[tokio::test]
 async fn an_email_is_trimmed_and_lower_cased() {
     let app = TestApp::spawn().await;
 
@@ -159,8 +158,8 @@ async fn an_email_is_trimmed_and_lower_cased() {
 
     assert_eq!(contact["email"], "jane.doe@example.com");
 }
+contract_test!(an_email_is_trimmed_and_lower_cased);
 
-#[tokio::test]
 async fn an_invalid_email_is_refused() {
     let app = TestApp::spawn().await;
 
@@ -177,8 +176,8 @@ async fn an_invalid_email_is_refused() {
         assert_eq!(response.field(), Some("email"), "{email:?}");
     }
 }
+contract_test!(an_invalid_email_is_refused);
 
-#[tokio::test]
 async fn members_longer_than_their_limit_are_refused() {
     let app = TestApp::spawn().await;
     let label = "a".repeat(63);
@@ -211,8 +210,8 @@ async fn members_longer_than_their_limit_are_refused() {
     assert_eq!(longest["ext_id"], json!("x".repeat(255)));
     assert_eq!(longest["first_name"], json!("é".repeat(255)));
 }
+contract_test!(members_longer_than_their_limit_are_refused);
 
-#[tokio::test]
 async fn an_empty_ext_id_is_refused() {
     let app = TestApp::spawn().await;
 
@@ -223,8 +222,8 @@ async fn an_empty_ext_id_is_refused() {
     response.assert_error(400, "invalid_ext_id");
     assert_eq!(response.field(), Some("ext_id"));
 }
+contract_test!(an_empty_ext_id_is_refused);
 
-#[tokio::test]
 async fn an_ext_id_is_stored_exactly_as_given() {
     let app = TestApp::spawn().await;
 
@@ -232,8 +231,8 @@ async fn an_ext_id_is_stored_exactly_as_given() {
 
     assert_eq!(contact["ext_id"], " CRM:42/b ");
 }
+contract_test!(an_ext_id_is_stored_exactly_as_given);
 
-#[tokio::test]
 async fn an_empty_name_is_stored_as_null() {
     let app = TestApp::spawn().await;
 
@@ -244,8 +243,8 @@ async fn an_empty_name_is_stored_as_null() {
     assert_eq!(contact["first_name"], Value::Null);
     assert_eq!(contact["last_name"], Value::Null);
 }
+contract_test!(an_empty_name_is_stored_as_null);
 
-#[tokio::test]
 async fn a_contact_without_any_identifier_is_refused() {
     let app = TestApp::spawn().await;
 
@@ -261,8 +260,8 @@ async fn a_contact_without_any_identifier_is_refused() {
     let listed = app.list_contacts("").await;
     assert_eq!(listed.body["data"]["contacts"], json!([]));
 }
+contract_test!(a_contact_without_any_identifier_is_refused);
 
-#[tokio::test]
 async fn custom_field_values_are_read_by_their_fields_type() {
     let app = TestApp::spawn().await;
     app.given_field("notes", "text", None).await;
@@ -315,8 +314,8 @@ async fn custom_field_values_are_read_by_their_fields_type() {
         response.text
     );
 }
+contract_test!(custom_field_values_are_read_by_their_fields_type);
 
-#[tokio::test]
 async fn a_value_that_does_not_fit_its_field_is_refused_naming_the_key() {
     let app = TestApp::spawn().await;
     app.given_field("notes", "text", None).await;
@@ -360,8 +359,8 @@ async fn a_value_that_does_not_fit_its_field_is_refused_naming_the_key() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(a_value_that_does_not_fit_its_field_is_refused_naming_the_key);
 
-#[tokio::test]
 async fn a_text_value_may_hold_ten_thousand_characters() {
     let app = TestApp::spawn().await;
     app.given_field("notes", "text", None).await;
@@ -376,8 +375,8 @@ async fn a_text_value_may_hold_ten_thousand_characters() {
 
     assert_eq!(contact["custom_fields"][0]["value"], json!(longest));
 }
+contract_test!(a_text_value_may_hold_ten_thousand_characters);
 
-#[tokio::test]
 async fn custom_fields_in_the_update_shape_are_refused_on_create() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -393,8 +392,8 @@ async fn custom_fields_in_the_update_shape_are_refused_on_create() {
     response.assert_error(400, "invalid_request");
     assert_eq!(response.field(), Some("custom_fields"));
 }
+contract_test!(custom_fields_in_the_update_shape_are_refused_on_create);
 
-#[tokio::test]
 async fn a_custom_field_value_written_as_an_array_is_refused() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -412,8 +411,8 @@ async fn a_custom_field_value_written_as_an_array_is_refused() {
     let listed = app.list_contacts("").await;
     assert_eq!(listed.body["data"]["contacts"], json!([]));
 }
+contract_test!(a_custom_field_value_written_as_an_array_is_refused);
 
-#[tokio::test]
 async fn a_custom_field_that_is_not_defined_is_refused_naming_the_key() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -435,8 +434,8 @@ async fn a_custom_field_that_is_not_defined_is_refused_naming_the_key() {
     let listed = app.list_contacts("").await;
     assert_eq!(listed.body["data"]["contacts"], json!([]));
 }
+contract_test!(a_custom_field_that_is_not_defined_is_refused_naming_the_key);
 
-#[tokio::test]
 async fn a_null_custom_field_value_is_refused() {
     let app = TestApp::spawn().await;
     app.given_field("notes", "text", None).await;
@@ -451,8 +450,8 @@ async fn a_null_custom_field_value_is_refused() {
     response.assert_error(400, "invalid_custom_field_value");
     assert_eq!(response.field(), Some("custom_fields[0].value"));
 }
+contract_test!(a_null_custom_field_value_is_refused);
 
-#[tokio::test]
 async fn the_same_custom_field_twice_is_refused() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -471,8 +470,8 @@ async fn the_same_custom_field_twice_is_refused() {
     response.assert_error(400, "duplicate_custom_field");
     assert_eq!(response.field(), Some("custom_fields[1].key"));
 }
+contract_test!(the_same_custom_field_twice_is_refused);
 
-#[tokio::test]
 async fn a_misspelt_member_is_refused_by_name_not_dropped() {
     let app = TestApp::spawn().await;
 
@@ -486,8 +485,8 @@ async fn a_misspelt_member_is_refused_by_name_not_dropped() {
     let listed = app.list_contacts("").await;
     assert_eq!(listed.body["data"]["contacts"], json!([]));
 }
+contract_test!(a_misspelt_member_is_refused_by_name_not_dropped);
 
-#[tokio::test]
 async fn an_email_taken_in_any_case_is_a_conflict_naming_its_holder() {
     let app = TestApp::spawn().await;
     let holder = app
@@ -502,8 +501,8 @@ async fn an_email_taken_in_any_case_is_a_conflict_naming_its_holder() {
     assert_eq!(response.field(), Some("email"));
     assert_eq!(response.body["conflicting_contact_id"], holder["id"]);
 }
+contract_test!(an_email_taken_in_any_case_is_a_conflict_naming_its_holder);
 
-#[tokio::test]
 async fn a_phone_number_taken_in_another_format_is_a_conflict_naming_its_holder() {
     let app = TestApp::spawn().await;
     let holder = app
@@ -519,8 +518,8 @@ async fn a_phone_number_taken_in_another_format_is_a_conflict_naming_its_holder(
         assert_eq!(response.body["conflicting_contact_id"], holder["id"]);
     }
 }
+contract_test!(a_phone_number_taken_in_another_format_is_a_conflict_naming_its_holder);
 
-#[tokio::test]
 async fn an_ext_id_taken_exactly_is_a_conflict_but_another_case_is_not() {
     let app = TestApp::spawn().await;
     let holder = app.given_contact(json!({"ext_id": "crm-42"})).await;
@@ -533,8 +532,8 @@ async fn an_ext_id_taken_exactly_is_a_conflict_but_another_case_is_not() {
     let other = app.given_contact(json!({"ext_id": "CRM-42"})).await;
     assert_ne!(other["id"], holder["id"]);
 }
+contract_test!(an_ext_id_taken_exactly_is_a_conflict_but_another_case_is_not);
 
-#[tokio::test]
 async fn a_refused_create_leaves_the_database_unchanged() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -578,8 +577,8 @@ async fn a_refused_create_leaves_the_database_unchanged() {
 
     assert_eq!(app.dump().await, before);
 }
+contract_test!(a_refused_create_leaves_the_database_unchanged);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn racing_creates_with_one_email_make_exactly_one_contact() {
     let app = Arc::new(TestApp::spawn().await);
 
@@ -595,3 +594,4 @@ async fn racing_creates_with_one_email_make_exactly_one_contact() {
     listed.assert_status(200);
     assert_eq!(listed.body["data"]["contacts"], json!([winner]));
 }
+contract_test!(racing_creates_with_one_email_make_exactly_one_contact);

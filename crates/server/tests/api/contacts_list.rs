@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, encode_segment};
+use crate::helpers::{TestApp, contract_test, encode_segment};
 
 /// Creates `count` contacts with ext_ids `{prefix}-0`, `{prefix}-1`, …, returning their ids.
 async fn given_contacts(app: &TestApp, prefix: &str, count: usize) -> Vec<String> {
@@ -47,7 +47,6 @@ fn ids_of(list: &Value) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
 async fn an_empty_company_lists_no_contacts() {
     let app = TestApp::spawn().await;
 
@@ -59,8 +58,8 @@ async fn an_empty_company_lists_no_contacts() {
         json!({"data": {"contacts": []}, "next_cursor": null})
     );
 }
+contract_test!(an_empty_company_lists_no_contacts);
 
-#[tokio::test]
 async fn contacts_are_listed_newest_first() {
     let app = TestApp::spawn().await;
     let mut created = Vec::new();
@@ -82,21 +81,16 @@ async fn contacts_are_listed_newest_first() {
         json!({"data": {"contacts": created}, "next_cursor": null})
     );
 }
+contract_test!(contacts_are_listed_newest_first);
 
-#[tokio::test]
 async fn contacts_created_in_one_millisecond_are_ordered_and_paged_by_id_descending() {
     let app = TestApp::spawn().await;
     let mut ids = given_contacts(&app, "burst", 20).await;
     // Creates through the API land in distinct milliseconds (each one waits for its fsync),
     // so the tie is made directly in the database.
-    let pool = sqlx::SqlitePool::connect(&app.database_url)
-        .await
-        .expect("open database");
-    sqlx::query("UPDATE contacts SET created_at = 1764190800123, updated_at = 1764190800123")
-        .execute(&pool)
-        .await
-        .expect("one millisecond for all");
-    pool.close().await;
+    app.database
+        .execute("UPDATE contacts SET created_at = 1764190800123, updated_at = 1764190800123")
+        .await;
     ids.sort_unstable_by(|a, b| b.cmp(a));
 
     let listed = app.list_contacts("?limit=100").await;
@@ -118,8 +112,8 @@ async fn contacts_created_in_one_millisecond_are_ordered_and_paged_by_id_descend
     );
     assert_eq!(walked, ids);
 }
+contract_test!(contacts_created_in_one_millisecond_are_ordered_and_paged_by_id_descending);
 
-#[tokio::test]
 async fn a_listed_contact_is_the_same_as_a_fetched_one() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -137,8 +131,8 @@ async fn a_listed_contact_is_the_same_as_a_fetched_one() {
 
     assert_eq!(response.body["data"]["contacts"], json!([contact]));
 }
+contract_test!(a_listed_contact_is_the_same_as_a_fetched_one);
 
-#[tokio::test]
 async fn twenty_contacts_are_listed_when_no_limit_is_given() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "c", 25).await;
@@ -153,8 +147,8 @@ async fn twenty_contacts_are_listed_when_no_limit_is_given() {
         response.text
     );
 }
+contract_test!(twenty_contacts_are_listed_when_no_limit_is_given);
 
-#[tokio::test]
 async fn a_limit_from_1_to_100_is_accepted() {
     let app = TestApp::spawn().await;
     let created = given_contacts(&app, "c", 101).await;
@@ -174,8 +168,8 @@ async fn a_limit_from_1_to_100_is_accepted() {
     let all_set: HashSet<&String> = all.iter().collect();
     assert_eq!(all_set, newest_first.iter().collect::<HashSet<_>>());
 }
+contract_test!(a_limit_from_1_to_100_is_accepted);
 
-#[tokio::test]
 async fn a_limit_outside_1_to_100_is_refused() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "c", 2).await;
@@ -186,8 +180,8 @@ async fn a_limit_outside_1_to_100_is_refused() {
         assert_eq!(response.field(), Some("limit"), "limit={limit}");
     }
 }
+contract_test!(a_limit_outside_1_to_100_is_refused);
 
-#[tokio::test]
 async fn an_unknown_query_parameter_is_refused() {
     let app = TestApp::spawn().await;
 
@@ -196,8 +190,8 @@ async fn an_unknown_query_parameter_is_refused() {
     response.assert_error(400, "invalid_query");
     response.assert_message_mentions("page");
 }
+contract_test!(an_unknown_query_parameter_is_refused);
 
-#[tokio::test]
 async fn walking_every_page_returns_each_contact_once_in_order() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "c", 45).await;
@@ -220,8 +214,8 @@ async fn walking_every_page_returns_each_contact_once_in_order() {
     assert_eq!(walked, everything);
     assert_eq!(walked.iter().collect::<HashSet<_>>().len(), 45);
 }
+contract_test!(walking_every_page_returns_each_contact_once_in_order);
 
-#[tokio::test]
 async fn a_last_page_that_is_exactly_full_has_no_next_cursor() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "c", 20).await;
@@ -233,8 +227,8 @@ async fn a_last_page_that_is_exactly_full_has_no_next_cursor() {
     assert_eq!(second.len(), 10);
     assert_eq!(after_second, None);
 }
+contract_test!(a_last_page_that_is_exactly_full_has_no_next_cursor);
 
-#[tokio::test]
 async fn a_tampered_cursor_is_refused() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "c", 3).await;
@@ -252,8 +246,8 @@ async fn a_tampered_cursor_is_refused() {
         assert_eq!(response.field(), Some("cursor"), "flipped at {at}");
     }
 }
+contract_test!(a_tampered_cursor_is_refused);
 
-#[tokio::test]
 async fn a_garbage_cursor_is_refused() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "c", 3).await;
@@ -266,8 +260,8 @@ async fn a_garbage_cursor_is_refused() {
         assert_eq!(response.field(), Some("cursor"), "cursor={cursor:?}");
     }
 }
+contract_test!(a_garbage_cursor_is_refused);
 
-#[tokio::test]
 async fn a_cursor_from_another_company_is_refused() {
     let app = TestApp::spawn().await;
     given_contacts(&app, "mine", 3).await;
@@ -294,8 +288,8 @@ async fn a_cursor_from_another_company_is_refused() {
     response.assert_error(400, "invalid_cursor");
     assert_eq!(response.field(), Some("cursor"));
 }
+contract_test!(a_cursor_from_another_company_is_refused);
 
-#[tokio::test]
 async fn another_companys_contacts_are_never_listed() {
     let app = TestApp::spawn().await;
     let mine = given_contacts(&app, "c", 2).await;
@@ -313,8 +307,8 @@ async fn another_companys_contacts_are_never_listed() {
 
     assert_eq!(listed, mine.into_iter().rev().collect::<Vec<_>>());
 }
+contract_test!(another_companys_contacts_are_never_listed);
 
-#[tokio::test]
 async fn walking_while_contacts_come_and_go_never_repeats_or_skips_a_survivor() {
     let app = TestApp::spawn().await;
     let initial = given_contacts(&app, "initial", 40).await;
@@ -371,3 +365,4 @@ async fn walking_while_contacts_come_and_go_never_repeats_or_skips_a_survivor() 
         .collect();
     assert_eq!(seen_survivors, survivors, "every survivor, once, in order");
 }
+contract_test!(walking_while_contacts_come_and_go_never_repeats_or_skips_a_survivor);

@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, race_for_one_winner};
+use crate::helpers::{TestApp, contract_test, race_for_one_winner};
 
 /// A `plan` select field and the seed's contact, Jane, with an email and both names.
 async fn given_jane(app: &TestApp) -> Value {
@@ -35,7 +35,6 @@ async fn let_a_few_milliseconds_pass() {
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 
-#[tokio::test]
 async fn the_seed_example_updates_the_contact_named_by_its_email() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -62,8 +61,8 @@ async fn the_seed_example_updates_the_contact_named_by_its_email() {
     let fetched = app.get_contact(id_of(&jane)).await;
     assert_eq!(&fetched.body, updated);
 }
+contract_test!(the_seed_example_updates_the_contact_named_by_its_email);
 
-#[tokio::test]
 async fn a_contact_can_be_named_by_its_uuid_in_upper_case() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -76,8 +75,8 @@ async fn a_contact_can_be_named_by_its_uuid_in_upper_case() {
     assert_eq!(response.body["id"], jane["id"]);
     assert_eq!(response.body["last_name"], "Roe");
 }
+contract_test!(a_contact_can_be_named_by_its_uuid_in_upper_case);
 
-#[tokio::test]
 async fn an_ext_id_containing_colons_names_its_contact() {
     let app = TestApp::spawn().await;
     let contact = app.given_contact(json!({"ext_id": "a:b"})).await;
@@ -91,8 +90,8 @@ async fn an_ext_id_containing_colons_names_its_contact() {
     assert_eq!(response.body["id"], contact["id"]);
     assert_eq!(response.body["first_name"], "Colon");
 }
+contract_test!(an_ext_id_containing_colons_names_its_contact);
 
-#[tokio::test]
 async fn a_phone_number_written_another_way_names_its_contact() {
     let app = TestApp::spawn().await;
     let contact = app
@@ -115,8 +114,8 @@ async fn a_phone_number_written_another_way_names_its_contact() {
         assert_eq!(response.body["first_name"], format!("Caller {index}"));
     }
 }
+contract_test!(a_phone_number_written_another_way_names_its_contact);
 
-#[tokio::test]
 async fn omitted_members_are_kept_and_null_members_cleared() {
     let app = TestApp::spawn().await;
     let contact = app
@@ -146,8 +145,8 @@ async fn omitted_members_are_kept_and_null_members_cleared() {
     assert_eq!(updated["last_name"], Value::Null);
     assert_eq!(app.get_contact(id_of(&contact)).await.body, *updated);
 }
+contract_test!(omitted_members_are_kept_and_null_members_cleared);
 
-#[tokio::test]
 async fn new_identifiers_are_normalised_as_on_create() {
     let app = TestApp::spawn().await;
     let contact = app.given_contact(json!({"ext_id": "crm-42"})).await;
@@ -165,8 +164,8 @@ async fn new_identifiers_are_normalised_as_on_create() {
     assert_eq!(response.body["email"], "jane@example.com");
     assert_eq!(response.body["phone_number"], "+14155552671");
 }
+contract_test!(new_identifiers_are_normalised_as_on_create);
 
-#[tokio::test]
 async fn invalid_new_values_are_refused_naming_the_member() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -192,8 +191,8 @@ async fn invalid_new_values_are_refused_naming_the_member() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(invalid_new_values_are_refused_naming_the_member);
 
-#[tokio::test]
 async fn a_misspelt_member_is_refused_by_name_not_dropped() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -207,8 +206,8 @@ async fn a_misspelt_member_is_refused_by_name_not_dropped() {
     assert_eq!(response.field(), Some("phone"));
     assert_eq!(app.dump().await, before);
 }
+contract_test!(a_misspelt_member_is_refused_by_name_not_dropped);
 
-#[tokio::test]
 async fn an_empty_name_clears_it() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -225,8 +224,8 @@ async fn an_empty_name_clears_it() {
     assert_eq!(response.body["first_name"], Value::Null);
     assert_eq!(response.body["last_name"], Value::Null);
 }
+contract_test!(an_empty_name_clears_it);
 
-#[tokio::test]
 async fn clearing_the_last_identifier_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let contact = app
@@ -262,8 +261,8 @@ async fn clearing_the_last_identifier_is_refused_and_changes_nothing() {
         one_cleared.body
     );
 }
+contract_test!(clearing_the_last_identifier_is_refused_and_changes_nothing);
 
-#[tokio::test]
 async fn custom_field_values_can_be_set_and_removed_in_one_update() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -302,8 +301,8 @@ async fn custom_field_values_can_be_set_and_removed_in_one_update() {
         ])
     );
 }
+contract_test!(custom_field_values_can_be_set_and_removed_in_one_update);
 
-#[tokio::test]
 async fn removing_a_defined_field_that_holds_no_value_is_a_no_op() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -321,8 +320,8 @@ async fn removing_a_defined_field_that_holds_no_value_is_a_no_op() {
     assert_eq!(response.body, jane);
     assert_eq!(app.dump().await, before);
 }
+contract_test!(removing_a_defined_field_that_holds_no_value_is_a_no_op);
 
-#[tokio::test]
 async fn removing_an_undefined_field_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -338,8 +337,8 @@ async fn removing_an_undefined_field_is_refused() {
     assert_eq!(response.field(), Some("custom_fields.remove[1]"));
     response.assert_message_mentions("lead_score");
 }
+contract_test!(removing_an_undefined_field_is_refused);
 
-#[tokio::test]
 async fn custom_fields_in_the_create_shape_are_refused_on_update() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -357,8 +356,8 @@ async fn custom_fields_in_the_create_shape_are_refused_on_update() {
     assert!(field.starts_with("custom_fields"), "{field}");
     assert_eq!(app.dump().await, before);
 }
+contract_test!(custom_fields_in_the_create_shape_are_refused_on_update);
 
-#[tokio::test]
 async fn custom_field_changes_written_as_an_array_of_arrays_are_refused() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -379,8 +378,8 @@ async fn custom_field_changes_written_as_an_array_of_arrays_are_refused() {
     assert!(field.starts_with("custom_fields"), "{field}");
     assert_eq!(app.dump().await, before, "plan is still pro");
 }
+contract_test!(custom_field_changes_written_as_an_array_of_arrays_are_refused);
 
-#[tokio::test]
 async fn setting_an_undefined_field_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -396,8 +395,8 @@ async fn setting_an_undefined_field_is_refused() {
     assert_eq!(response.field(), Some("custom_fields.set[0].key"));
     response.assert_message_mentions("lead_score");
 }
+contract_test!(setting_an_undefined_field_is_refused);
 
-#[tokio::test]
 async fn setting_one_field_twice_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -415,8 +414,8 @@ async fn setting_one_field_twice_is_refused() {
     response.assert_error(400, "duplicate_custom_field");
     assert_eq!(response.field(), Some("custom_fields.set[1].key"));
 }
+contract_test!(setting_one_field_twice_is_refused);
 
-#[tokio::test]
 async fn setting_and_removing_one_field_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -434,8 +433,8 @@ async fn setting_and_removing_one_field_is_refused() {
     response.assert_error(400, "duplicate_custom_field");
     assert_eq!(response.field(), Some("custom_fields.remove[0]"));
 }
+contract_test!(setting_and_removing_one_field_is_refused);
 
-#[tokio::test]
 async fn a_null_custom_field_value_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -450,8 +449,8 @@ async fn a_null_custom_field_value_is_refused() {
     response.assert_error(400, "invalid_custom_field_value");
     assert_eq!(response.field(), Some("custom_fields.set[0].value"));
 }
+contract_test!(a_null_custom_field_value_is_refused);
 
-#[tokio::test]
 async fn an_update_that_changes_nothing_keeps_updated_at() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -489,8 +488,8 @@ async fn an_update_that_changes_nothing_keeps_updated_at() {
     assert_eq!(response.body, contact);
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_update_that_changes_nothing_keeps_updated_at);
 
-#[tokio::test]
 async fn a_real_change_moves_updated_at_forward() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -520,8 +519,8 @@ async fn a_real_change_moves_updated_at_forward() {
         "{after_upgrade} > {after_rename}"
     );
 }
+contract_test!(a_real_change_moves_updated_at_forward);
 
-#[tokio::test]
 async fn an_update_without_an_id_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -533,8 +532,8 @@ async fn an_update_without_an_id_is_refused() {
     assert_eq!(response.field(), Some("id"));
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_update_without_an_id_is_refused);
 
-#[tokio::test]
 async fn a_malformed_identifier_is_refused() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -557,8 +556,8 @@ async fn a_malformed_identifier_is_refused() {
         assert_eq!(response.field(), Some("id"), "{id}");
     }
 }
+contract_test!(a_malformed_identifier_is_refused);
 
-#[tokio::test]
 async fn an_unknown_contact_is_not_found() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -576,8 +575,8 @@ async fn an_unknown_contact_is_not_found() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_unknown_contact_is_not_found);
 
-#[tokio::test]
 async fn another_companys_contact_cannot_be_updated() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -595,8 +594,8 @@ async fn another_companys_contact_cannot_be_updated() {
     response.assert_error(404, "contact_not_found");
     assert_eq!(app.get_contact(id_of(&jane)).await.body, jane);
 }
+contract_test!(another_companys_contact_cannot_be_updated);
 
-#[tokio::test]
 async fn taking_another_contacts_identifier_is_a_conflict_naming_its_holder() {
     let app = TestApp::spawn().await;
     let holder = app
@@ -635,8 +634,8 @@ async fn taking_another_contacts_identifier_is_a_conflict_naming_its_holder() {
     own.assert_status(200);
     assert_eq!(own.body, holder);
 }
+contract_test!(taking_another_contacts_identifier_is_a_conflict_naming_its_holder);
 
-#[tokio::test]
 async fn an_update_refused_by_its_last_custom_field_changes_nothing_at_all() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -661,8 +660,8 @@ async fn an_update_refused_by_its_last_custom_field_changes_nothing_at_all() {
     response.assert_message_mentions("seats");
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_update_refused_by_its_last_custom_field_changes_nothing_at_all);
 
-#[tokio::test]
 async fn an_update_refused_as_a_conflict_changes_nothing_at_all() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -689,8 +688,8 @@ async fn an_update_refused_as_a_conflict_changes_nothing_at_all() {
     assert_eq!(response.body["conflicting_contact_id"], holder["id"]);
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_update_refused_as_a_conflict_changes_nothing_at_all);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn racing_updates_to_one_email_leave_it_with_exactly_one_contact() {
     let app = Arc::new(TestApp::spawn().await);
     for index in 0..64 {
@@ -726,8 +725,8 @@ async fn racing_updates_to_one_email_leave_it_with_exactly_one_contact() {
         "a losing update changed nothing, not even its name"
     );
 }
+contract_test!(racing_updates_to_one_email_leave_it_with_exactly_one_contact);
 
-#[tokio::test]
 async fn the_path_form_updates_the_contact_named_in_the_path() {
     let app = TestApp::spawn().await;
     let contact = app
@@ -751,8 +750,8 @@ async fn the_path_form_updates_the_contact_named_in_the_path() {
     assert_eq!(by_uuid.body["first_name"], "Path");
     assert_eq!(by_uuid.body["last_name"], "Form");
 }
+contract_test!(the_path_form_updates_the_contact_named_in_the_path);
 
-#[tokio::test]
 async fn the_path_form_refuses_a_malformed_or_unknown_identifier() {
     let app = TestApp::spawn().await;
     given_jane(&app).await;
@@ -764,8 +763,8 @@ async fn the_path_form_refuses_a_malformed_or_unknown_identifier() {
         .await
         .assert_error(404, "contact_not_found");
 }
+contract_test!(the_path_form_refuses_a_malformed_or_unknown_identifier);
 
-#[tokio::test]
 async fn a_body_id_naming_the_same_contact_another_way_is_accepted_by_the_path_form() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -781,8 +780,8 @@ async fn a_body_id_naming_the_same_contact_another_way_is_accepted_by_the_path_f
     assert_eq!(response.body["id"], jane["id"]);
     assert_eq!(response.body["first_name"], "Janet");
 }
+contract_test!(a_body_id_naming_the_same_contact_another_way_is_accepted_by_the_path_form);
 
-#[tokio::test]
 async fn a_body_id_naming_another_contact_is_refused_by_the_path_form() {
     let app = TestApp::spawn().await;
     let jane = given_jane(&app).await;
@@ -804,3 +803,4 @@ async fn a_body_id_naming_another_contact_is_refused_by_the_path_form() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(a_body_id_naming_another_contact_is_refused_by_the_path_form);

@@ -4,7 +4,7 @@
 use axum::http::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestResponse};
+use crate::helpers::{TestApp, TestResponse, contract_test};
 
 const FIELDS: &str = "/api/v1/custom-fields";
 
@@ -46,7 +46,6 @@ async fn delete_field(app: &TestApp, key: &str) -> TestResponse {
     app.request(Method::DELETE, &field_path(key), None).await
 }
 
-#[tokio::test]
 async fn an_admin_creates_a_field_of_each_plain_type_and_gets_its_definition_back() {
     let app = TestApp::spawn().await;
     for field_type in ["text", "number", "boolean", "date"] {
@@ -62,8 +61,8 @@ async fn an_admin_creates_a_field_of_each_plain_type_and_gets_its_definition_bac
         );
     }
 }
+contract_test!(an_admin_creates_a_field_of_each_plain_type_and_gets_its_definition_back);
 
-#[tokio::test]
 async fn an_admin_creates_a_select_field_with_its_options_in_order() {
     let app = TestApp::spawn().await;
     let response = app
@@ -85,8 +84,8 @@ async fn an_admin_creates_a_select_field_with_its_options_in_order() {
         })
     );
 }
+contract_test!(an_admin_creates_a_select_field_with_its_options_in_order);
 
-#[tokio::test]
 async fn a_key_that_breaks_the_naming_rule_is_refused_naming_the_key() {
     let app = TestApp::spawn().await;
     let too_long = format!("a{}", "b".repeat(63));
@@ -115,8 +114,8 @@ async fn a_key_that_breaks_the_naming_rule_is_refused_naming_the_key() {
     let listed = app.request(Method::GET, FIELDS, None).await;
     assert_eq!(listed.body, json!({"data": {"custom_fields": []}}));
 }
+contract_test!(a_key_that_breaks_the_naming_rule_is_refused_naming_the_key);
 
-#[tokio::test]
 async fn a_key_of_one_to_sixty_three_characters_is_accepted() {
     let app = TestApp::spawn().await;
     let longest = format!("a{}", "b_9".repeat(21).chars().take(62).collect::<String>());
@@ -129,8 +128,8 @@ async fn a_key_of_one_to_sixty_three_characters_is_accepted() {
         assert_eq!(response.body["key"], json!(key));
     }
 }
+contract_test!(a_key_of_one_to_sixty_three_characters_is_accepted);
 
-#[tokio::test]
 async fn a_key_already_defined_in_the_company_is_a_conflict() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "text", None).await;
@@ -143,8 +142,8 @@ async fn a_key_already_defined_in_the_company_is_a_conflict() {
     assert_eq!(kept.body["type"], json!("text"));
     assert_eq!(kept.body["display_name"], json!("plan"));
 }
+contract_test!(a_key_already_defined_in_the_company_is_a_conflict);
 
-#[tokio::test]
 async fn a_display_name_that_is_empty_or_longer_than_100_characters_is_refused() {
     let app = TestApp::spawn().await;
     let too_long = "x".repeat(101);
@@ -162,8 +161,8 @@ async fn a_display_name_that_is_empty_or_longer_than_100_characters_is_refused()
     response.assert_status(200);
     assert_eq!(response.body["display_name"], json!(longest));
 }
+contract_test!(a_display_name_that_is_empty_or_longer_than_100_characters_is_refused);
 
-#[tokio::test]
 async fn an_unknown_type_is_refused_naming_the_type() {
     let app = TestApp::spawn().await;
     let response = app
@@ -183,8 +182,8 @@ async fn an_unknown_type_is_refused_naming_the_type() {
         .await
         .assert_error(404, "custom_field_not_found");
 }
+contract_test!(an_unknown_type_is_refused_naming_the_type);
 
-#[tokio::test]
 async fn a_select_field_needs_distinct_non_empty_options() {
     let app = TestApp::spawn().await;
     let missing = json!({"key": "plan", "display_name": "Plan", "type": "select"});
@@ -219,12 +218,12 @@ async fn a_select_field_needs_distinct_non_empty_options() {
     response.assert_status(200);
     assert_eq!(response.body["options"], json!(most));
 }
+contract_test!(a_select_field_needs_distinct_non_empty_options);
 
 fn numbered_options(count: usize) -> Vec<String> {
     (1..=count).map(|n| format!("option {n}")).collect()
 }
 
-#[tokio::test]
 async fn options_on_a_field_that_is_not_a_select_are_refused() {
     let app = TestApp::spawn().await;
     for field_type in ["text", "number", "boolean", "date"] {
@@ -240,8 +239,8 @@ async fn options_on_a_field_that_is_not_a_select_are_refused() {
         assert_eq!(response.field(), Some("options"));
     }
 }
+contract_test!(options_on_a_field_that_is_not_a_select_are_refused);
 
-#[tokio::test]
 async fn the_field_list_is_ordered_by_key() {
     let app = TestApp::spawn().await;
     app.given_field("seats", "number", None).await;
@@ -269,8 +268,8 @@ async fn the_field_list_is_ordered_by_key() {
         ]
     );
 }
+contract_test!(the_field_list_is_ordered_by_key);
 
-#[tokio::test]
 async fn a_field_is_fetched_by_its_key_and_an_unknown_key_is_not_found() {
     let app = TestApp::spawn().await;
     let created = app
@@ -293,8 +292,8 @@ async fn a_field_is_fetched_by_its_key_and_an_unknown_key_is_not_found() {
             .contains("seats")
     );
 }
+contract_test!(a_field_is_fetched_by_its_key_and_an_unknown_key_is_not_found);
 
-#[tokio::test]
 async fn a_field_is_renamed_and_keeps_everything_else() {
     let app = TestApp::spawn().await;
     let created = app
@@ -322,8 +321,8 @@ async fn a_field_is_renamed_and_keeps_everything_else() {
         .await
         .assert_error(404, "custom_field_not_found");
 }
+contract_test!(a_field_is_renamed_and_keeps_everything_else);
 
-#[tokio::test]
 async fn a_select_field_gains_options_but_never_loses_one() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -361,8 +360,8 @@ async fn a_select_field_gains_options_but_never_loses_one() {
         json!(["free", "pro", "enterprise"])
     );
 }
+contract_test!(a_select_field_gains_options_but_never_loses_one);
 
-#[tokio::test]
 async fn a_value_of_a_newly_added_option_can_be_set_on_a_contact() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -387,8 +386,8 @@ async fn a_value_of_a_newly_added_option_can_be_set_on_a_contact() {
         .await;
     assert_eq!(contact["custom_fields"][0]["value"], json!("enterprise"));
 }
+contract_test!(a_value_of_a_newly_added_option_can_be_set_on_a_contact);
 
-#[tokio::test]
 async fn options_cannot_be_given_to_a_field_that_is_not_a_select() {
     let app = TestApp::spawn().await;
     app.given_field("notes", "text", None).await;
@@ -397,8 +396,8 @@ async fn options_cannot_be_given_to_a_field_that_is_not_a_select() {
     assert_eq!(response.field(), Some("options"));
     assert!(get_field(&app, "notes").await.body.get("options").is_none());
 }
+contract_test!(options_cannot_be_given_to_a_field_that_is_not_a_select);
 
-#[tokio::test]
 async fn the_key_and_type_of_a_field_never_change() {
     let app = TestApp::spawn().await;
     app.given_field("seats", "number", None).await;
@@ -423,8 +422,8 @@ async fn the_key_and_type_of_a_field_never_change() {
     assert_eq!(kept.body["type"], json!("number"));
     assert_eq!(kept.body["display_name"], json!("seats"));
 }
+contract_test!(the_key_and_type_of_a_field_never_change);
 
-#[tokio::test]
 async fn deleting_a_field_removes_its_values_from_every_contact() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free", "pro"]))
@@ -464,8 +463,8 @@ async fn deleting_a_field_removes_its_values_from_every_contact() {
         .await
         .assert_error(404, "custom_field_not_found");
 }
+contract_test!(deleting_a_field_removes_its_values_from_every_contact);
 
-#[tokio::test]
 async fn a_field_created_again_with_a_deleted_key_starts_empty() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "text", None).await;
@@ -486,8 +485,8 @@ async fn a_field_created_again_with_a_deleted_key_starts_empty() {
         json!([])
     );
 }
+contract_test!(a_field_created_again_with_a_deleted_key_starts_empty);
 
-#[tokio::test]
 async fn a_deleted_field_can_no_longer_be_set_on_a_contact() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "text", None).await;
@@ -517,8 +516,8 @@ async fn a_deleted_field_can_no_longer_be_set_on_a_contact() {
     updated.assert_error(400, "unknown_custom_field");
     assert_eq!(updated.field(), Some("custom_fields.set[0].key"));
 }
+contract_test!(a_deleted_field_can_no_longer_be_set_on_a_contact);
 
-#[tokio::test]
 async fn a_contact_lists_its_values_ordered_by_key_with_type_and_display_name() {
     let app = TestApp::spawn().await;
     for (key, display_name, field_type, options) in [
@@ -560,8 +559,8 @@ async fn a_contact_lists_its_values_ordered_by_key_with_type_and_display_name() 
         .await;
     assert_eq!(fetched.body["custom_fields"], expected);
 }
+contract_test!(a_contact_lists_its_values_ordered_by_key_with_type_and_display_name);
 
-#[tokio::test]
 async fn a_renamed_field_shows_its_new_display_name_on_contacts() {
     let app = TestApp::spawn().await;
     app.given_field("seats", "number", None).await;
@@ -585,3 +584,4 @@ async fn a_renamed_field_shows_its_new_display_name_on_contacts() {
         json!("Licensed seats")
     );
 }
+contract_test!(a_renamed_field_shows_its_new_display_name_on_contacts);

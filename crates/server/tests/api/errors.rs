@@ -5,9 +5,8 @@
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use serde_json::{Value, json};
-use sqlx::Connection;
 
-use crate::helpers::{TEST_BODY_LIMIT, TestApp, TestResponse, contact_path};
+use crate::helpers::{TEST_BODY_LIMIT, TestApp, TestResponse, contact_path, contract_test};
 
 /// A request with this app's key, the given `Content-Type` (if any) and a raw body.
 fn raw_request(
@@ -62,7 +61,6 @@ fn assert_message_mentions(response: &TestResponse, text: &str) {
     );
 }
 
-#[tokio::test]
 async fn an_unknown_route_is_a_404_in_the_error_shape() {
     let app = TestApp::spawn().await;
     for path in [
@@ -81,8 +79,8 @@ async fn an_unknown_route_is_a_404_in_the_error_shape() {
         .await;
     response.assert_error(404, "route_not_found");
 }
+contract_test!(an_unknown_route_is_a_404_in_the_error_shape);
 
-#[tokio::test]
 async fn a_method_a_route_does_not_serve_is_a_405_listing_the_allowed_ones() {
     let app = TestApp::spawn().await;
     let response = app
@@ -117,8 +115,8 @@ async fn a_method_a_route_does_not_serve_is_a_405_listing_the_allowed_ones() {
         json!([])
     );
 }
+contract_test!(a_method_a_route_does_not_serve_is_a_405_listing_the_allowed_ones);
 
-#[tokio::test]
 async fn a_body_over_the_limit_with_its_length_announced_is_a_413() {
     let app = TestApp::spawn().await;
     let body = create_body_of_len(TEST_BODY_LIMIT + 1);
@@ -140,8 +138,8 @@ async fn a_body_over_the_limit_with_its_length_announced_is_a_413() {
         json!([])
     );
 }
+contract_test!(a_body_over_the_limit_with_its_length_announced_is_a_413);
 
-#[tokio::test]
 async fn a_streamed_body_over_the_limit_without_a_length_is_a_413() {
     let app = TestApp::spawn().await;
     let body = create_body_of_len(TEST_BODY_LIMIT + 1);
@@ -159,8 +157,8 @@ async fn a_streamed_body_over_the_limit_without_a_length_is_a_413() {
         .await
         .assert_error(413, "payload_too_large");
 }
+contract_test!(a_streamed_body_over_the_limit_without_a_length_is_a_413);
 
-#[tokio::test]
 async fn a_body_exactly_at_the_limit_is_accepted() {
     let app = TestApp::spawn().await;
     let response = send_json_bytes(
@@ -173,8 +171,8 @@ async fn a_body_exactly_at_the_limit_is_accepted() {
     response.assert_status(200);
     assert_eq!(response.body["ext_id"], json!("crm-1"));
 }
+contract_test!(a_body_exactly_at_the_limit_is_accepted);
 
-#[tokio::test]
 async fn a_body_not_declared_as_json_is_a_415() {
     let app = TestApp::spawn().await;
     let body = json!({"ext_id": "crm-1"}).to_string();
@@ -200,8 +198,8 @@ async fn a_body_not_declared_as_json_is_a_415() {
         json!([])
     );
 }
+contract_test!(a_body_not_declared_as_json_is_a_415);
 
-#[tokio::test]
 async fn json_declared_with_a_charset_or_in_capitals_is_accepted() {
     let app = TestApp::spawn().await;
     for (content_type, ext_id) in [
@@ -221,8 +219,8 @@ async fn json_declared_with_a_charset_or_in_capitals_is_accepted() {
         assert_eq!(response.body["ext_id"], json!(ext_id));
     }
 }
+contract_test!(json_declared_with_a_charset_or_in_capitals_is_accepted);
 
-#[tokio::test]
 async fn a_body_that_is_not_json_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
     app.given_contact(json!({"ext_id": "crm-1"})).await;
@@ -255,8 +253,8 @@ async fn a_body_that_is_not_json_is_refused_and_changes_nothing() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(a_body_that_is_not_json_is_refused_and_changes_nothing);
 
-#[tokio::test]
 async fn a_body_that_is_not_utf_8_is_refused() {
     let app = TestApp::spawn().await;
     let body: &[u8] = b"{\"ext_id\": \"crm-\xff\xfe\"}";
@@ -269,8 +267,8 @@ async fn a_body_that_is_not_utf_8_is_refused() {
         json!([])
     );
 }
+contract_test!(a_body_that_is_not_utf_8_is_refused);
 
-#[tokio::test]
 async fn a_member_of_the_wrong_type_is_refused_naming_it() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "text", None).await;
@@ -337,8 +335,8 @@ async fn a_member_of_the_wrong_type_is_refused_naming_it() {
         assert_eq!(response.field(), Some(field), "{body}: {}", response.text);
     }
 }
+contract_test!(a_member_of_the_wrong_type_is_refused_naming_it);
 
-#[tokio::test]
 async fn a_body_that_is_not_an_object_is_refused() {
     let app = TestApp::spawn().await;
     for body in [
@@ -358,8 +356,8 @@ async fn a_body_that_is_not_an_object_is_refused() {
         }
     }
 }
+contract_test!(a_body_that_is_not_an_object_is_refused);
 
-#[tokio::test]
 async fn an_array_in_place_of_an_object_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "select", Some(&["free"])).await;
@@ -414,8 +412,8 @@ async fn an_array_in_place_of_an_object_is_refused_and_changes_nothing() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_array_in_place_of_an_object_is_refused_and_changes_nothing);
 
-#[tokio::test]
 async fn an_unknown_member_is_refused_by_name_instead_of_being_dropped() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "text", None).await;
@@ -477,8 +475,8 @@ async fn an_unknown_member_is_refused_by_name_instead_of_being_dropped() {
     }
     assert_eq!(app.dump().await, before);
 }
+contract_test!(an_unknown_member_is_refused_by_name_instead_of_being_dropped);
 
-#[tokio::test]
 async fn an_internal_failure_is_a_500_that_leaks_nothing() {
     let app = TestApp::spawn().await;
     app.given_field("plan", "text", None).await;
@@ -488,18 +486,9 @@ async fn an_internal_failure_is_a_500_that_leaks_nothing() {
         )
         .await;
 
-    let mut connection = sqlx::SqliteConnection::connect(&app.database_url)
-        .await
-        .expect("open database");
-    sqlx::query("PRAGMA foreign_keys = OFF")
-        .execute(&mut connection)
-        .await
-        .expect("foreign keys off");
-    sqlx::query("DROP TABLE contact_field_values")
-        .execute(&mut connection)
-        .await
-        .expect("drop table");
-    connection.close().await.expect("close database");
+    app.database
+        .execute("DROP TABLE contact_field_values")
+        .await;
 
     let id = contact["id"].as_str().expect("a contact id");
     for response in [app.get_contact(id).await, app.list_contacts("").await] {
@@ -525,9 +514,10 @@ async fn an_internal_failure_is_a_500_that_leaks_nothing() {
             assert!(!message.contains(secret), "500 leaks {secret:?}: {message}");
         }
         assert!(
-            !response.text.contains(&app.database_url),
+            !response.text.contains(&app.database.url),
             "{}",
             response.text
         );
     }
 }
+contract_test!(an_internal_failure_is_a_500_that_leaks_nothing);

@@ -17,12 +17,226 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use contactd::api_key;
 use contactd::domain::DefaultRegion;
 use contactd::http::{AppState, app};
-use contactd::store::{self, Store};
+use contactd::store::{self, PostgresSettings, Store};
 use serde_json::{Value, json};
-use sqlx::Row;
+use sqlx::{Connection, Executor, Row};
 use tempfile::TempDir;
 use tower::ServiceExt;
 use uuid::Uuid;
+
+/// The database a contract test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+tokio::task_local! {
+    static BACKEND: Backend;
+}
+
+impl Backend {
+    /// Runs a test body with `TestApp::spawn` opening databases of this backend.
+    pub async fn run(self, test: impl std::future::Future<Output = ()>) {
+        BACKEND.scope(self, test).await;
+    }
+
+    fn current() -> Self {
+        BACKEND
+            .try_with(|backend| *backend)
+            .unwrap_or(Backend::Sqlite)
+    }
+}
+
+/// Runs a test body, an `async fn NAME()`, on both backends: as `NAME::sqlite` always, and as
+/// `NAME::postgres` when `CONTACTD_TEST_POSTGRES_URL` was set at build time (CI sets it);
+/// otherwise that half is listed as ignored, with the reason.
+macro_rules! contract_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                $crate::helpers::Backend::Sqlite.run(super::$name()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            #[cfg_attr(
+                not(postgres_tests),
+                ignore = "CONTACTD_TEST_POSTGRES_URL is not set: the PostgreSQL half of the \
+                          contract tests is skipped"
+            )]
+            async fn postgres() {
+                $crate::helpers::Backend::Postgres.run(super::$name()).await;
+            }
+        }
+    };
+}
+pub(crate) use contract_test;
+
+/// The PostgreSQL server the tests make their databases on (an admin URL, such as
+/// `postgres://postgres@127.0.0.1:5432/test`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("CONTACTD_TEST_POSTGRES_URL")
+        .expect("CONTACTD_TEST_POSTGRES_URL names the PostgreSQL server to test against")
+}
+
+/// Small pools and a short acquire timeout: many tests run at once on one server.
+pub fn test_postgres_settings() -> PostgresSettings {
+    PostgresSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(10),
+        pgbouncer: false,
+    }
+}
+
+/// A database of its own for one test: a SQLite file in a temp dir, or a PostgreSQL
+/// database created for it and dropped after it.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub url: String,
+    /// The PostgreSQL database's name, to drop it afterwards.
+    postgres_name: Option<String>,
+    _dir: TempDir,
+}
+
+impl TestDatabase {
+    /// Makes a fresh, empty database.
+    pub async fn create(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Self {
+                backend,
+                url: format!("sqlite://{}", dir.path().join("contactd.db").display()),
+                postgres_name: None,
+                _dir: dir,
+            },
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = format!("contactd_test_{}", Uuid::now_v7().simple());
+                let mut admin = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .expect("connect to CONTACTD_TEST_POSTGRES_URL");
+                admin
+                    .execute(format!("CREATE DATABASE {name}").as_str())
+                    .await
+                    .expect("create a test database");
+                let mut url = url::Url::parse(&admin_url).expect("a postgres:// URL");
+                url.set_path(&name);
+                Self {
+                    backend,
+                    url: url.to_string(),
+                    postgres_name: Some(name),
+                    _dir: dir,
+                }
+            }
+        }
+    }
+
+    /// Runs SQL under the API, for tests that must reach past it.
+    pub async fn execute(&self, statement: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url)
+                    .await
+                    .expect("open");
+                conn.execute(statement).await.expect("execute");
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("open");
+                conn.execute(statement).await.expect("execute");
+            }
+        }
+    }
+
+    /// Every row of every table, as text, tables and rows in a fixed order.
+    pub async fn dump(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => self.dump_sqlite().await,
+            Backend::Postgres => self.dump_postgres().await,
+        }
+    }
+
+    async fn dump_sqlite(&self) -> String {
+        let mut conn = sqlx::SqliteConnection::connect(&self.url)
+            .await
+            .expect("open");
+        let tables: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                .fetch_all(&mut conn)
+                .await
+                .expect("list tables");
+        let mut dump = String::new();
+        for table in tables {
+            let columns: Vec<String> = sqlx::query(&format!("PRAGMA table_info({table})"))
+                .fetch_all(&mut conn)
+                .await
+                .expect("table info")
+                .iter()
+                .map(|row| row.get::<String, _>("name"))
+                .collect();
+            let row_text = columns
+                .iter()
+                .map(|column| format!("quote({column})"))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let rows: Vec<String> =
+                sqlx::query_scalar(&format!("SELECT {row_text} FROM {table} ORDER BY 1"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("read table");
+            dump.push_str(&format!("## {table}\n{}\n", rows.join("\n")));
+        }
+        dump
+    }
+
+    async fn dump_postgres(&self) -> String {
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("open");
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("list tables");
+        let mut dump = String::new();
+        for table in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"
+            ))
+            .fetch_all(&mut conn)
+            .await
+            .expect("read table");
+            dump.push_str(&format!("## {table}\n{}\n", rows.join("\n")));
+        }
+        dump
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop is synchronous and may run inside the test's runtime: use a thread of its own.
+        let admin_url = postgres_admin_url();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await?;
+                admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop a test database: {dropped:?}");
+        }
+    }
+}
 
 /// The body limit tests run with: small, so the 413 test needs no huge body.
 pub const TEST_BODY_LIMIT: usize = 64 * 1024;
@@ -34,8 +248,7 @@ pub struct TestApp {
     pub company_id: Uuid,
     /// The company's API key, sent by every helper.
     pub key: String,
-    pub database_url: String,
-    _dir: TempDir,
+    pub database: TestDatabase,
 }
 
 /// A response, with its body parsed as JSON (`Value::Null` when the body is empty).
@@ -95,11 +308,13 @@ impl TestResponse {
 }
 
 impl TestApp {
-    /// A router on a fresh database, with a company `acme` and a key for it.
+    /// A router on a fresh database of the test's backend, with a company `acme` and a
+    /// key for it.
     pub async fn spawn() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let database_url = format!("sqlite://{}", dir.path().join("contactd.db").display());
-        let store = store::connect(&database_url).await.expect("open database");
+        let database = TestDatabase::create(Backend::current()).await;
+        let store = store::connect(&database.url, &test_postgres_settings())
+            .await
+            .expect("open database");
         let company = store.create_company("acme").await.expect("create company");
         let key = Self::make_key(store.as_ref(), company.id).await;
         let router = app(AppState {
@@ -112,8 +327,7 @@ impl TestApp {
             store,
             company_id: company.id,
             key,
-            database_url,
-            _dir: dir,
+            database,
         }
     }
 
@@ -241,37 +455,7 @@ impl TestApp {
 
     /// Every row of every table, as text: equal dumps mean an unchanged database.
     pub async fn dump(&self) -> String {
-        let pool = sqlx::SqlitePool::connect(&self.database_url)
-            .await
-            .expect("open database");
-        let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                .fetch_all(&pool)
-                .await
-                .expect("list tables");
-        let mut dump = String::new();
-        for table in tables {
-            let columns: Vec<String> = sqlx::query(&format!("PRAGMA table_info({table})"))
-                .fetch_all(&pool)
-                .await
-                .expect("table info")
-                .iter()
-                .map(|row| row.get::<String, _>("name"))
-                .collect();
-            let row_text = columns
-                .iter()
-                .map(|column| format!("quote({column})"))
-                .collect::<Vec<_>>()
-                .join(" || '|' || ");
-            let rows: Vec<String> =
-                sqlx::query_scalar(&format!("SELECT {row_text} FROM {table} ORDER BY 1"))
-                    .fetch_all(&pool)
-                    .await
-                    .expect("read table");
-            dump.push_str(&format!("## {table}\n{}\n", rows.join("\n")));
-        }
-        pool.close().await;
-        dump
+        self.database.dump().await
     }
 }
 

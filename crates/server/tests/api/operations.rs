@@ -8,9 +8,8 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::json;
 
-use crate::helpers::{ServerProcess, TestApp, admin};
+use crate::helpers::{ServerProcess, TestApp, admin, contract_test};
 
-#[tokio::test]
 async fn probes_answer_without_a_key() {
     let app = TestApp::spawn().await;
     for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
@@ -21,8 +20,8 @@ async fn probes_answer_without_a_key() {
         assert_eq!(response.body["status"], status);
     }
 }
+contract_test!(probes_answer_without_a_key);
 
-#[tokio::test]
 async fn every_response_carries_a_request_id_and_keeps_the_callers() {
     let app = TestApp::spawn().await;
     let response = app.request(Method::GET, "/api/v1/contacts", None).await;
@@ -40,6 +39,7 @@ async fn every_response_carries_a_request_id_and_keeps_the_callers() {
     response.assert_error(404, "route_not_found");
     assert_eq!(response.headers["x-request-id"], "trace-me-42");
 }
+contract_test!(every_response_carries_a_request_id_and_keeps_the_callers);
 
 fn served_database() -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -133,6 +133,12 @@ fn parse_field_type(name: &str) -> Result<FieldType, String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if matches!(cli.command, Command::Migrate) && cli.database.database_pgbouncer {
+        bail!(
+            "migrations need a direct connection: run `contactd migrate` against PostgreSQL \
+             itself, without --database-pgbouncer"
+        );
+    }
     let store = store::connect(&cli.database.database_url, &cli.database.postgres())
         .await
         .context("could not open the database")?;

@@ -2,20 +2,25 @@
 //! processes share.
 //!
 //! Correctness lives in the database, never in one process's memory: uniqueness is the
-//! unique indexes, and every write is one short transaction at REPEATABLE READ, so two
-//! processes updating one contact cannot lose each other's change; the loser fails with a
-//! serialization failure and [`retrying`] runs it again on fresh data. The same code runs on
-//! PostgreSQL-compatible distributed engines, which report contention the same way.
+//! unique indexes, and every write is one short transaction. An update first locks its
+//! contact's row, so concurrent updates of one contact, from any number of processes, queue
+//! in the database and each applies to the state the previous one left: none is lost, and
+//! none fails for having waited. What contention still surfaces as an error (a deadlock, or
+//! a serialization failure on the PostgreSQL-compatible distributed engines, which run every
+//! transaction serializable) is retried by [`retrying`].
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::{Rng, RngCore};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
@@ -27,10 +32,6 @@ use super::{
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
-
-/// Every write transaction starts so: a snapshot for the whole transaction, and a
-/// serialization failure rather than a lost update when another writer got there first.
-const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ";
 
 /// How often a write that keeps losing to contention is tried before its failure is
 /// returned (as a 500: the client may retry later).
@@ -72,6 +73,75 @@ pub fn is_retryable(error: &StoreError) -> bool {
     }
 }
 
+/// A connection for one operation. Behind PgBouncer in transaction mode a client keeps one
+/// server connection only within a transaction, and sqlx prepares and then executes an
+/// unnamed statement in two round trips, so there every operation runs in a transaction.
+enum Session {
+    Pooled(PoolConnection<Postgres>),
+    Pinned(Transaction<'static, Postgres>),
+}
+
+impl Session {
+    /// Ends the operation: commits its transaction, if it has one.
+    async fn finish(self) -> Result<(), StoreError> {
+        if let Session::Pinned(tx) = self {
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Deref for Session {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Session::Pooled(conn) => conn,
+            Session::Pinned(tx) => tx,
+        }
+    }
+}
+
+impl DerefMut for Session {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Session::Pooled(conn) => conn,
+            Session::Pinned(tx) => tx,
+        }
+    }
+}
+
+/// Locks the row of the contact an identifier names (`$1` company, `$2` value) until the
+/// transaction ends, returning its id. A concurrent update of the same contact waits here;
+/// one that changed the identifier meanwhile makes it match nothing (404), as it should.
+fn lock_contact(id: &IdentifierMatch<'_>) -> &'static str {
+    match id.column() {
+        None => "SELECT id FROM contacts WHERE company_id = $1 AND id = $2 FOR UPDATE",
+        Some(UniqueMember::Email) => {
+            "SELECT id FROM contacts WHERE company_id = $1 AND email = $2 FOR UPDATE"
+        }
+        Some(UniqueMember::PhoneNumber) => {
+            "SELECT id FROM contacts WHERE company_id = $1 AND phone_number = $2 FOR UPDATE"
+        }
+        Some(UniqueMember::ExtId) => {
+            "SELECT id FROM contacts WHERE company_id = $1 AND ext_id = $2 FOR UPDATE"
+        }
+    }
+}
+
+/// Creates the database a URL names when it does not exist, as SQLite creates its file, so
+/// one command starts contactd on a fresh server. Another process creating it at the same
+/// moment is fine.
+async fn create_database_if_missing(database_url: &str) -> Result<(), StoreError> {
+    if Postgres::database_exists(database_url).await? {
+        return Ok(());
+    }
+    match Postgres::create_database(database_url).await {
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => Ok(()),
+        outcome => Ok(outcome?),
+    }
+}
+
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -82,7 +152,12 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database at a `postgres://` URL and migrates it.
+    /// Connects to the database at a `postgres://` URL, creating the database if it is
+    /// missing, and migrates it.
+    ///
+    /// Behind PgBouncer (`settings.pgbouncer`) neither happens: creating a database and the
+    /// migrator's session lock need a direct connection, so `contactd migrate` is run
+    /// against PostgreSQL itself before the servers start.
     pub async fn connect(
         database_url: &str,
         settings: &PostgresSettings,
@@ -90,18 +165,41 @@ impl PostgresStore {
         let mut options = PgConnectOptions::from_str(database_url)?;
         if settings.pgbouncer {
             options = options.statement_cache_capacity(0);
+        } else {
+            create_database_if_missing(database_url).await?;
         }
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout)
             .connect_with(options)
             .await?;
-        // Concurrent starts are safe: sqlx holds an advisory lock while it migrates.
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        if !settings.pgbouncer {
+            // Concurrent starts are safe: sqlx holds an advisory lock while it migrates.
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        }
         Ok(Self {
             pool,
             persistent: !settings.pgbouncer,
         })
+    }
+
+    async fn session(&self) -> Result<Session, StoreError> {
+        Ok(if self.persistent {
+            Session::Pooled(self.pool.acquire().await?)
+        } else {
+            Session::Pinned(self.pool.begin().await?)
+        })
+    }
+
+    /// Runs one operation on a [`Session`] of its own.
+    async fn with_session<T>(
+        &self,
+        operation: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut session = self.session().await?;
+        let outcome = operation(&mut session).await?;
+        session.finish().await?;
+        Ok(outcome)
     }
 
     async fn fetch_contact(
@@ -143,11 +241,15 @@ impl PostgresStore {
         let Some(member) = member else {
             return StoreError::from(error);
         };
-        let conflicting_contact_id = sqlx::query_scalar(sql::contact_holding(member))
-            .persistent(self.persistent)
-            .bind(company_id)
-            .bind(unique_value(members, member))
-            .fetch_optional(&self.pool)
+        let conflicting_contact_id = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_scalar(sql::contact_holding(member))
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(unique_value(members, member))
+                    .fetch_optional(conn)
+                    .await?)
+            })
             .await
             .ok()
             .flatten();
@@ -181,7 +283,7 @@ impl PostgresStore {
         company_id: Uuid,
         contact: &NewContact,
     ) -> Result<Contact, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.pool.begin().await?;
         let id = Uuid::now_v7();
         let members = &contact.members;
         let inserted = sqlx::query(sql::INSERT_CONTACT)
@@ -216,9 +318,21 @@ impl PostgresStore {
         id: &ContactIdentifier,
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.pool.begin().await?;
+        let id = IdentifierMatch::from(id);
+        let query = sqlx::query_scalar(lock_contact(&id))
+            .persistent(self.persistent)
+            .bind(company_id);
+        let query = match id {
+            IdentifierMatch::Id(uuid) => query.bind(uuid),
+            IdentifierMatch::Unique { value, .. } => query.bind(value),
+        };
+        let locked: Uuid = query
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let current = self
-            .fetch_contact(&mut tx, company_id, id)
+            .fetch_contact(&mut tx, company_id, &ContactIdentifier::Id(locked))
             .await?
             .ok_or(StoreError::NotFound)?;
         let members = patch.apply(&current.members)?;
@@ -269,46 +383,59 @@ impl PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .persistent(self.persistent)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.with_session(async |conn| {
+            sqlx::query("SELECT 1")
+                .persistent(self.persistent)
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn create_company(&self, name: &str) -> Result<Company, StoreError> {
         let mut cursor_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut cursor_secret);
         let id = Uuid::now_v7();
-        let row: CompanyRow = retrying(move || async move {
-            sqlx::query_as(sql::INSERT_COMPANY)
-                .persistent(self.persistent)
-                .bind(id)
-                .bind(name)
-                .bind(&cursor_secret[..])
-                .bind(now_ms())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unique_or(StoreError::DuplicateCompanyName))
+        let row: CompanyRow = retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query_as(sql::INSERT_COMPANY)
+                    .persistent(self.persistent)
+                    .bind(id)
+                    .bind(name)
+                    .bind(&cursor_secret[..])
+                    .bind(now_ms())
+                    .fetch_one(conn)
+                    .await
+                    .map_err(unique_or(StoreError::DuplicateCompanyName))
+            })
         })
         .await?;
         Ok(row.into())
     }
 
     async fn list_companies(&self) -> Result<Vec<Company>, StoreError> {
-        let rows: Vec<CompanyRow> = sqlx::query_as(sql::LIST_COMPANIES)
-            .persistent(self.persistent)
-            .fetch_all(&self.pool)
+        let rows: Vec<CompanyRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::LIST_COMPANIES)
+                    .persistent(self.persistent)
+                    .fetch_all(conn)
+                    .await?)
+            })
             .await?;
         Ok(rows.into_iter().map(Company::from).collect())
     }
 
     async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError> {
-        let row: Option<CompanyRow> = sqlx::query_as(sql::FIND_COMPANY)
-            .persistent(self.persistent)
-            .bind(Uuid::try_parse(id_or_name).ok())
-            .bind(id_or_name)
-            .fetch_optional(&self.pool)
+        let row: Option<CompanyRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::FIND_COMPANY)
+                    .persistent(self.persistent)
+                    .bind(Uuid::try_parse(id_or_name).ok())
+                    .bind(id_or_name)
+                    .fetch_optional(conn)
+                    .await?)
+            })
             .await?;
         Ok(row.map(Company::from))
     }
@@ -319,63 +446,77 @@ impl Store for PostgresStore {
         key: &NewApiKey,
     ) -> Result<ApiKey, StoreError> {
         let id = Uuid::now_v7();
-        let row: ApiKeyRow = retrying(move || async move {
-            Ok(sqlx::query_as(sql::INSERT_KEY)
-                .persistent(self.persistent)
-                .bind(id)
-                .bind(company_id)
-                .bind(&key.name)
-                .bind(&key.prefix)
-                .bind(&key.key_hash[..])
-                .bind(now_ms())
-                .fetch_one(&self.pool)
-                .await?)
+        let row: ApiKeyRow = retrying(|| {
+            self.with_session(async |conn| {
+                Ok(sqlx::query_as(sql::INSERT_KEY)
+                    .persistent(self.persistent)
+                    .bind(id)
+                    .bind(company_id)
+                    .bind(&key.name)
+                    .bind(&key.prefix)
+                    .bind(&key.key_hash[..])
+                    .bind(now_ms())
+                    .fetch_one(conn)
+                    .await?)
+            })
         })
         .await?;
         Ok(row.into())
     }
 
     async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(sql::LIST_KEYS)
-            .persistent(self.persistent)
-            .bind(company_id)
-            .fetch_all(&self.pool)
+        let rows: Vec<ApiKeyRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::LIST_KEYS)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .fetch_all(conn)
+                    .await?)
+            })
             .await?;
         Ok(rows.into_iter().map(ApiKey::from).collect())
     }
 
     async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError> {
-        let row: Option<ApiKeyRow> = retrying(move || async move {
-            Ok(sqlx::query_as(sql::REVOKE_KEY)
-                .persistent(self.persistent)
-                .bind(key_id)
-                .bind(now_ms())
-                .fetch_optional(&self.pool)
-                .await?)
+        let row: Option<ApiKeyRow> = retrying(|| {
+            self.with_session(async |conn| {
+                Ok(sqlx::query_as(sql::REVOKE_KEY)
+                    .persistent(self.persistent)
+                    .bind(key_id)
+                    .bind(now_ms())
+                    .fetch_optional(conn)
+                    .await?)
+            })
         })
         .await?;
         row.map(ApiKey::from).ok_or(StoreError::NotFound)
     }
 
     async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError> {
-        let found: Option<(Uuid, Uuid, Vec<u8>, Option<i64>)> = sqlx::query_as(sql::AUTHENTICATE)
-            .persistent(self.persistent)
-            .bind(&key_hash[..])
-            .fetch_optional(&self.pool)
+        let found: Option<(Uuid, Uuid, Vec<u8>, Option<i64>)> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::AUTHENTICATE)
+                    .persistent(self.persistent)
+                    .bind(&key_hash[..])
+                    .fetch_optional(conn)
+                    .await?)
+            })
             .await?;
         let Some((key_id, company_id, cursor_secret, last_used_at)) = found else {
             return Ok(None);
         };
         let now = now_ms();
         if last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
-            retrying(move || async move {
-                sqlx::query(sql::TOUCH_KEY)
-                    .persistent(self.persistent)
-                    .bind(key_id)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+            retrying(|| {
+                self.with_session(async |conn| {
+                    sqlx::query(sql::TOUCH_KEY)
+                        .persistent(self.persistent)
+                        .bind(key_id)
+                        .bind(now)
+                        .execute(conn)
+                        .await?;
+                    Ok(())
+                })
             })
             .await?;
         }
@@ -391,29 +532,35 @@ impl Store for PostgresStore {
         field: &NewFieldDefinition,
     ) -> Result<FieldDefinition, StoreError> {
         let id = Uuid::now_v7();
-        let row: FieldRow = retrying(move || async move {
-            sqlx::query_as(sql::INSERT_FIELD)
-                .persistent(self.persistent)
-                .bind(id)
-                .bind(company_id)
-                .bind(field.key.as_str())
-                .bind(field.display_name.as_str())
-                .bind(field.field_type.as_str())
-                .bind(field.options.as_ref().map(options_json))
-                .bind(now_ms())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unique_or(StoreError::DuplicateFieldKey))
+        let row: FieldRow = retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query_as(sql::INSERT_FIELD)
+                    .persistent(self.persistent)
+                    .bind(id)
+                    .bind(company_id)
+                    .bind(field.key.as_str())
+                    .bind(field.display_name.as_str())
+                    .bind(field.field_type.as_str())
+                    .bind(field.options.as_ref().map(options_json))
+                    .bind(now_ms())
+                    .fetch_one(conn)
+                    .await
+                    .map_err(unique_or(StoreError::DuplicateFieldKey))
+            })
         })
         .await?;
         row.try_into()
     }
 
     async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError> {
-        let rows: Vec<FieldRow> = sqlx::query_as(sql::LIST_FIELDS)
-            .persistent(self.persistent)
-            .bind(company_id)
-            .fetch_all(&self.pool)
+        let rows: Vec<FieldRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::LIST_FIELDS)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .fetch_all(conn)
+                    .await?)
+            })
             .await?;
         rows.into_iter().map(FieldDefinition::try_from).collect()
     }
@@ -423,11 +570,15 @@ impl Store for PostgresStore {
         company_id: Uuid,
         key: &FieldKey,
     ) -> Result<Option<FieldDefinition>, StoreError> {
-        let row: Option<FieldRow> = sqlx::query_as(sql::GET_FIELD)
-            .persistent(self.persistent)
-            .bind(company_id)
-            .bind(key.as_str())
-            .fetch_optional(&self.pool)
+        let row: Option<FieldRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::GET_FIELD)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(key.as_str())
+                    .fetch_optional(conn)
+                    .await?)
+            })
             .await?;
         row.map(FieldDefinition::try_from).transpose()
     }
@@ -438,28 +589,32 @@ impl Store for PostgresStore {
         key: &FieldKey,
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError> {
-        let row: Option<FieldRow> = retrying(move || async move {
-            Ok(sqlx::query_as(sql::UPDATE_FIELD)
-                .persistent(self.persistent)
-                .bind(company_id)
-                .bind(key.as_str())
-                .bind(change.display_name.as_ref().map(|name| name.as_str()))
-                .bind(change.options.as_ref().map(options_json))
-                .fetch_optional(&self.pool)
-                .await?)
+        let row: Option<FieldRow> = retrying(|| {
+            self.with_session(async |conn| {
+                Ok(sqlx::query_as(sql::UPDATE_FIELD)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(key.as_str())
+                    .bind(change.display_name.as_ref().map(|name| name.as_str()))
+                    .bind(change.options.as_ref().map(options_json))
+                    .fetch_optional(conn)
+                    .await?)
+            })
         })
         .await?;
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {
-        let deleted = retrying(move || async move {
-            Ok(sqlx::query(sql::DELETE_FIELD)
-                .persistent(self.persistent)
-                .bind(company_id)
-                .bind(key.as_str())
-                .execute(&self.pool)
-                .await?)
+        let deleted = retrying(|| {
+            self.with_session(async |conn| {
+                Ok(sqlx::query(sql::DELETE_FIELD)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(key.as_str())
+                    .execute(conn)
+                    .await?)
+            })
         })
         .await?;
         if deleted.rows_affected() == 0 {
@@ -473,7 +628,7 @@ impl Store for PostgresStore {
         company_id: Uuid,
         contact: &NewContact,
     ) -> Result<Contact, StoreError> {
-        retrying(move || self.create_contact_once(company_id, contact)).await
+        retrying(|| self.create_contact_once(company_id, contact)).await
     }
 
     async fn get_contact(
@@ -481,7 +636,7 @@ impl Store for PostgresStore {
         company_id: Uuid,
         id: &ContactIdentifier,
     ) -> Result<Option<Contact>, StoreError> {
-        self.fetch_contact(&mut *self.pool.acquire().await?, company_id, id)
+        self.with_session(async |conn| self.fetch_contact(conn, company_id, id).await)
             .await
     }
 
@@ -492,13 +647,17 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError> {
         let after = after.unwrap_or(ListPosition::START);
-        let rows: Vec<ContactRow> = sqlx::query_as(sql::LIST_CONTACTS)
-            .persistent(self.persistent)
-            .bind(company_id)
-            .bind(after.created_at_ms)
-            .bind(after.id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+        let rows: Vec<ContactRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::LIST_CONTACTS)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(after.created_at_ms)
+                    .bind(after.id)
+                    .bind(i64::from(limit))
+                    .fetch_all(conn)
+                    .await?)
+            })
             .await?;
         contacts_from_rows(rows)
     }
@@ -509,7 +668,7 @@ impl Store for PostgresStore {
         id: &ContactIdentifier,
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError> {
-        retrying(move || self.update_contact_once(company_id, id, patch)).await
+        retrying(|| self.update_contact_once(company_id, id, patch)).await
     }
 
     async fn delete_contact(
@@ -518,15 +677,17 @@ impl Store for PostgresStore {
         id: &ContactIdentifier,
     ) -> Result<Uuid, StoreError> {
         let id = IdentifierMatch::from(id);
-        let deleted: Option<Uuid> = retrying(move || async move {
-            let query = sqlx::query_scalar(sql::delete_contact(&id))
-                .persistent(self.persistent)
-                .bind(company_id);
-            let query = match id {
-                IdentifierMatch::Id(uuid) => query.bind(uuid),
-                IdentifierMatch::Unique { value, .. } => query.bind(value),
-            };
-            Ok(query.fetch_optional(&self.pool).await?)
+        let deleted: Option<Uuid> = retrying(|| {
+            self.with_session(async |conn| {
+                let query = sqlx::query_scalar(sql::delete_contact(&id))
+                    .persistent(self.persistent)
+                    .bind(company_id);
+                let query = match id {
+                    IdentifierMatch::Id(uuid) => query.bind(uuid),
+                    IdentifierMatch::Unique { value, .. } => query.bind(value),
+                };
+                Ok(query.fetch_optional(conn).await?)
+            })
         })
         .await?;
         deleted.ok_or(StoreError::NotFound)

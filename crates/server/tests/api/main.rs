@@ -18,4 +18,7 @@ mod custom_fields;
 mod end_to_end;
 mod errors;
 mod operations;
+mod postgres_backend;
+mod postgres_outage;
 mod readme;
+mod scale_out;

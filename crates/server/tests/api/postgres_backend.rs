@@ -255,3 +255,40 @@ async fn a_server_behind_pgbouncer_in_transaction_mode_serves_every_request() {
         "migrating through PgBouncer is refused"
     );
 }
+
+/// The README's PostgreSQL command, on a database that does not exist yet: the server
+/// creates it, migrates it and prints a first key, as on SQLite.
+#[tokio::test]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "CONTACTD_TEST_POSTGRES_URL is not set: PostgreSQL tests are skipped"
+)]
+async fn serve_creates_a_missing_postgres_database_and_prints_a_first_key() {
+    let name = format!("contactd_test_{}", uuid::Uuid::now_v7().simple());
+    let mut url = url::Url::parse(&crate::helpers::postgres_admin_url()).expect("URL");
+    url.set_path(&name);
+    let server = ServerProcess::start(url.as_str(), &[]);
+    let key = server
+        .log()
+        .split_whitespace()
+        .find(|word| word.starts_with("cd_"))
+        .expect("a first key on stderr")
+        .to_owned();
+    let created = Client::new(&server.base_url, &key)
+        .create_contact(&CreateContact {
+            email: Some("first@example.com".to_owned()),
+            ..CreateContact::default()
+        })
+        .await
+        .expect("the new database serves");
+    assert_eq!(created.email.as_deref(), Some("first@example.com"));
+    assert_eq!(server.terminate(), Some(0));
+
+    let mut admin_conn = PgConnection::connect(&crate::helpers::postgres_admin_url())
+        .await
+        .expect("connect");
+    admin_conn
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .expect("drop the database the server made");
+}

@@ -164,11 +164,7 @@ async fn the_first_run_creates_a_default_company_and_prints_a_working_key_once()
     let server = ServerProcess::start(&url, &[]);
     let log = server.log();
     assert!(log.contains("first run"), "{log}");
-    let key = log
-        .split_whitespace()
-        .find(|word| word.starts_with("cd_"))
-        .expect("a key on stderr")
-        .to_owned();
+    let key = server.first_run_key();
     let client = Client::new(&server.base_url, &key);
     client
         .list_contacts(None, None)

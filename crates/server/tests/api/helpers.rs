@@ -582,6 +582,15 @@ impl ServerProcess {
         self.stderr.lock().expect("lock").clone()
     }
 
+    /// The API key a first run printed to stderr.
+    pub fn first_run_key(&self) -> String {
+        self.log()
+            .split_whitespace()
+            .find(|word| word.starts_with("cd_"))
+            .expect("the first run prints a key")
+            .to_owned()
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -134,6 +134,7 @@ impl PgBouncer {
                 "--regid=postgres",
                 "--init-groups",
                 "pgbouncer",
+                "--quiet",
             ])
             .arg(&config)
             .spawn()
@@ -268,12 +269,7 @@ async fn serve_creates_a_missing_postgres_database_and_prints_a_first_key() {
     let mut url = url::Url::parse(&crate::helpers::postgres_admin_url()).expect("URL");
     url.set_path(&name);
     let server = ServerProcess::start(url.as_str(), &[]);
-    let key = server
-        .log()
-        .split_whitespace()
-        .find(|word| word.starts_with("cd_"))
-        .expect("a first key on stderr")
-        .to_owned();
+    let key = server.first_run_key();
     let created = Client::new(&server.base_url, &key)
         .create_contact(&CreateContact {
             email: Some("first@example.com".to_owned()),

@@ -31,12 +31,7 @@ fn the_readme_walkthrough_works_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("readme.db").display());
     let server = ServerProcess::start(&url, &[]);
-    let key = server
-        .log()
-        .split_whitespace()
-        .find(|word| word.starts_with("cd_"))
-        .expect("the first run prints a key")
-        .to_owned();
+    let key = server.first_run_key();
     let blocks = walkthrough_blocks();
     assert!(blocks.len() >= 5, "the walkthrough lost its commands");
     let mut outputs = Vec::new();

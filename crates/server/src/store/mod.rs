@@ -9,7 +9,6 @@ mod postgres;
 mod sql;
 mod sqlite;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -102,6 +101,8 @@ pub struct Contact {
 /// One custom field value of a contact, with what its definition says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactFieldValue {
+    /// The definition the value belongs to.
+    pub field_id: Uuid,
     pub key: String,
     pub display_name: String,
     pub field_type: FieldType,
@@ -333,6 +334,7 @@ struct ContactRow {
     last_name: Option<String>,
     created_at: i64,
     updated_at: i64,
+    field_id: Option<Uuid>,
     field_key: Option<String>,
     field_display_name: Option<String>,
     field_type: Option<String>,
@@ -344,14 +346,16 @@ fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError>
     let mut contacts: Vec<Contact> = Vec::new();
     for row in rows {
         let field = match (
+            row.field_id,
             row.field_key,
             row.field_display_name,
             row.field_type,
             row.field_value,
         ) {
-            (Some(key), Some(display_name), Some(field_type), Some(value)) => {
+            (Some(field_id), Some(key), Some(display_name), Some(field_type), Some(value)) => {
                 let field_type = parse_field_type(&field_type)?;
                 Some(ContactFieldValue {
+                    field_id,
                     value: FieldValue::from_storage(field_type, &value)?,
                     key,
                     display_name,
@@ -380,17 +384,23 @@ fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError>
     Ok(contacts)
 }
 
-/// Whether an update writes any custom field value: one set to something new, or one
-/// removed that is there; `stored` maps field ids to the contact's stored values.
-fn values_change(patch: &ContactPatch, stored: &HashMap<Uuid, String>) -> bool {
+/// Whether an update writes any custom field value of a contact holding `stored`: one set
+/// to something new, or one removed that is there.
+fn values_change(patch: &ContactPatch, stored: &[ContactFieldValue]) -> bool {
+    let stored_value = |field_id: &Uuid| {
+        stored
+            .iter()
+            .find(|field| field.field_id == *field_id)
+            .map(|field| &field.value)
+    };
     patch
         .set_values
         .iter()
-        .any(|write| stored.get(&write.field_id) != Some(&write.value.to_storage()))
+        .any(|write| stored_value(&write.field_id) != Some(&write.value))
         || patch
             .remove_fields
             .iter()
-            .any(|field| stored.contains_key(field))
+            .any(|field_id| stored_value(field_id).is_some())
 }
 
 /// Maps a foreign-key violation on a value write to [`StoreError::FieldDeleted`].

@@ -9,7 +9,6 @@
 //! a serialization failure on the PostgreSQL-compatible distributed engines, which run every
 //! transaction serializable) is retried by [`retrying`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -336,14 +335,7 @@ impl PostgresStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let members = patch.apply(&current.members)?;
-        let stored: HashMap<Uuid, String> = sqlx::query_as(sql::CONTACT_VALUES)
-            .persistent(self.persistent)
-            .bind(current.id)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        if members == current.members && !values_change(patch, &stored) {
+        if members == current.members && !values_change(patch, &current.custom_fields) {
             return Ok(current);
         }
         let updated = sqlx::query(sql::UPDATE_CONTACT)

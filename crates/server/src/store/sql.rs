@@ -12,7 +12,7 @@ use super::{IdentifierMatch, UniqueMember};
 macro_rules! contact_columns {
     () => {
         "c.id, c.email, c.phone_number, c.ext_id, c.first_name, c.last_name, c.created_at, \
-         c.updated_at, f.key AS field_key, f.display_name AS field_display_name, \
+         c.updated_at, f.id AS field_id, f.key AS field_key, f.display_name AS field_display_name, \
          f.field_type, v.value AS field_value"
     };
 }
@@ -108,9 +108,6 @@ pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, p
 
 pub const UPDATE_CONTACT: &str = "UPDATE contacts SET email = $2, phone_number = $3, \
      ext_id = $4, first_name = $5, last_name = $6, updated_at = $7 WHERE id = $1";
-
-pub const CONTACT_VALUES: &str =
-    "SELECT field_id, value FROM contact_field_values WHERE contact_id = $1";
 
 pub const UPSERT_VALUE: &str = "INSERT INTO contact_field_values (contact_id, field_id, value) \
      VALUES ($1, $2, $3) \

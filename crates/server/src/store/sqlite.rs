@@ -1,6 +1,5 @@
 //! The embedded SQLite store: WAL, `synchronous=FULL`, foreign keys, one writer.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -360,13 +359,7 @@ impl Store for SqliteStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let members = patch.apply(&current.members)?;
-        let stored: HashMap<Uuid, String> = sqlx::query_as(sql::CONTACT_VALUES)
-            .bind(current.id)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .collect();
-        if members == current.members && !values_change(patch, &stored) {
+        if members == current.members && !values_change(patch, &current.custom_fields) {
             return Ok(current);
         }
         let updated = sqlx::query(sql::UPDATE_CONTACT)

@@ -10,10 +10,13 @@ use std::fmt;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 /// The body of every error response, for every status: the seed's `Error` schema.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The HTTP status code, repeated in the body.
     pub error: u16,
@@ -138,6 +141,34 @@ impl<'de> Deserialize<'de> for PhoneNumberInput {
     }
 }
 
+impl PartialSchema for PhoneNumberInput {
+    fn schema() -> RefOr<Schema> {
+        one_of(
+            "A phone number, as a string in any common format or as a JSON number of digits.",
+            &[Type::String, Type::Number],
+        )
+    }
+}
+
+impl ToSchema for PhoneNumberInput {}
+
+/// A custom field value on the wire: a string, or a number or boolean for those types.
+fn custom_value_schema() -> RefOr<Schema> {
+    one_of(
+        "A string; a JSON number for `number` fields and a boolean for `boolean` fields are \
+         also accepted.",
+        &[Type::String, Type::Number, Type::Boolean],
+    )
+}
+
+fn one_of(description: &str, types: &[Type]) -> RefOr<Schema> {
+    let mut one_of = OneOfBuilder::new().description(Some(description));
+    for schema_type in types {
+        one_of = one_of.item(ObjectBuilder::new().schema_type(schema_type.clone()));
+    }
+    RefOr::T(Schema::OneOf(one_of.build()))
+}
+
 impl From<&str> for PhoneNumberInput {
     fn from(text: &str) -> Self {
         Self::Text(text.to_owned())
@@ -154,17 +185,18 @@ impl From<u64> for PhoneNumberInput {
 ///
 /// `value` is kept as JSON because its accepted forms depend on the field's type, which
 /// only the server knows (§5: `"4.50"` and `4.5` are both a number).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct CustomFieldInput {
     /// Machine name of a defined custom field.
     pub key: String,
     /// The value, as a string, or a JSON number/boolean for those types.
+    #[schema(schema_with = custom_value_schema)]
     pub value: serde_json::Value,
 }
 
 /// Body of `POST /api/v1/contacts`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct CreateContact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,10 +204,13 @@ pub struct CreateContact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number: Option<PhoneNumberInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 255)]
     pub ext_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub first_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 255)]
     pub last_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_fields: Vec<CustomFieldInput>,
@@ -186,7 +221,7 @@ pub struct CreateContact {
 ///
 /// For each member, `None` means omitted (left unchanged) and `Some(None)` means `null`
 /// (cleared).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct UpdateContact {
     /// The contact to update, in any identifier form; required by the body form.
@@ -209,25 +244,28 @@ pub struct UpdateContact {
         skip_serializing_if = "Option::is_none",
         with = "serde_with::rust::double_option"
     )]
+    #[schema(min_length = 1, max_length = 255)]
     pub ext_id: Option<Option<String>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "serde_with::rust::double_option"
     )]
+    #[schema(max_length = 255)]
     pub first_name: Option<Option<String>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "serde_with::rust::double_option"
     )]
+    #[schema(max_length = 255)]
     pub last_name: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_fields: Option<CustomFieldChanges>,
 }
 
 /// The `custom_fields` member of an update: values to write and keys to clear.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct CustomFieldChanges {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -237,14 +275,19 @@ pub struct CustomFieldChanges {
 }
 
 /// A contact as returned by create, fetch, update and list (§3), bare, not wrapped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Contact {
     pub id: Uuid,
+    #[schema(required = true)]
     pub email: Option<String>,
     /// E.164, such as `+14155552671`.
+    #[schema(required = true)]
     pub phone_number: Option<String>,
+    #[schema(required = true)]
     pub ext_id: Option<String>,
+    #[schema(required = true)]
     pub first_name: Option<String>,
+    #[schema(required = true)]
     pub last_name: Option<String>,
     /// Only the fields that hold a value, ordered by key.
     pub custom_fields: Vec<ContactCustomField>,
@@ -255,10 +298,11 @@ pub struct Contact {
 }
 
 /// One custom field value of a contact, with its definition's type and display name.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContactCustomField {
     pub key: String,
     /// A JSON number for `number`, a boolean for `boolean`, a string otherwise.
+    #[schema(schema_with = custom_value_schema)]
     pub value: serde_json::Value,
     #[serde(rename = "type")]
     pub field_type: FieldType,
@@ -266,7 +310,7 @@ pub struct ContactCustomField {
 }
 
 /// Response of `GET /api/v1/contacts`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContactList {
     pub data: ContactListData,
     /// Pass as `cursor` to get the next page; `null` on the last page.
@@ -274,20 +318,34 @@ pub struct ContactList {
 }
 
 /// The `data` member of [`ContactList`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContactListData {
     pub contacts: Vec<Contact>,
 }
 
 /// Response of `DELETE /api/v1/contacts/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DeletedContact {
     pub id: Uuid,
     pub deleted: bool,
 }
 
+/// Response of `DELETE /api/v1/custom-fields/{key}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeletedCustomField {
+    pub key: String,
+    pub deleted: bool,
+}
+
+/// Response of the `/healthz` and `/readyz` probes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    /// `ok` (alive) or `ready` (the database answers).
+    pub status: String,
+}
+
 /// The type of a custom field, which fixes how its values are read and returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FieldType {
     /// Up to 10,000 characters.
@@ -335,21 +393,23 @@ impl fmt::Display for FieldType {
 }
 
 /// Body of `POST /api/v1/custom-fields`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct CreateCustomField {
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub key: String,
     pub display_name: String,
     #[serde(rename = "type")]
     pub field_type: FieldType,
     /// Required for `select`, forbidden otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 500)]
     pub options: Option<Vec<String>>,
 }
 
 /// Body of `PATCH /api/v1/custom-fields/{key}`: a new display name, and options a select
 /// field gains (existing options are never removed: stored values would break).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct UpdateCustomField {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -360,7 +420,7 @@ pub struct UpdateCustomField {
 }
 
 /// A custom field definition (§7).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomField {
     pub key: String,
     pub display_name: String,
@@ -374,13 +434,13 @@ pub struct CustomField {
 }
 
 /// Response of `GET /api/v1/custom-fields`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomFieldList {
     pub data: CustomFieldListData,
 }
 
 /// The `data` member of [`CustomFieldList`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomFieldListData {
     pub custom_fields: Vec<CustomField>,
 }

@@ -39,7 +39,19 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn create_contact(
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    summary = "Create Contact",
+    description = "Creates a contact. At least one of `email`, `phone_number` and `ext_id` is required; custom fields must be defined first.",
+    request_body = api::CreateContact,
+    responses(
+        (status = 200, description = "The contact created", body = api::Contact),
+        (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn create_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Json(body): Json<api::CreateContact>,
@@ -65,7 +77,19 @@ async fn create_contact(
     Ok(Json(contact_body(created)))
 }
 
-async fn get_contact(
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    summary = "Fetch Contact",
+    params(("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment")),
+    responses(
+        (status = 200, description = "The contact", body = api::Contact),
+        (status = 400, description = "The identifier is malformed", body = api::ErrorBody),
+        (status = 404, description = "No contact of your company matches the identifier", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn get_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
@@ -82,12 +106,27 @@ async fn get_contact(
 /// Query of `GET /contacts`; unknown parameters are refused, not ignored.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub(super) struct ListQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
 
-async fn list_contacts(
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    summary = "List Contacts",
+    description = "Contacts newest first, a page at a time: pass `next_cursor` back as `cursor` for the next page.",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Contacts per page, 1 to 100; 20 when omitted"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of contacts", body = api::ContactList),
+        (status = 400, description = "A bad limit, a cursor this server did not give this company, or an unknown parameter", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn list_contacts(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     ApiQuery(query): ApiQuery<ListQuery>,
@@ -144,8 +183,21 @@ async fn list_contacts(
     }))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/contacts",
+    tag = "contacts",
+    summary = "Update Contact",
+    description = "Custom fields must be created before you can set them on the contact. The `id` member names the contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone_number>`. No two contacts can have the same email, phone number or ext_id. An omitted member is left unchanged; `null` clears it.",
+    request_body = api::UpdateContact,
+    responses(
+        (status = 200, description = "Contact updated successfully", body = api::Contact),
+        (status = 404, description = "Contact not found", body = api::ErrorBody),
+        (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
+    )
+)]
 /// `PATCH /contacts`: the seed's form, with the contact named by the body's `id`.
-async fn update_contact(
+pub(super) async fn update_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Json(body): Json<api::UpdateContact>,
@@ -161,8 +213,22 @@ async fn update_contact(
     apply_update(&state, &caller, identifier, &body).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    summary = "Update Contact (identifier in the path)",
+    description = "As `PATCH /api/v1/contacts`, with the contact named in the path; a body `id`, if given, must name the same contact.",
+    params(("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment")),
+    request_body = api::UpdateContact,
+    responses(
+        (status = 200, description = "Contact updated successfully", body = api::Contact),
+        (status = 404, description = "Contact not found", body = api::ErrorBody),
+        (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
+    )
+)]
 /// `PATCH /contacts/{id}`: the older form; a body `id`, if given, must name the same contact.
-async fn update_contact_at(
+pub(super) async fn update_contact_at(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
@@ -247,7 +313,20 @@ async fn apply_update(
     Ok(Json(contact_body(updated)))
 }
 
-async fn delete_contact(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/{id}",
+    tag = "contacts",
+    summary = "Delete Contact",
+    description = "Deletes a contact; its email, phone number and ext_id are free for reuse at once.",
+    params(("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment")),
+    responses(
+        (status = 200, description = "The contact was deleted", body = api::DeletedContact),
+        (status = 400, description = "The identifier is malformed", body = api::ErrorBody),
+        (status = 404, description = "No contact of your company matches the identifier", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn delete_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,

@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Router};
 use contactd_api::{self as api, FieldType};
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
@@ -24,7 +23,14 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn list_fields(
+#[utoipa::path(
+    get,
+    path = "/api/v1/custom-fields",
+    tag = "custom fields",
+    summary = "List Custom Fields",
+    responses((status = 200, description = "Every definition of your company, ordered by key", body = api::CustomFieldList))
+)]
+pub(super) async fn list_fields(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<api::CustomFieldList>, ApiError> {
@@ -36,7 +42,19 @@ async fn list_fields(
     }))
 }
 
-async fn create_field(
+#[utoipa::path(
+    post,
+    path = "/api/v1/custom-fields",
+    tag = "custom fields",
+    summary = "Create Custom Field",
+    description = "Defines a custom field. `key` matches `^[a-z][a-z0-9_]{0,62}$`; `options` (1 to 500 distinct strings) is required for `select` and forbidden otherwise.",
+    request_body = api::CreateCustomField,
+    responses(
+        (status = 200, description = "The definition created", body = api::CustomField),
+        (status = 409, description = "A field with this key exists", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn create_field(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Json(body): Json<api::CreateCustomField>,
@@ -46,7 +64,19 @@ async fn create_field(
     Ok(Json(field_body(created)))
 }
 
-async fn get_field(
+#[utoipa::path(
+    get,
+    path = "/api/v1/custom-fields/{key}",
+    tag = "custom fields",
+    summary = "Fetch Custom Field",
+    params(("key" = String, Path, description = "The field's key")),
+    responses(
+        (status = 200, description = "The definition", body = api::CustomField),
+        (status = 400, description = "The key is malformed", body = api::ErrorBody),
+        (status = 404, description = "No such field", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn get_field(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(key): PathParam,
@@ -60,7 +90,20 @@ async fn get_field(
     Ok(Json(field_body(field)))
 }
 
-async fn update_field(
+#[utoipa::path(
+    patch,
+    path = "/api/v1/custom-fields/{key}",
+    tag = "custom fields",
+    summary = "Update Custom Field",
+    description = "Renames a field, or grows a select field's options (`options` is the full new list and keeps every existing option). Key and type never change.",
+    params(("key" = String, Path, description = "The field's key")),
+    request_body = api::UpdateCustomField,
+    responses(
+        (status = 200, description = "The definition updated", body = api::CustomField),
+        (status = 404, description = "No such field", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn update_field(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(key): PathParam,
@@ -97,11 +140,24 @@ async fn update_field(
     Ok(Json(field_body(updated)))
 }
 
-async fn delete_field(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/custom-fields/{key}",
+    tag = "custom fields",
+    summary = "Delete Custom Field",
+    description = "Deletes a definition and every value of it; a field created later with the same key starts empty.",
+    params(("key" = String, Path, description = "The field's key")),
+    responses(
+        (status = 200, description = "The definition was deleted", body = api::DeletedCustomField),
+        (status = 400, description = "The key is malformed", body = api::ErrorBody),
+        (status = 404, description = "No such field", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn delete_field(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(key): PathParam,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::DeletedCustomField>, ApiError> {
     let key = parse_path_key(&key)?;
     state
         .store
@@ -111,7 +167,10 @@ async fn delete_field(
             StoreError::NotFound => field_not_found(&key),
             other => other.into(),
         })?;
-    Ok(Json(json!({"key": key.as_str(), "deleted": true})))
+    Ok(Json(api::DeletedCustomField {
+        key: key.as_str().to_owned(),
+        deleted: true,
+    }))
 }
 
 /// Validates a new definition (§7); shared by the API and the admin CLI.

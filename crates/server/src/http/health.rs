@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use serde_json::{Value, json};
+use contactd_api as api;
 
 use super::AppState;
 use super::error::ApiError;
@@ -17,15 +17,38 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The process is up and serving.
-async fn alive() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    security(()),
+    responses((status = 200, description = "The process is up", body = api::Status))
+)]
+pub(super) async fn alive() -> Json<api::Status> {
+    Json(api::Status {
+        status: "ok".to_owned(),
+    })
 }
 
 /// The database answers; 503 otherwise, so a load balancer stops sending traffic here.
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness",
+    security(()),
+    responses(
+        (status = 200, description = "The database answers", body = api::Status),
+        (status = 503, description = "The database cannot be reached", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<api::Status>, ApiError> {
     state.store.ping().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed");
         ApiError::Unavailable
     })?;
-    Ok(Json(json!({"status": "ready"})))
+    Ok(Json(api::Status {
+        status: "ready".to_owned(),
+    }))
 }

@@ -10,6 +10,7 @@ mod custom_fields;
 pub mod error;
 mod extract;
 mod health;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(health::router())
+        .merge(openapi::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit))

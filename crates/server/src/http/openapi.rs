@@ -1,0 +1,192 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types so
+//! it cannot drift from what the server does, and the interactive reference page that
+//! renders it from assets embedded in the binary (no CDN: users' networks may be closed).
+
+use axum::Router;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use contactd_api as api;
+use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::extract::Json;
+use super::{AppState, contacts, custom_fields, health};
+
+/// The document: every route, schema and status.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "contactd",
+        description = "A self-hostable server for the Alpharun Contacts API. Every error \
+                       response has the `Error` body: `error` (the status), `message`, and \
+                       where they help `code`, `field` and `conflicting_contact_id`.",
+        license(name = "MIT"),
+    ),
+    paths(
+        contacts::update_contact,
+        contacts::update_contact_at,
+        contacts::create_contact,
+        contacts::get_contact,
+        contacts::list_contacts,
+        contacts::delete_contact,
+        custom_fields::list_fields,
+        custom_fields::create_field,
+        custom_fields::get_field,
+        custom_fields::update_field,
+        custom_fields::delete_field,
+        health::alive,
+        health::ready,
+    ),
+    components(schemas(api::ErrorBody)),
+    modifiers(&CommonResponses),
+    security(("bearerAuth" = [])),
+)]
+pub struct ApiDoc;
+
+/// The responses every `/api/v1` route can give, added to each operation in one place: 401
+/// (no usable key), 500 and 503; and for routes with a body 400, 413 and 415.
+#[derive(Debug)]
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearerAuth",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .description(Some("An API key: `Authorization: Bearer <key>`"))
+                        .build(),
+                ),
+            );
+        require_body_id(openapi);
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") && path != "/api/v1" {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common = vec![
+                    ("401", unauthorized()),
+                    (
+                        "500",
+                        error("An internal failure; nothing of it is disclosed"),
+                    ),
+                    ("503", error("The database is unavailable; retry shortly")),
+                ];
+                if operation.request_body.is_some() {
+                    common.extend([
+                        ("400", error("The body is not valid JSON, has the wrong shape, an unknown member, or a value that is refused")),
+                        ("413", error("The body is larger than the server's limit")),
+                        ("415", error("The body is not declared as application/json")),
+                    ]);
+                }
+                for (status, response) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(response));
+                }
+            }
+        }
+    }
+}
+
+/// `PATCH /api/v1/contacts` takes the seed's `ContactUpdateByIdentifierPayload`: the update
+/// body with `id` required (the path form shares the body type but takes `id` from the path).
+fn require_body_id(openapi: &mut utoipa::openapi::OpenApi) {
+    let payload = AllOfBuilder::new()
+        .item(Ref::from_schema_name("UpdateContact"))
+        .item(
+            ObjectBuilder::new()
+                .property("id", ObjectBuilder::new().schema_type(Type::String))
+                .required("id"),
+        )
+        .description(Some(
+            "The seed's update body: `id` (required) names the contact, in any identifier form.",
+        ));
+    openapi
+        .components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .insert(
+            "ContactUpdateByIdentifierPayload".to_owned(),
+            RefOr::T(Schema::AllOf(payload.build())),
+        );
+    let body = openapi
+        .paths
+        .paths
+        .get_mut("/api/v1/contacts")
+        .and_then(|item| item.patch.as_mut())
+        .and_then(|operation| operation.request_body.as_mut())
+        .and_then(|body| body.content.get_mut("application/json"));
+    if let Some(content) = body {
+        content.schema = Some(Ref::from_schema_name("ContactUpdateByIdentifierPayload").into());
+    }
+}
+
+fn error(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+}
+
+fn unauthorized() -> Response {
+    let mut response = error("No API key, a malformed one, or an unknown or revoked one");
+    response.headers.insert(
+        "WWW-Authenticate".to_owned(),
+        HeaderBuilder::new()
+            .description(Some("Always `Bearer`"))
+            .build(),
+    );
+    response
+}
+
+/// `/api/v1/openapi.json` and the `/docs` page, served without a key: the contract is public.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(document))
+        .route("/docs", get(docs_page))
+        .route("/docs/swagger-ui-bundle.js", get(swagger_script))
+        .route("/docs/swagger-ui.css", get(swagger_style))
+}
+
+async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn docs_page() -> Html<&'static str> {
+    Html(include_str!("../../assets/docs.html"))
+}
+
+async fn swagger_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/swagger-ui/swagger-ui-bundle.js"),
+    )
+}
+
+async fn swagger_style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/swagger-ui/swagger-ui.css"),
+    )
+}

@@ -3,6 +3,11 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::api_key;
@@ -26,12 +31,63 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         default_region: config.default_phone_region,
         body_limit: config.body_limit,
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    serve_until_signal(listener, app(state)).await;
     tracing::info!("contactd stopped");
     Ok(())
+}
+
+/// The most hyper buffers of a request head, and the most headers it parses. Both are far
+/// above what the router accepts (`http::MAX_HEADER_BYTES`), so an oversized head reaches
+/// the router and is refused there with a 431 in the API's error shape; only a head past
+/// these gets hyper's own bare 431.
+const MAX_HEAD_BYTES: usize = 2 * 1024 * 1024;
+const MAX_HEAD_HEADERS: usize = 10_000;
+
+/// Accepts connections until SIGTERM or SIGINT, then stops accepting, lets every in-flight
+/// request finish, and returns.
+async fn serve_until_signal(listener: TcpListener, app: Router) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEAD_HEADERS);
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are written whole; Nagle's delay would only add latency.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(app.clone()),
+            )
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// On an empty database, creates the default company and one key for it, and prints the

@@ -73,12 +73,12 @@ impl DisplayName {
     /// Parses a display name, trimming it first; blank names are refused.
     pub fn parse(input: &str) -> Result<DisplayName, Invalid> {
         let name = input.trim();
-        if name.is_empty() || name.chars().count() > DISPLAY_NAME_MAX_CHARS {
+        if name.is_empty() || name.chars().count() > DISPLAY_NAME_MAX_CHARS || name.contains('\0') {
             return Err(Invalid::new(
                 "invalid_display_name",
                 format!(
                     "display_name must be 1 to {DISPLAY_NAME_MAX_CHARS} characters, \
-                     not counting surrounding spaces"
+                     not counting surrounding spaces, and hold no NUL character"
                 ),
             ));
         }
@@ -120,6 +120,12 @@ impl SelectOptions {
                 return Err(invalid(
                     "options must not contain an empty choice".to_owned(),
                 ));
+            }
+            if option.contains('\0') {
+                return Err(invalid(format!(
+                    "option {} holds a NUL character",
+                    super::excerpt(option)
+                )));
             }
             if option.chars().count() > OPTION_MAX_CHARS {
                 return Err(invalid(format!(
@@ -196,7 +202,9 @@ impl FieldValue {
             ));
         }
         let parsed = match (field_type, raw) {
-            (FieldType::Text, Value::String(text)) if text.chars().count() <= TEXT_MAX_CHARS => {
+            (FieldType::Text, Value::String(text))
+                if text.chars().count() <= TEXT_MAX_CHARS && !text.contains('\0') =>
+            {
                 Some(FieldValue::Text(text.clone()))
             }
             (FieldType::Number, Value::Number(number)) => {
@@ -275,7 +283,10 @@ impl FieldValue {
 fn expected(field_type: FieldType) -> String {
     match field_type {
         FieldType::Text => {
-            format!("a text field takes a string of at most {TEXT_MAX_CHARS} characters")
+            format!(
+                "a text field takes a string of at most {TEXT_MAX_CHARS} characters, with no \
+                 NUL character"
+            )
         }
         FieldType::Number => "a number field takes a finite number, as a JSON number or a \
                               string such as \"4.50\""

@@ -41,6 +41,13 @@ pub enum ApiError {
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// 431: the request's headers are too large or too many.
+    #[error(
+        "the request headers are too large: at most {} headers of {} KiB in all are accepted",
+        super::MAX_HEADERS,
+        super::MAX_HEADER_BYTES / 1024
+    )]
+    HeadersTooLarge,
     /// 415: the body is not declared as JSON.
     #[error("the request body must be JSON, sent with Content-Type: application/json")]
     UnsupportedMediaType,
@@ -83,6 +90,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +104,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized".to_owned(),
             Self::MethodNotAllowed => "method_not_allowed".to_owned(),
             Self::PayloadTooLarge(_) => "payload_too_large".to_owned(),
+            Self::HeadersTooLarge => "headers_too_large".to_owned(),
             Self::UnsupportedMediaType => "unsupported_media_type".to_owned(),
             Self::Unavailable => "database_unavailable".to_owned(),
             Self::Internal(_) => "internal".to_owned(),

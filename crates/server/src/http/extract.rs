@@ -70,23 +70,34 @@ fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
     }
 }
 
+/// The most an error repeats of what the request said (a member name, a value), in
+/// characters: enough to find it, never enough for one request to make a huge response.
+const MAX_ECHO_CHARS: usize = 200;
+
+fn bounded(text: String) -> String {
+    match text.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 /// Parses a JSON body, naming the member at fault when its shape or type is wrong.
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let path = error.path().to_string();
+        let path = bounded(error.path().to_string());
         let inner = error.into_inner();
         if inner.is_data() {
             let field = (path != ".").then_some(path);
-            let message = match &field {
+            let message = bounded(match &field {
                 Some(field) => format!("invalid request member `{field}`: {inner}"),
                 None => format!("invalid request body: {inner}"),
-            };
+            });
             ApiError::bad_request("invalid_request", message, field)
         } else {
             ApiError::bad_request(
                 "invalid_json",
-                format!("the request body is not valid JSON: {inner}"),
+                bounded(format!("the request body is not valid JSON: {inner}")),
                 None,
             )
         }
@@ -113,7 +124,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|Query(value)| ApiQuery(value))
             .map_err(|rejection: QueryRejection| {
-                ApiError::bad_request("invalid_query", rejection.body_text(), None)
+                ApiError::bad_request("invalid_query", bounded(rejection.body_text()), None)
             })
     }
 }
@@ -131,7 +142,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
             .await
             .map(|Path(value)| PathParam(value))
             .map_err(|rejection: PathRejection| {
-                ApiError::bad_request("invalid_path", rejection.body_text(), None)
+                ApiError::bad_request("invalid_path", bounded(rejection.body_text()), None)
             })
     }
 }

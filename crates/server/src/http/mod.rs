@@ -16,8 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::Response;
+use axum::middleware::Next;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -55,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -65,6 +68,26 @@ pub fn app(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// The largest request head accepted, and the most headers: generous for any real client
+/// (a browser sends a few KiB), small enough that headers cannot be used to make the server
+/// hold megabytes per request.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+pub const MAX_HEADERS: usize = 200;
+
+/// Refuses (431) a request whose headers are too large or too many, before anything else
+/// reads them.
+async fn limit_headers(request: Request, next: Next) -> Result<Response<Body>, ApiError> {
+    let headers = request.headers();
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || size > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge);
+    }
+    Ok(next.run(request).await)
 }
 
 /// The span every request's log line carries: method, route template (never the raw path,

@@ -47,7 +47,7 @@ use super::{AppState, contacts, custom_fields, health};
 pub struct ApiDoc;
 
 /// The responses every `/api/v1` route can give, added to each operation in one place: 401
-/// (no usable key), 500 and 503; and for routes with a body 400, 413 and 415.
+/// (no usable key), 431, 500 and 503; and for routes with a body 400, 413 and 415.
 #[derive(Debug)]
 struct CommonResponses;
 
@@ -79,6 +79,10 @@ impl Modify for CommonResponses {
             for operation in operations.into_iter().flatten() {
                 let mut common = vec![
                     ("401", unauthorized()),
+                    (
+                        "431",
+                        error("The request's headers are too large or too many"),
+                    ),
                     (
                         "500",
                         error("An internal failure; nothing of it is disclosed"),

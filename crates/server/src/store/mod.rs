@@ -5,6 +5,7 @@
 //! enforced by the database's unique indexes (never by a read-then-write check), and ids are
 //! UUIDs generated here, so the same contract holds on every backend.
 
+mod group_commit;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -172,6 +173,10 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A batch of writes could not be committed (the disk is full, say); nothing of it
+    /// was stored.
+    #[error("the write could not be committed: {0}")]
+    WriteFailed(String),
     /// Migrations could not be applied.
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -6,9 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rand::RngCore;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::group_commit::GroupCommit;
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
     FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
@@ -27,14 +28,15 @@ const READ_CONNECTIONS: u32 = 8;
 
 /// The SQLite store.
 ///
-/// SQLite admits one writer at a time, so writes go through a pool of one connection and
-/// start with `BEGIN IMMEDIATE`: a transaction that reads before it writes then never fails
-/// to upgrade its lock (SQLITE_BUSY_SNAPSHOT), and another process (the admin CLI) waits
-/// on the busy timeout instead of failing.
+/// SQLite admits one writer at a time, so every write goes to the one connection of the
+/// [`GroupCommit`] writer, which runs concurrent writes in one `BEGIN IMMEDIATE`
+/// transaction (so a write that reads first never fails to upgrade its lock, and another
+/// process such as the admin CLI waits on the busy timeout instead of failing) and one
+/// fsync. Reads run in parallel on their own read-only connections.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: SqlitePool,
-    writer: SqlitePool,
+    writer: GroupCommit,
 }
 
 impl SqliteStore {
@@ -46,16 +48,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
+        let mut writer = options.connect().await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut writer)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { readers, writer })
+        Ok(Self {
+            readers,
+            writer: GroupCommit::start(writer),
+        })
     }
 }
 
@@ -142,14 +146,22 @@ impl Store for SqliteStore {
     async fn create_company(&self, name: &str) -> Result<Company, StoreError> {
         let mut cursor_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut cursor_secret);
-        let row: CompanyRow = sqlx::query_as(sql::INSERT_COMPANY)
-            .bind(Uuid::now_v7())
-            .bind(name)
-            .bind(&cursor_secret[..])
-            .bind(now_ms())
-            .fetch_one(&self.writer)
-            .await
-            .map_err(unique_or(StoreError::DuplicateCompanyName))?;
+        let name = name.to_owned();
+        let row: CompanyRow = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query_as(sql::INSERT_COMPANY)
+                        .bind(Uuid::now_v7())
+                        .bind(name)
+                        .bind(&cursor_secret[..])
+                        .bind(now_ms())
+                        .fetch_one(conn)
+                        .await
+                        .map_err(unique_or(StoreError::DuplicateCompanyName))
+                })
+            })
+            .await?;
         Ok(row.into())
     }
 
@@ -174,14 +186,22 @@ impl Store for SqliteStore {
         company_id: Uuid,
         key: &NewApiKey,
     ) -> Result<ApiKey, StoreError> {
-        let row: ApiKeyRow = sqlx::query_as(sql::INSERT_KEY)
-            .bind(Uuid::now_v7())
-            .bind(company_id)
-            .bind(&key.name)
-            .bind(&key.prefix)
-            .bind(&key.key_hash[..])
-            .bind(now_ms())
-            .fetch_one(&self.writer)
+        let key = key.clone();
+        let row: ApiKeyRow = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok(sqlx::query_as(sql::INSERT_KEY)
+                        .bind(Uuid::now_v7())
+                        .bind(company_id)
+                        .bind(&key.name)
+                        .bind(&key.prefix)
+                        .bind(&key.key_hash[..])
+                        .bind(now_ms())
+                        .fetch_one(conn)
+                        .await?)
+                })
+            })
             .await?;
         Ok(row.into())
     }
@@ -195,10 +215,17 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError> {
-        let row: Option<ApiKeyRow> = sqlx::query_as(sql::REVOKE_KEY)
-            .bind(key_id)
-            .bind(now_ms())
-            .fetch_optional(&self.writer)
+        let row: Option<ApiKeyRow> = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok(sqlx::query_as(sql::REVOKE_KEY)
+                        .bind(key_id)
+                        .bind(now_ms())
+                        .fetch_optional(conn)
+                        .await?)
+                })
+            })
             .await?;
         row.map(ApiKey::from).ok_or(StoreError::NotFound)
     }
@@ -213,10 +240,17 @@ impl Store for SqliteStore {
         };
         let now = now_ms();
         if last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
-            sqlx::query(sql::TOUCH_KEY)
-                .bind(key_id)
-                .bind(now)
-                .execute(&self.writer)
+            self.writer
+                .write(move |conn| {
+                    Box::pin(async move {
+                        sqlx::query(sql::TOUCH_KEY)
+                            .bind(key_id)
+                            .bind(now)
+                            .execute(conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
                 .await?;
         }
         Ok(Some(Caller {
@@ -230,17 +264,25 @@ impl Store for SqliteStore {
         company_id: Uuid,
         field: &NewFieldDefinition,
     ) -> Result<FieldDefinition, StoreError> {
-        let row: FieldRow = sqlx::query_as(sql::INSERT_FIELD)
-            .bind(Uuid::now_v7())
-            .bind(company_id)
-            .bind(field.key.as_str())
-            .bind(field.display_name.as_str())
-            .bind(field.field_type.as_str())
-            .bind(field.options.as_ref().map(options_json))
-            .bind(now_ms())
-            .fetch_one(&self.writer)
-            .await
-            .map_err(unique_or(StoreError::DuplicateFieldKey))?;
+        let field = field.clone();
+        let row: FieldRow = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query_as(sql::INSERT_FIELD)
+                        .bind(Uuid::now_v7())
+                        .bind(company_id)
+                        .bind(field.key.as_str())
+                        .bind(field.display_name.as_str())
+                        .bind(field.field_type.as_str())
+                        .bind(field.options.as_ref().map(options_json))
+                        .bind(now_ms())
+                        .fetch_one(conn)
+                        .await
+                        .map_err(unique_or(StoreError::DuplicateFieldKey))
+                })
+            })
+            .await?;
         row.try_into()
     }
 
@@ -271,26 +313,41 @@ impl Store for SqliteStore {
         key: &FieldKey,
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError> {
-        let row: Option<FieldRow> = sqlx::query_as(sql::UPDATE_FIELD)
-            .bind(company_id)
-            .bind(key.as_str())
-            .bind(change.display_name.as_ref().map(|name| name.as_str()))
-            .bind(change.options.as_ref().map(options_json))
-            .fetch_optional(&self.writer)
+        let (key, change) = (key.clone(), change.clone());
+        let row: Option<FieldRow> = self
+            .writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    Ok(sqlx::query_as(sql::UPDATE_FIELD)
+                        .bind(company_id)
+                        .bind(key.as_str())
+                        .bind(change.display_name.as_ref().map(|name| name.as_str()))
+                        .bind(change.options.as_ref().map(options_json))
+                        .fetch_optional(conn)
+                        .await?)
+                })
+            })
             .await?;
         row.ok_or(StoreError::NotFound)?.try_into()
     }
 
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {
-        let deleted = sqlx::query(sql::DELETE_FIELD)
-            .bind(company_id)
-            .bind(key.as_str())
-            .execute(&self.writer)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let key = key.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let deleted = sqlx::query(sql::DELETE_FIELD)
+                        .bind(company_id)
+                        .bind(key.as_str())
+                        .execute(conn)
+                        .await?;
+                    if deleted.rows_affected() == 0 {
+                        return Err(StoreError::NotFound);
+                    }
+                    Ok(())
+                })
+            })
+            .await
     }
 
     async fn create_contact(
@@ -298,29 +355,33 @@ impl Store for SqliteStore {
         company_id: Uuid,
         contact: &NewContact,
     ) -> Result<Contact, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let id = Uuid::now_v7();
-        let members = &contact.members;
-        let inserted = sqlx::query(sql::INSERT_CONTACT)
-            .bind(id)
-            .bind(company_id)
-            .bind(&members.email)
-            .bind(&members.phone_number)
-            .bind(&members.ext_id)
-            .bind(&members.first_name)
-            .bind(&members.last_name)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await;
-        if let Err(error) = inserted {
-            return Err(duplicate_contact(&mut tx, company_id, members, error).await);
-        }
-        write_field_values(&mut tx, id, &contact.field_values).await?;
-        let created = fetch_contact(&mut tx, company_id, &ContactIdentifier::Id(id))
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(created)
+        let contact = contact.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = Uuid::now_v7();
+                    let members = &contact.members;
+                    let inserted = sqlx::query(sql::INSERT_CONTACT)
+                        .bind(id)
+                        .bind(company_id)
+                        .bind(&members.email)
+                        .bind(&members.phone_number)
+                        .bind(&members.ext_id)
+                        .bind(&members.first_name)
+                        .bind(&members.last_name)
+                        .bind(now_ms())
+                        .execute(&mut *conn)
+                        .await;
+                    if let Err(error) = inserted {
+                        return Err(duplicate_contact(conn, company_id, members, error).await);
+                    }
+                    write_field_values(conn, id, &contact.field_values).await?;
+                    fetch_contact(conn, company_id, &ContactIdentifier::Id(id))
+                        .await?
+                        .ok_or(StoreError::NotFound)
+                })
+            })
+            .await
     }
 
     async fn get_contact(
@@ -354,40 +415,45 @@ impl Store for SqliteStore {
         id: &ContactIdentifier,
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let current = fetch_contact(&mut tx, company_id, id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let members = patch.apply(&current.members)?;
-        if members == current.members && !values_change(patch, &current.custom_fields) {
-            return Ok(current);
-        }
-        let updated = sqlx::query(sql::UPDATE_CONTACT)
-            .bind(current.id)
-            .bind(&members.email)
-            .bind(&members.phone_number)
-            .bind(&members.ext_id)
-            .bind(&members.first_name)
-            .bind(&members.last_name)
-            .bind(now_ms().max(current.updated_at.timestamp_millis()))
-            .execute(&mut *tx)
-            .await;
-        if let Err(error) = updated {
-            return Err(duplicate_contact(&mut tx, company_id, &members, error).await);
-        }
-        write_field_values(&mut tx, current.id, &patch.set_values).await?;
-        for field_id in &patch.remove_fields {
-            sqlx::query(sql::DELETE_VALUE)
-                .bind(current.id)
-                .bind(field_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let updated = fetch_contact(&mut tx, company_id, &ContactIdentifier::Id(current.id))
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(updated)
+        let (id, patch) = (id.clone(), patch.clone());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let current = fetch_contact(conn, company_id, &id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let members = patch.apply(&current.members)?;
+                    if members == current.members && !values_change(&patch, &current.custom_fields)
+                    {
+                        return Ok(current);
+                    }
+                    let updated = sqlx::query(sql::UPDATE_CONTACT)
+                        .bind(current.id)
+                        .bind(&members.email)
+                        .bind(&members.phone_number)
+                        .bind(&members.ext_id)
+                        .bind(&members.first_name)
+                        .bind(&members.last_name)
+                        .bind(now_ms().max(current.updated_at.timestamp_millis()))
+                        .execute(&mut *conn)
+                        .await;
+                    if let Err(error) = updated {
+                        return Err(duplicate_contact(conn, company_id, &members, error).await);
+                    }
+                    write_field_values(conn, current.id, &patch.set_values).await?;
+                    for field_id in &patch.remove_fields {
+                        sqlx::query(sql::DELETE_VALUE)
+                            .bind(current.id)
+                            .bind(field_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    fetch_contact(conn, company_id, &ContactIdentifier::Id(current.id))
+                        .await?
+                        .ok_or(StoreError::NotFound)
+                })
+            })
+            .await
     }
 
     async fn delete_contact(
@@ -395,13 +461,20 @@ impl Store for SqliteStore {
         company_id: Uuid,
         id: &ContactIdentifier,
     ) -> Result<Uuid, StoreError> {
-        let id = IdentifierMatch::from(id);
-        let query = sqlx::query_scalar(sql::delete_contact(&id)).bind(company_id);
-        let query = match id {
-            IdentifierMatch::Id(uuid) => query.bind(uuid),
-            IdentifierMatch::Unique { value, .. } => query.bind(value),
-        };
-        let deleted: Option<Uuid> = query.fetch_optional(&self.writer).await?;
-        deleted.ok_or(StoreError::NotFound)
+        let id = id.clone();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    let id = IdentifierMatch::from(&id);
+                    let query = sqlx::query_scalar(sql::delete_contact(&id)).bind(company_id);
+                    let query = match id {
+                        IdentifierMatch::Id(uuid) => query.bind(uuid),
+                        IdentifierMatch::Unique { value, .. } => query.bind(value),
+                    };
+                    let deleted: Option<Uuid> = query.fetch_optional(conn).await?;
+                    deleted.ok_or(StoreError::NotFound)
+                })
+            })
+            .await
     }
 }

@@ -26,11 +26,7 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
     tracing::info!(address = %listener.local_addr()?, "contactd is listening");
-    let state = AppState {
-        store,
-        default_region: config.default_phone_region,
-        body_limit: config.body_limit,
-    };
+    let state = AppState::new(store, config.default_phone_region, config.body_limit);
     serve_until_signal(listener, app(state)).await;
     tracing::info!("contactd stopped");
     Ok(())

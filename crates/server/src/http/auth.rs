@@ -32,11 +32,19 @@ pub async fn require_api_key(
         .ok_or(ApiError::Unauthorized(
             "malformed Authorization header: expected Bearer <key>",
         ))?;
-    let caller = state
-        .store
-        .authenticate(&api_key::hash(key))
-        .await?
-        .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+    let hash = api_key::hash(key);
+    let caller = match state.caches.callers.get(&hash) {
+        Some(caller) => caller,
+        None => {
+            let caller = state
+                .store
+                .authenticate(&hash)
+                .await?
+                .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+            state.caches.callers.insert(hash, caller.clone());
+            caller
+        }
+    };
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

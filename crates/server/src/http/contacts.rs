@@ -1,6 +1,7 @@
 //! The contact endpoints (§6): create, fetch, list, update (the seed) and delete.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -365,11 +366,19 @@ async fn definitions_for(
     state: &AppState,
     caller: &Caller,
     needed: bool,
-) -> Result<Vec<FieldDefinition>, ApiError> {
+) -> Result<Arc<Vec<FieldDefinition>>, ApiError> {
     if !needed {
-        return Ok(Vec::new());
+        return Ok(Arc::default());
     }
-    Ok(state.store.list_fields(caller.company_id).await?)
+    if let Some(definitions) = state.caches.fields.get(&caller.company_id) {
+        return Ok(definitions);
+    }
+    let definitions = Arc::new(state.store.list_fields(caller.company_id).await?);
+    state
+        .caches
+        .fields
+        .insert(caller.company_id, definitions.clone());
+    Ok(definitions)
 }
 
 /// Parses a create member: absent (or `null`) stays `None`.

@@ -61,6 +61,7 @@ pub(super) async fn create_field(
 ) -> Result<Json<api::CustomField>, ApiError> {
     let field = parse_new_field(body)?;
     let created = state.store.create_field(caller.company_id, &field).await?;
+    state.caches.fields.remove(&caller.company_id);
     Ok(Json(field_body(created)))
 }
 
@@ -137,6 +138,7 @@ pub(super) async fn update_field(
             StoreError::NotFound => field_not_found(&key),
             other => other.into(),
         })?;
+    state.caches.fields.remove(&caller.company_id);
     Ok(Json(field_body(updated)))
 }
 
@@ -167,6 +169,7 @@ pub(super) async fn delete_field(
             StoreError::NotFound => field_not_found(&key),
             other => other.into(),
         })?;
+    state.caches.fields.remove(&caller.company_id);
     Ok(Json(api::DeletedCustomField {
         key: key.as_str().to_owned(),
         deleted: true,

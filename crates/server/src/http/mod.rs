@@ -4,6 +4,7 @@
 //! store, and map the result (or the [`ApiError`]) back to the wire.
 
 mod auth;
+mod cache;
 mod contacts;
 mod cursor;
 mod custom_fields;
@@ -39,6 +40,19 @@ pub struct AppState {
     pub default_region: DefaultRegion,
     /// The largest request body accepted, in bytes (§8).
     pub body_limit: usize,
+    caches: Arc<cache::Caches>,
+}
+
+impl AppState {
+    /// The state of a server on `store`, its caches empty.
+    pub fn new(store: Arc<dyn Store>, default_region: DefaultRegion, body_limit: usize) -> Self {
+        Self {
+            store,
+            default_region,
+            body_limit,
+            caches: Arc::default(),
+        }
+    }
 }
 
 /// The whole application: every route, its middleware, and the error fallbacks.

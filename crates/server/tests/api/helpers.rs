@@ -317,11 +317,11 @@ impl TestApp {
             .expect("open database");
         let company = store.create_company("acme").await.expect("create company");
         let key = Self::make_key(store.as_ref(), company.id).await;
-        let router = app(AppState {
-            store: store.clone(),
-            default_region: DefaultRegion::default(),
-            body_limit: TEST_BODY_LIMIT,
-        });
+        let router = app(AppState::new(
+            store.clone(),
+            DefaultRegion::default(),
+            TEST_BODY_LIMIT,
+        ));
         Self {
             router,
             store,

@@ -1,0 +1,479 @@
+//! `contactd-bench`: builds the release `contactd`, serves it on a fresh seeded database,
+//! drives each scenario over HTTP, then measures the database's own ceiling for the same
+//! writes, and prints it all as Markdown tables (see `BENCHMARKS.md`).
+
+mod ceiling;
+mod contactd;
+mod database;
+mod http;
+mod load;
+mod report;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::Parser;
+use hyper::header::HeaderValue;
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, SqliteConnection};
+use tokio::time::{Instant, sleep, sleep_until};
+use uuid::Uuid;
+
+use crate::ceiling::{
+    DirectWriter, Operation, PostgresWorker, Seeded, SqlxSqliteCommits, Transaction, worker_rng,
+};
+use crate::contactd::{Contactd, RunningServer, clock_ticks, process_usage};
+use crate::database::FreshDatabase;
+use crate::http::{HttpWorker, Scenario, Workload};
+use crate::load::{Outcome, Pacing, Timing, Worker};
+use crate::report::Usage;
+
+/// How often the server's resident set is sampled during a scenario.
+const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// The SQLite file of the bare-commit ceilings, beside the benchmark's database.
+const COMMITS_FILE: &str = "commits.db";
+
+/// Rows in each commit of the batched bare-commit ceiling.
+const ROWS_PER_BATCH: usize = 100;
+
+/// Benchmark contactd on a fresh database: HTTP scenarios, then the database's ceiling.
+#[derive(Debug, Parser)]
+#[command(name = "contactd-bench")]
+struct Options {
+    /// Benchmark on this PostgreSQL server (`postgres://USER@HOST:PORT/NAME`): a new database
+    /// named after NAME is created there and dropped at the end. Without it, a new SQLite
+    /// file is used, under the cargo target directory.
+    #[arg(long)]
+    database_url: Option<String>,
+
+    /// How long each scenario and each ceiling is measured, after its warm-up.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+
+    /// How long each scenario and each ceiling runs before measuring starts.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warm_up: Duration,
+
+    /// Connections (HTTP workers, and ceiling clients) at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+
+    /// Send this many requests per second in all (open loop), latency measured from when
+    /// each was due, instead of as many as the server answers (closed loop). The ceilings
+    /// are skipped: they measure throughput.
+    #[arg(long)]
+    rate: Option<f64>,
+
+    /// Run only this scenario; repeat for several. All of them by default.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+
+    /// Contacts seeded before the scenarios run.
+    #[arg(long, default_value_t = 100_000)]
+    contacts: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = Options::parse();
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("contactd-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(mut options: Options) -> anyhow::Result<()> {
+    if options.concurrency == 0 || options.contacts == 0 || options.duration.is_zero() {
+        bail!("--concurrency, --contacts and --duration must be above zero");
+    }
+    if options
+        .rate
+        .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+    {
+        bail!("--rate must be a positive number of requests per second");
+    }
+    if options.scenarios.is_empty() {
+        options.scenarios = [
+            Scenario::Patch,
+            Scenario::Create,
+            Scenario::Get,
+            Scenario::GetEmail,
+            Scenario::List,
+            Scenario::Mix,
+        ]
+        .into();
+    }
+    let binary = contactd::build().await?;
+    // The binary is TARGET/release/contactd.
+    let target_dir = binary
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("unexpected binary path {}", binary.display()))?
+        .to_owned();
+    let database = match options.database_url.as_deref() {
+        None => FreshDatabase::sqlite_in(&target_dir)?,
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            FreshDatabase::postgres_beside(url)?
+        }
+        Some(_) => bail!(
+            "--database-url takes a postgres:// URL; without it the benchmark makes its own \
+             SQLite file"
+        ),
+    };
+    let contactd = Contactd {
+        binary,
+        database_url: database.url().to_owned(),
+    };
+    let log = target_dir.join("contactd-bench-server.log");
+    // On Ctrl-C the benchmark future is dropped, which kills the server; the database is
+    // removed either way.
+    let outcome = tokio::select! {
+        outcome = bench(&options, &contactd, &database, &log) => outcome,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    let removed = database.remove().await;
+    outcome?;
+    removed
+}
+
+/// Sets up and seeds the database, runs the HTTP scenarios, then the ceilings.
+async fn bench(
+    options: &Options,
+    contactd: &Contactd,
+    database: &FreshDatabase,
+    log: &Path,
+) -> anyhow::Result<()> {
+    let url = database.url();
+    contactd.admin(&["migrate"]).await?;
+    let company_id: Uuid = contactd
+        .admin(&["company", "create", "bench"])
+        .await?
+        .parse()
+        .context("company create printed no id")?;
+    let key = contactd
+        .admin(&["key", "create", "--company", "bench"])
+        .await?;
+    for field in [
+        &[
+            "--key",
+            "plan",
+            "--type",
+            "select",
+            "--display-name",
+            "Plan",
+        ][..],
+        &[
+            "--key",
+            "seats",
+            "--type",
+            "number",
+            "--display-name",
+            "Seats",
+        ],
+        &["--key", "note", "--type", "text", "--display-name", "Note"],
+    ] {
+        let mut args = vec!["field", "create", "--company", "bench"];
+        args.extend_from_slice(field);
+        if field[1] == "plan" {
+            for option in database::PLAN_OPTIONS {
+                args.extend_from_slice(&["--option", option]);
+            }
+        }
+        contactd.admin(&args).await?;
+    }
+    let fields = database::read_fields(url, company_id).await?;
+
+    print_setting(options, database);
+    let seeding = Instant::now();
+    let contact_ids = database::seed(url, company_id, &fields, options.contacts).await?;
+    println!(
+        "Seeded {} contacts with 3 custom values each in {:.1} s.\n",
+        options.contacts,
+        seeding.elapsed().as_secs_f64()
+    );
+
+    eprintln!("starting contactd serve (log: {})", log.display());
+    let server = contactd.serve(log).await?;
+    let timing = Timing {
+        warm_up: options.warm_up,
+        duration: options.duration,
+    };
+    let pacing = options
+        .rate
+        .map_or(Pacing::Closed, |rate| Pacing::Open { rate });
+    let authorization = HeaderValue::from_str(&format!("Bearer {key}"))?;
+    let contact_ids = Arc::new(contact_ids);
+    let clock_ticks = clock_ticks();
+    let mut measured = Vec::new();
+    report::print_scenario_header();
+    for &scenario in &options.scenarios {
+        let workload = Arc::new(Workload {
+            scenario,
+            addr: server.addr,
+            authorization: authorization.clone(),
+            contact_ids: Arc::clone(&contact_ids),
+            counter: AtomicU64::new(0),
+        });
+        let workers = (0..options.concurrency)
+            .map(|worker| HttpWorker::new(Arc::clone(&workload), worker as u64))
+            .collect();
+        let (outcome, usage) =
+            drive_with_usage(&server, clock_ticks, workers, timing, pacing).await?;
+        report::print_scenario(scenario.name(), &outcome, &usage);
+        measured.push((scenario, outcome));
+    }
+    for (scenario, outcome) in &measured {
+        report::print_errors(scenario.name(), outcome);
+    }
+    server.stop().await?;
+
+    if options.rate.is_some() {
+        println!("\nCeilings skipped: they measure throughput, in a closed loop.");
+        return Ok(());
+    }
+    let endpoint_rate = |wanted: Scenario| {
+        measured
+            .iter()
+            .find(|(scenario, _)| *scenario == wanted)
+            .map(|(_, outcome)| outcome.per_second())
+    };
+    let transactions: Vec<Transaction> = [
+        (Scenario::Patch, Transaction::Patch),
+        (Scenario::Create, Transaction::Create),
+    ]
+    .into_iter()
+    .filter(|(scenario, _)| options.scenarios.contains(scenario))
+    .map(|(_, transaction)| transaction)
+    .collect();
+    if transactions.is_empty() {
+        return Ok(());
+    }
+    let seeded = Arc::new(Seeded {
+        company_id,
+        fields,
+        count: options.contacts,
+        counter: AtomicU64::new(0),
+    });
+    let ceilings = Ceilings {
+        database,
+        concurrency: options.concurrency,
+        seeded,
+        timing,
+    };
+    println!();
+    report::print_ceiling_header();
+    let mut failures = Vec::new();
+    for (name, ceiling, scenario) in ceilings.plan(&transactions) {
+        let (connections, outcome) = ceilings.run(ceiling).await?;
+        let rows = ceiling.operation().rows();
+        let endpoint = scenario.and_then(endpoint_rate);
+        report::print_ceiling(&name, &connections, rows, &outcome, endpoint);
+        failures.push((name, outcome));
+    }
+    for (name, outcome) in &failures {
+        report::print_errors(name, outcome);
+    }
+    Ok(())
+}
+
+/// What the report states about where and how it was measured.
+fn print_setting(options: &Options, database: &FreshDatabase) {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|model| model.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let backend = match database {
+        FreshDatabase::Sqlite { .. } => "SQLite (WAL, synchronous=FULL)".to_owned(),
+        FreshDatabase::Postgres { .. } => "PostgreSQL".to_owned(),
+    };
+    let mode = match options.rate {
+        None => "closed loop".to_owned(),
+        Some(rate) => format!("open loop at {rate} requests/s"),
+    };
+    println!(
+        "contactd-bench: {backend}; {cores} cores ({cpu}); {} connections, {mode}, {} warm-up \
+         then {} measured per scenario.",
+        options.concurrency,
+        humantime::format_duration(options.warm_up),
+        humantime::format_duration(options.duration),
+    );
+}
+
+/// Runs HTTP workers while sampling the server's memory and the CPU time of both sides
+/// over the measured window.
+async fn drive_with_usage<W: Worker>(
+    server: &RunningServer,
+    clock_ticks: f64,
+    workers: Vec<W>,
+    timing: Timing,
+    pacing: Pacing,
+) -> anyhow::Result<(Outcome, Usage)> {
+    let pid = server.pid.to_string();
+    let measure_from = Instant::now() + timing.warm_up;
+    let end = measure_from + timing.duration;
+    let sampler = tokio::spawn(async move {
+        sleep_until(measure_from).await;
+        let server_start = process_usage(&pid, clock_ticks)?;
+        let load_start = process_usage("self", clock_ticks)?;
+        let mut rss_max = server_start.rss_kib;
+        while Instant::now() < end {
+            sleep(RSS_SAMPLE_EVERY).await;
+            rss_max = rss_max.max(process_usage(&pid, clock_ticks)?.rss_kib);
+        }
+        let server_end = process_usage(&pid, clock_ticks)?;
+        let load_end = process_usage("self", clock_ticks)?;
+        anyhow::Ok(Usage {
+            server_rss_max_kib: rss_max.max(server_end.rss_kib),
+            server_end,
+            server_cpu_seconds: server_end.cpu_seconds - server_start.cpu_seconds,
+            load_cpu_seconds: load_end.cpu_seconds - load_start.cpu_seconds,
+        })
+    });
+    let outcome = load::drive(workers, timing, pacing).await?;
+    let usage = sampler.await.context("the usage sampler panicked")??;
+    Ok((outcome, usage))
+}
+
+/// One ceiling measurement: an operation, and how it reaches the database.
+#[derive(Debug, Clone, Copy)]
+enum Ceiling {
+    /// SQLite on a synchronous connection owned by one writer thread.
+    SqliteDirect(Operation),
+    /// Bare commits of this many rows on SQLite through a sqlx connection, as the server's
+    /// writer runs statements.
+    SqliteSqlxCommit { rows: usize },
+    /// PostgreSQL, one sqlx connection per client.
+    Postgres(Operation),
+}
+
+impl Ceiling {
+    fn operation(self) -> Operation {
+        match self {
+            Self::SqliteDirect(operation) | Self::Postgres(operation) => operation,
+            Self::SqliteSqlxCommit { rows } => Operation::Commit { rows },
+        }
+    }
+}
+
+/// Runs the ceilings on the benchmark's database, the server stopped.
+struct Ceilings<'a> {
+    database: &'a FreshDatabase,
+    concurrency: usize,
+    seeded: Arc<Seeded>,
+    timing: Timing,
+}
+
+impl Ceilings<'_> {
+    /// The ceilings to measure for these endpoint transactions, each with its name and the
+    /// scenario it bounds: each endpoint's transaction, then bare commits.
+    fn plan(&self, transactions: &[Transaction]) -> Vec<(String, Ceiling, Option<Scenario>)> {
+        let sqlite = matches!(self.database, FreshDatabase::Sqlite { .. });
+        let on_backend = |operation| {
+            if sqlite {
+                Ceiling::SqliteDirect(operation)
+            } else {
+                Ceiling::Postgres(operation)
+            }
+        };
+        let mut plan: Vec<_> = transactions
+            .iter()
+            .map(|&transaction| {
+                let (name, scenario) = match transaction {
+                    Transaction::Patch => ("PATCH /contacts", Scenario::Patch),
+                    Transaction::Create => ("POST /contacts", Scenario::Create),
+                };
+                let ceiling = on_backend(Operation::Endpoint(transaction));
+                (format!("{name} transaction"), ceiling, Some(scenario))
+            })
+            .collect();
+        let single = on_backend(Operation::Commit { rows: 1 });
+        plan.push(("single-row commit".to_owned(), single, None));
+        if sqlite {
+            let rows = ROWS_PER_BATCH;
+            let batch = on_backend(Operation::Commit { rows });
+            plan.push((format!("{rows} rows per commit"), batch, None));
+            let through_sqlx = Ceiling::SqliteSqlxCommit { rows };
+            plan.push((
+                format!("{rows} rows per commit, through sqlx"),
+                through_sqlx,
+                None,
+            ));
+        }
+        plan
+    }
+
+    /// Runs one ceiling in a closed loop and says on how many connections it ran.
+    ///
+    /// On SQLite, endpoint transactions share the database's one writer connection among
+    /// `concurrency` clients, and bare commits go to a file of their own beside the
+    /// database, from one client, as the issue measured them. On PostgreSQL every client
+    /// has its own connection.
+    async fn run(&self, ceiling: Ceiling) -> anyhow::Result<(String, Outcome)> {
+        let clients = match ceiling.operation() {
+            Operation::Commit { .. } if !matches!(ceiling, Ceiling::Postgres(_)) => 1,
+            _ => self.concurrency,
+        };
+        let seeded = || Arc::clone(&self.seeded);
+        match (ceiling, self.database) {
+            (Ceiling::SqliteDirect(operation), FreshDatabase::Sqlite { dir, .. }) => {
+                let file = match operation {
+                    Operation::Endpoint(_) => database::SQLITE_FILE,
+                    Operation::Commit { .. } => COMMITS_FILE,
+                };
+                let writer = DirectWriter::open(&dir.path().join(file), seeded())?;
+                let workers = (0..clients)
+                    .map(|worker| writer.client(operation, seeded(), worker_rng(worker)))
+                    .collect();
+                let outcome = load::drive(workers, self.timing, Pacing::Closed).await?;
+                writer.close()?;
+                let clients = if clients == 1 {
+                    "1 client".to_owned()
+                } else {
+                    format!("{clients} clients")
+                };
+                Ok((format!("1 writer thread, {clients}"), outcome))
+            }
+            (Ceiling::SqliteSqlxCommit { rows }, FreshDatabase::Sqlite { dir, .. }) => {
+                let file = dir.path().join(COMMITS_FILE);
+                let url = format!("sqlite://{}", file.display());
+                let options = FreshDatabase::sqlite_options(&url)?.create_if_missing(true);
+                let mut conn = SqliteConnection::connect_with(&options).await?;
+                conn.execute(ceiling::SQLITE_COMMITS_TABLE).await?;
+                let workers = vec![SqlxSqliteCommits { conn, rows }];
+                let outcome = load::drive(workers, self.timing, Pacing::Closed).await?;
+                Ok(("1 sqlx connection".to_owned(), outcome))
+            }
+            (Ceiling::Postgres(operation), FreshDatabase::Postgres { url }) => {
+                let options: sqlx::postgres::PgConnectOptions = url.parse()?;
+                let mut workers = Vec::with_capacity(clients);
+                for worker in 0..clients {
+                    let mut conn: PgConnection = options.connect().await?;
+                    if worker == 0 {
+                        conn.execute(ceiling::POSTGRES_COMMITS_TABLE).await?;
+                    }
+                    workers.push(PostgresWorker {
+                        conn,
+                        operation,
+                        seeded: seeded(),
+                        rng: worker_rng(worker),
+                    });
+                }
+                let outcome = load::drive(workers, self.timing, Pacing::Closed).await?;
+                Ok((format!("{clients} connections"), outcome))
+            }
+            (ceiling, _) => bail!("{ceiling:?} does not run on this database"),
+        }
+    }
+}

@@ -9,8 +9,8 @@
 //!
 //! SQLite's ceiling runs on a plain synchronous connection ([`DirectWriter`]): sqlx sends
 //! each statement to a thread of its own and waits for the answer, and with the CPU idle
-//! between statements those round trips, not the database, would set the pace. The same
-//! transactions through sqlx, as the server runs them, are measured beside it.
+//! between statements those round trips, not the database, would set the pace.
+//! [`SqlxSqliteCommits`] measures what they cost.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -331,7 +331,6 @@ impl DirectWriter {
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute(SQLITE_COMMITS_TABLE, [])?;
         let (jobs, received) = mpsc::channel::<DirectJob>();
         let thread = std::thread::spawn(move || {
             // Ends when every client, and the writer itself, has been dropped.

@@ -16,7 +16,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use hyper::header::HeaderValue;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection, SqliteConnection};
 use tokio::time::{Instant, sleep, sleep_until};
@@ -100,15 +100,7 @@ async fn run(mut options: Options) -> anyhow::Result<()> {
         bail!("--rate must be a positive number of requests per second");
     }
     if options.scenarios.is_empty() {
-        options.scenarios = [
-            Scenario::Patch,
-            Scenario::Create,
-            Scenario::Get,
-            Scenario::GetEmail,
-            Scenario::List,
-            Scenario::Mix,
-        ]
-        .into();
+        options.scenarios = Scenario::value_variants().to_vec();
     }
     let binary = contactd::build().await?;
     // The binary is TARGET/release/contactd.
@@ -143,6 +135,44 @@ async fn run(mut options: Options) -> anyhow::Result<()> {
     removed
 }
 
+/// The company the benchmark acts for, as the admin commands set it up.
+struct BenchCompany {
+    id: Uuid,
+    /// The API key, shown once by `key create`.
+    key: String,
+    fields: database::Fields,
+}
+
+/// Migrates the fresh database and creates the company, its key and its three custom
+/// fields with contactd's own admin commands.
+async fn set_up(contactd: &Contactd) -> anyhow::Result<BenchCompany> {
+    contactd.admin(&["migrate"]).await?;
+    let id: Uuid = contactd
+        .admin(&["company", "create", "bench"])
+        .await?
+        .parse()
+        .context("company create printed no id")?;
+    let key = contactd
+        .admin(&["key", "create", "--company", "bench"])
+        .await?;
+    for (key, field_type, display_name) in [
+        ("plan", "select", "Plan"),
+        ("seats", "number", "Seats"),
+        ("note", "text", "Note"),
+    ] {
+        let mut args = vec!["field", "create", "--company", "bench", "--key", key];
+        args.extend(["--type", field_type, "--display-name", display_name]);
+        if field_type == "select" {
+            for option in database::PLAN_OPTIONS {
+                args.extend(["--option", option]);
+            }
+        }
+        contactd.admin(&args).await?;
+    }
+    let fields = database::read_fields(&contactd.database_url, id).await?;
+    Ok(BenchCompany { id, key, fields })
+}
+
 /// Sets up and seeds the database, runs the HTTP scenarios, then the ceilings.
 async fn bench(
     options: &Options,
@@ -151,44 +181,11 @@ async fn bench(
     log: &Path,
 ) -> anyhow::Result<()> {
     let url = database.url();
-    contactd.admin(&["migrate"]).await?;
-    let company_id: Uuid = contactd
-        .admin(&["company", "create", "bench"])
-        .await?
-        .parse()
-        .context("company create printed no id")?;
-    let key = contactd
-        .admin(&["key", "create", "--company", "bench"])
-        .await?;
-    for field in [
-        &[
-            "--key",
-            "plan",
-            "--type",
-            "select",
-            "--display-name",
-            "Plan",
-        ][..],
-        &[
-            "--key",
-            "seats",
-            "--type",
-            "number",
-            "--display-name",
-            "Seats",
-        ],
-        &["--key", "note", "--type", "text", "--display-name", "Note"],
-    ] {
-        let mut args = vec!["field", "create", "--company", "bench"];
-        args.extend_from_slice(field);
-        if field[1] == "plan" {
-            for option in database::PLAN_OPTIONS {
-                args.extend_from_slice(&["--option", option]);
-            }
-        }
-        contactd.admin(&args).await?;
-    }
-    let fields = database::read_fields(url, company_id).await?;
+    let BenchCompany {
+        id: company_id,
+        key,
+        fields,
+    } = set_up(contactd).await?;
 
     print_setting(options, database);
     let seeding = Instant::now();
@@ -238,12 +235,6 @@ async fn bench(
         println!("\nCeilings skipped: they measure throughput, in a closed loop.");
         return Ok(());
     }
-    let endpoint_rate = |wanted: Scenario| {
-        measured
-            .iter()
-            .find(|(scenario, _)| *scenario == wanted)
-            .map(|(_, outcome)| outcome.per_second())
-    };
     let transactions: Vec<Transaction> = [
         (Scenario::Patch, Transaction::Patch),
         (Scenario::Create, Transaction::Create),
@@ -255,32 +246,18 @@ async fn bench(
     if transactions.is_empty() {
         return Ok(());
     }
-    let seeded = Arc::new(Seeded {
-        company_id,
-        fields,
-        count: options.contacts,
-        counter: AtomicU64::new(0),
-    });
     let ceilings = Ceilings {
         database,
         concurrency: options.concurrency,
-        seeded,
+        seeded: Arc::new(Seeded {
+            company_id,
+            fields,
+            count: options.contacts,
+            counter: AtomicU64::new(0),
+        }),
         timing,
     };
-    println!();
-    report::print_ceiling_header();
-    let mut failures = Vec::new();
-    for (name, ceiling, scenario) in ceilings.plan(&transactions) {
-        let (connections, outcome) = ceilings.run(ceiling).await?;
-        let rows = ceiling.operation().rows();
-        let endpoint = scenario.and_then(endpoint_rate);
-        report::print_ceiling(&name, &connections, rows, &outcome, endpoint);
-        failures.push((name, outcome));
-    }
-    for (name, outcome) in &failures {
-        report::print_errors(name, outcome);
-    }
-    Ok(())
+    ceilings.measure(&transactions, &measured).await
 }
 
 /// What the report states about where and how it was measured.
@@ -376,6 +353,35 @@ struct Ceilings<'a> {
 }
 
 impl Ceilings<'_> {
+    /// Measures and prints the ceilings of these endpoint transactions, each beside the
+    /// requests/s its endpoint reached in `measured`.
+    async fn measure(
+        &self,
+        transactions: &[Transaction],
+        measured: &[(Scenario, Outcome)],
+    ) -> anyhow::Result<()> {
+        let endpoint_rate = |wanted: Scenario| {
+            measured
+                .iter()
+                .find(|(scenario, _)| *scenario == wanted)
+                .map(|(_, outcome)| outcome.per_second())
+        };
+        println!();
+        report::print_ceiling_header();
+        let mut failures = Vec::new();
+        for (name, ceiling, scenario) in self.plan(transactions) {
+            let (connections, outcome) = self.run(ceiling).await?;
+            let rows = ceiling.operation().rows();
+            let endpoint = scenario.and_then(endpoint_rate);
+            report::print_ceiling(&name, &connections, rows, &outcome, endpoint);
+            failures.push((name, outcome));
+        }
+        for (name, outcome) in &failures {
+            report::print_errors(name, outcome);
+        }
+        Ok(())
+    }
+
     /// The ceilings to measure for these endpoint transactions, each with its name and the
     /// scenario it bounds: each endpoint's transaction, then bare commits.
     fn plan(&self, transactions: &[Transaction]) -> Vec<(String, Ceiling, Option<Scenario>)> {
@@ -430,7 +436,10 @@ impl Ceilings<'_> {
             (Ceiling::SqliteDirect(operation), FreshDatabase::Sqlite { dir, .. }) => {
                 let file = match operation {
                     Operation::Endpoint(_) => database::SQLITE_FILE,
-                    Operation::Commit { .. } => COMMITS_FILE,
+                    Operation::Commit { .. } => {
+                        open_commits_file(dir.path()).await?.close().await?;
+                        COMMITS_FILE
+                    }
                 };
                 let writer = DirectWriter::open(&dir.path().join(file), seeded())?;
                 let workers = (0..clients)
@@ -446,11 +455,7 @@ impl Ceilings<'_> {
                 Ok((format!("1 writer thread, {clients}"), outcome))
             }
             (Ceiling::SqliteSqlxCommit { rows }, FreshDatabase::Sqlite { dir, .. }) => {
-                let file = dir.path().join(COMMITS_FILE);
-                let url = format!("sqlite://{}", file.display());
-                let options = FreshDatabase::sqlite_options(&url)?.create_if_missing(true);
-                let mut conn = SqliteConnection::connect_with(&options).await?;
-                conn.execute(ceiling::SQLITE_COMMITS_TABLE).await?;
+                let conn = open_commits_file(dir.path()).await?;
                 let workers = vec![SqlxSqliteCommits { conn, rows }];
                 let outcome = load::drive(workers, self.timing, Pacing::Closed).await?;
                 Ok(("1 sqlx connection".to_owned(), outcome))
@@ -476,4 +481,14 @@ impl Ceilings<'_> {
             (ceiling, _) => bail!("{ceiling:?} does not run on this database"),
         }
     }
+}
+
+/// Opens the bare-commit ceilings' scratch SQLite file beside the database, creating it and
+/// its table if missing: their commits then touch nothing of contactd's.
+async fn open_commits_file(dir: &Path) -> anyhow::Result<SqliteConnection> {
+    let url = format!("sqlite://{}", dir.join(COMMITS_FILE).display());
+    let options = FreshDatabase::sqlite_options(&url)?.create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&options).await?;
+    conn.execute(ceiling::SQLITE_COMMITS_TABLE).await?;
+    Ok(conn)
 }

@@ -17,7 +17,7 @@ use crate::domain::contact::{ContactPatch, FieldWrite, NewContact};
 use crate::domain::{
     ContactIdentifier, Email, ExtId, FieldValue, Invalid, PersonName, PhoneNumber,
 };
-use crate::store::{Caller, Contact, FieldDefinition, ListPosition, StoreError};
+use crate::store::{Caller, Contact, FieldDefinition, ListPosition};
 
 /// The largest page of `GET /contacts`, and the page size when none is asked for.
 const MAX_PAGE: u32 = 100;
@@ -307,10 +307,7 @@ async fn apply_update(
         .store
         .update_contact(caller.company_id, &identifier, &patch)
         .await
-        .map_err(|error| match error {
-            StoreError::NotFound => contact_not_found(&identifier),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))?;
     Ok(Json(contact_body(updated)))
 }
 
@@ -337,10 +334,7 @@ pub(super) async fn delete_contact(
         .store
         .delete_contact(caller.company_id, &identifier)
         .await
-        .map_err(|error| match error {
-            StoreError::NotFound => contact_not_found(&identifier),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))?;
     Ok(Json(api::DeletedContact { id, deleted: true }))
 }
 

@@ -9,9 +9,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Json, PathParam};
 use crate::domain::{DisplayName, FieldKey, SelectOptions};
-use crate::store::{
-    Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition, StoreError,
-};
+use crate::store::{Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition};
 
 /// Routes under `/api/v1/custom-fields`.
 pub fn router() -> Router<AppState> {
@@ -134,10 +132,7 @@ pub(super) async fn update_field(
         .store
         .update_field(caller.company_id, &key, &change)
         .await
-        .map_err(|error| match error {
-            StoreError::NotFound => field_not_found(&key),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::not_found_as(|| field_not_found(&key)))?;
     state.caches.fields.remove(&caller.company_id);
     Ok(Json(field_body(updated)))
 }
@@ -165,10 +160,7 @@ pub(super) async fn delete_field(
         .store
         .delete_field(caller.company_id, &key)
         .await
-        .map_err(|error| match error {
-            StoreError::NotFound => field_not_found(&key),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::not_found_as(|| field_not_found(&key)))?;
     state.caches.fields.remove(&caller.company_id);
     Ok(Json(api::DeletedCustomField {
         key: key.as_str().to_owned(),

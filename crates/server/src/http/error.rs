@@ -82,6 +82,15 @@ impl ApiError {
         }
     }
 
+    /// Maps a store error as `From` does, but a missing resource to `not_found`, which
+    /// names the resource the request asked for.
+    pub fn not_found_as(not_found: impl FnOnce() -> Self) -> impl FnOnce(StoreError) -> Self {
+        move |error| match error {
+            StoreError::NotFound => not_found(),
+            other => other.into(),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,

@@ -166,9 +166,7 @@ impl From<StoreError> for ApiError {
                 message: invalid.message,
                 field: None,
             },
-            StoreError::Database(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => Self::Unavailable,
+            other if other.is_unavailable() => Self::Unavailable,
             other => Self::Internal(other),
         }
     }

@@ -1,22 +1,17 @@
 //! Group commit for SQLite: concurrent writes share one transaction and one fsync.
 //!
 //! SQLite with `synchronous=FULL` pays an fsync per commit, which caps one commit per request
-//! at a few thousand requests a second however fast the rest is. Here one task owns the
-//! write connection; writes queue to it, and it runs everything queued in one `BEGIN
-//! IMMEDIATE … COMMIT`, each write inside a savepoint of its own. A write that fails (a
-//! duplicate, a deleted field) rolls back its savepoint only, so it never fails or changes
-//! the others in its batch; and no write is answered before the commit that made it durable.
+//! at a few thousand requests a second however fast the rest is. Here one thread owns the
+//! write connection and drives it synchronously, so no statement waits on a hand-off between
+//! threads. Writes queue to it, and it runs everything queued in one `BEGIN IMMEDIATE …
+//! COMMIT`, each write inside a savepoint of its own. A write that fails (a duplicate, a
+//! deleted field) rolls back its savepoint only, so it never fails or changes the others in
+//! its batch; and no write is answered before the commit that made it durable.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
-
-/// A write's work on the shared connection, inside its savepoint.
-pub type WriteFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'c>>;
 
 /// The most writes one commit carries: enough to amortise the fsync, few enough that the
 /// last write of a batch does not wait long behind the others.
@@ -25,26 +20,28 @@ const MAX_BATCH: usize = 256;
 /// How many writes may wait for the writer before callers wait to queue.
 const QUEUE_DEPTH: usize = 4096;
 
-/// The queue into the writer task.
+/// The queue into the writer thread.
 #[derive(Debug, Clone)]
 pub struct GroupCommit {
     queue: mpsc::Sender<Box<dyn QueuedWrite>>,
 }
 
 impl GroupCommit {
-    /// Starts the writer task on `conn`, which it owns from then on; it stops when the last
+    /// Starts the writer thread on `conn`, which it owns from then on; it stops when the last
     /// `GroupCommit` is dropped.
-    pub fn start(conn: SqliteConnection) -> Self {
+    pub fn start(conn: Connection) -> std::io::Result<Self> {
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run_writer(conn, receiver));
-        Self { queue }
+        std::thread::Builder::new()
+            .name("sqlite-writer".to_owned())
+            .spawn(move || run_writer(conn, receiver))?;
+        Ok(Self { queue })
     }
 
     /// Runs `work` in the next batch and returns its result once the batch is on disk.
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let write = PendingWrite {
@@ -67,10 +64,7 @@ fn writer_gone() -> StoreError {
 /// A write in the queue, its result type erased so writes of every kind share the queue.
 trait QueuedWrite: Send {
     /// Runs the write on the shared connection; `true` when it succeeded and is kept.
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
+    fn run(&mut self, conn: &Connection) -> bool;
 
     /// Answers the caller: its result if the batch committed, else why it did not.
     fn answer(self: Box<Self>, committed: Result<(), String>);
@@ -85,21 +79,16 @@ struct PendingWrite<T, F> {
 impl<T, F> QueuedWrite for PendingWrite<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> WriteFuture<'c, T> + Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
-        Box::pin(async move {
-            let Some(work) = self.work.take() else {
-                return false;
-            };
-            let result = work(conn).await;
-            let succeeded = result.is_ok();
-            self.result = Some(result);
-            succeeded
-        })
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let result = work(conn);
+        let succeeded = result.is_ok();
+        self.result = Some(result);
+        succeeded
     }
 
     fn answer(self: Box<Self>, committed: Result<(), String>) {
@@ -115,9 +104,9 @@ where
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>) {
+fn run_writer(conn: Connection, mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>) {
     let mut batch: Vec<Box<dyn QueuedWrite>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.recv().await {
+    while let Some(first) = queue.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
@@ -125,63 +114,38 @@ async fn run_writer(mut conn: SqliteConnection, mut queue: mpsc::Receiver<Box<dy
                 Err(_) => break,
             }
         }
-        let committed = commit_batch(&mut conn, &mut batch).await;
-        if committed.is_err() {
-            // Leave the connection clean for the next batch whatever state the failure left.
-            let _ = sqlx::query("ROLLBACK").execute(&mut conn).await;
+        let committed = commit_batch(&conn, &mut batch).map_err(|error| {
+            tracing::error!(%error, "a batch of writes failed");
+            error.to_string()
+        });
+        // Leave the connection clean for the next batch whatever state a failure left.
+        if !conn.is_autocommit()
+            && let Err(error) = conn.execute_batch("ROLLBACK")
+        {
+            tracing::error!(%error, "the database write connection is broken");
         }
         for write in batch.drain(..) {
             write.answer(committed.clone());
-        }
-        if committed.is_err() && conn.ping().await.is_err() {
-            tracing::error!("the database write connection is broken; writes will fail");
         }
     }
 }
 
 /// Runs a batch in one transaction, each write in a savepoint, and commits it.
-async fn commit_batch(
-    conn: &mut SqliteConnection,
-    batch: &mut [Box<dyn QueuedWrite>],
-) -> Result<(), String> {
-    let fail = |error: sqlx::Error| {
-        tracing::error!(%error, "a batch of writes failed");
-        error.to_string()
-    };
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .map_err(fail)?;
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn QueuedWrite>]) -> rusqlite::Result<()> {
+    let run = |statement: &str| conn.prepare_cached(statement)?.execute([]).map(drop);
+    run("BEGIN IMMEDIATE")?;
     for write in batch.iter_mut() {
-        sqlx::query("SAVEPOINT write")
-            .execute(&mut *conn)
-            .await
-            .map_err(fail)?;
-        if !write.run(conn).await {
-            sqlx::query("ROLLBACK TO write")
-                .execute(&mut *conn)
-                .await
-                .map_err(fail)?;
+        run("SAVEPOINT write")?;
+        if !write.run(conn) {
+            run("ROLLBACK TO write")?;
         }
-        sqlx::query("RELEASE write")
-            .execute(&mut *conn)
-            .await
-            .map_err(fail)?;
+        run("RELEASE write")?;
     }
-    sqlx::query("COMMIT")
-        .execute(&mut *conn)
-        .await
-        .map_err(fail)?;
-    Ok(())
+    run("COMMIT")
 }
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
-    use sqlx::ConnectOptions;
-    use sqlx::sqlite::SqliteConnectOptions;
-
     use super::*;
 
     /// Writes that each insert two rows, every third one failing on its second insert:
@@ -189,35 +153,22 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_rolls_back_alone_and_the_rest_of_its_batch_commits() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("batch.db").display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .expect("URL")
-            .create_if_missing(true);
-        let mut conn = options.connect().await.expect("open");
-        sqlx::query("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
-            .execute(&mut conn)
-            .await
+        let path = dir.path().join("batch.db");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
             .expect("create table");
-        let writer = GroupCommit::start(conn);
+        let writer = GroupCommit::start(conn).expect("writer");
         let writes: Vec<_> = (0..60_i64)
             .map(|i| {
                 let writer = writer.clone();
                 tokio::spawn(async move {
                     writer
                         .write(move |conn| {
-                            Box::pin(async move {
-                                sqlx::query("INSERT INTO t (x) VALUES ($1)")
-                                    .bind(i)
-                                    .execute(&mut *conn)
-                                    .await?;
-                                // Every third write collides with the first row of write 0.
-                                let second = if i % 3 == 2 { 0 } else { 1000 + i };
-                                sqlx::query("INSERT INTO t (x) VALUES ($1)")
-                                    .bind(second)
-                                    .execute(&mut *conn)
-                                    .await?;
-                                Ok(i)
-                            })
+                            conn.execute("INSERT INTO t (x) VALUES (?1)", [i])?;
+                            // Every third write collides with the first row of write 0.
+                            let second = if i % 3 == 2 { 0 } else { 1000 + i };
+                            conn.execute("INSERT INTO t (x) VALUES (?1)", [second])?;
+                            Ok(i)
                         })
                         .await
                 })
@@ -227,10 +178,13 @@ mod tests {
             let outcome = write.await.expect("task");
             assert_eq!(outcome.is_ok(), i % 3 != 2, "write {i}: {outcome:?}");
         }
-        let mut check = options.connect().await.expect("open");
-        let stored: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x")
-            .fetch_all(&mut check)
-            .await
+        let check = Connection::open(&path).expect("open");
+        let stored: Vec<i64> = check
+            .prepare("SELECT x FROM t ORDER BY x")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
             .expect("read");
         let expected: Vec<i64> = (0..60)
             .filter(|i| i % 3 != 2)

@@ -173,6 +173,9 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The embedded SQLite database failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A batch of writes could not be committed (the disk is full, say); nothing of it
     /// was stored.
     #[error("the write could not be committed: {0}")]
@@ -180,6 +183,23 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration error: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether the database is out of reach or too busy to answer now (a 503, worth a
+    /// retry), rather than failing.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => true,
+            Self::Sqlite(rusqlite::Error::SqliteFailure(failure, _)) => matches!(
+                failure.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            _ => false,
+        }
+    }
 }
 
 /// Every read and write contactd makes. Each company-scoped method takes the company id
@@ -408,19 +428,52 @@ fn values_change(patch: &ContactPatch, stored: &[ContactFieldValue]) -> bool {
             .any(|field_id| stored_value(field_id).is_some())
 }
 
+/// What the stores need to know of a failed statement, whichever driver ran it.
+trait ConstraintViolation: Into<StoreError> {
+    fn is_unique_violation(&self) -> bool;
+    fn is_foreign_key_violation(&self) -> bool;
+}
+
+impl ConstraintViolation for sqlx::Error {
+    fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Database(db) if db.is_unique_violation())
+    }
+
+    fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, Self::Database(db) if db.is_foreign_key_violation())
+    }
+}
+
+impl ConstraintViolation for rusqlite::Error {
+    fn is_unique_violation(&self) -> bool {
+        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+        matches!(self, Self::SqliteFailure(failure, _)
+            if matches!(failure.extended_code, SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY))
+    }
+
+    fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, Self::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY)
+    }
+}
+
 /// Maps a foreign-key violation on a value write to [`StoreError::FieldDeleted`].
-fn field_write_error(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::FieldDeleted,
-        _ => StoreError::from(error),
+fn field_write_error(error: impl ConstraintViolation) -> StoreError {
+    if error.is_foreign_key_violation() {
+        StoreError::FieldDeleted
+    } else {
+        error.into()
     }
 }
 
 /// Maps a unique violation to `duplicate`, any other failure to a database error.
-fn unique_or(duplicate: StoreError) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |error| match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => duplicate,
-        _ => StoreError::from(error),
+fn unique_or<E: ConstraintViolation>(duplicate: StoreError) -> impl FnOnce(E) -> StoreError {
+    move |error| {
+        if error.is_unique_violation() {
+            duplicate
+        } else {
+            error.into()
+        }
     }
 }
 

@@ -1,12 +1,21 @@
 //! The embedded SQLite store: WAL, `synchronous=FULL`, foreign keys, one writer.
+//!
+//! SQLite runs in this process, so the store drives it synchronously (rusqlite): a read is a
+//! few microseconds of work on the request's own thread, and the writer thread runs each
+//! batch of writes without waiting on anything but the disk. sqlx only applies the
+//! migrations, so SQLite and PostgreSQL share one migration mechanism.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::RngCore;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OpenFlags, Row, Statement};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use uuid::Uuid;
 
 use super::group_commit::GroupCommit;
@@ -23,8 +32,12 @@ use crate::domain::{ContactIdentifier, FieldKey};
 /// failing: long enough to ride out a burst, short enough that a stuck writer surfaces.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Readers run in parallel under WAL; more connections than cores buys nothing.
-const READ_CONNECTIONS: u32 = 8;
+/// Idle read connections kept for reuse. Reads run on the threads that serve requests, so
+/// no more than that many are ever open at once; this only bounds what a burst leaves.
+const IDLE_READERS: usize = 16;
+
+/// Distinct statements each connection keeps prepared: every statement in `sql.rs` fits.
+const STATEMENT_CACHE: usize = 64;
 
 /// The SQLite store.
 ///
@@ -32,10 +45,11 @@ const READ_CONNECTIONS: u32 = 8;
 /// [`GroupCommit`] writer, which runs concurrent writes in one `BEGIN IMMEDIATE`
 /// transaction (so a write that reads first never fails to upgrade its lock, and another
 /// process such as the admin CLI waits on the busy timeout instead of failing) and one
-/// fsync. Reads run in parallel on their own read-only connections.
+/// fsync. Reads run in parallel on their own read-only connections; under WAL they never
+/// wait for the writer.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    readers: SqlitePool,
+    readers: std::sync::Arc<Readers>,
     writer: GroupCommit,
 }
 
@@ -48,51 +62,210 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
-        let mut writer = options.connect().await?;
+        let mut migrator = options.connect().await?;
         sqlx::migrate!("./migrations/sqlite")
-            .run(&mut writer)
+            .run(&mut migrator)
             .await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .connect_with(options.read_only(true))
-            .await?;
+        sqlx::Connection::close(migrator).await?;
+        let path = options.get_filename().to_path_buf();
+        let writer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        writer.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         Ok(Self {
-            readers,
-            writer: GroupCommit::start(writer),
+            readers: std::sync::Arc::new(Readers {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
+            writer: GroupCommit::start(writer).map_err(|error| {
+                StoreError::WriteFailed(format!("could not start the writer thread: {error}"))
+            })?,
         })
     }
 }
 
+/// Opens a connection to the (existing, migrated) database file.
+fn open(path: &Path, access: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The read-only connections, taken by one read at a time.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    /// Runs `read` on an idle connection, opening one if none is idle.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.take();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
+        };
+        let result = read(&conn);
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+}
+
+/// Binds `args` to a statement's `$1`, `$2`, …. SQLite numbers `$N` parameters in the order
+/// they first appear, not by N, so each is looked up by its name.
+fn bind(statement: &mut Statement<'_>, args: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    for index in 1..=statement.parameter_count() {
+        let arg = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$')?.parse::<usize>().ok())
+            .and_then(|number| args.get(number.checked_sub(1)?))
+            .ok_or(rusqlite::Error::InvalidParameterCount(
+                args.len(),
+                statement.parameter_count(),
+            ))?;
+        statement.raw_bind_parameter(index, arg)?;
+    }
+    Ok(())
+}
+
+/// Runs a statement of `sql.rs` and maps every row it returns.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    bind(&mut statement, args)?;
+    let mut rows = statement.raw_query();
+    let mut mapped = Vec::new();
+    while let Some(row) = rows.next()? {
+        mapped.push(map(row)?);
+    }
+    Ok(mapped)
+}
+
+/// Runs a statement of `sql.rs` and maps the first row it returns, if any.
+fn query_optional<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    bind(&mut statement, args)?;
+    let mut rows = statement.raw_query();
+    rows.next()?.map(map).transpose()
+}
+
+/// Runs a statement of `sql.rs` that returns no rows; the number of rows it changed.
+fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+    let mut statement = conn.prepare_cached(sql)?;
+    bind(&mut statement, args)?;
+    statement.raw_execute()
+}
+
+fn contact_row(row: &Row<'_>) -> rusqlite::Result<ContactRow> {
+    Ok(ContactRow {
+        id: row.get("id")?,
+        email: row.get("email")?,
+        phone_number: row.get("phone_number")?,
+        ext_id: row.get("ext_id")?,
+        first_name: row.get("first_name")?,
+        last_name: row.get("last_name")?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        field_id: row.get("field_id")?,
+        field_key: row.get("field_key")?,
+        field_display_name: row.get("field_display_name")?,
+        field_type: row.get("field_type")?,
+        field_value: row.get("field_value")?,
+    })
+}
+
+fn field_row(row: &Row<'_>) -> rusqlite::Result<FieldRow> {
+    Ok(FieldRow {
+        id: row.get("id")?,
+        key: row.get("key")?,
+        display_name: row.get("display_name")?,
+        field_type: row.get("field_type")?,
+        options: row.get("options")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
+    Ok(ApiKeyRow {
+        id: row.get("id")?,
+        company_id: row.get("company_id")?,
+        name: row.get("name")?,
+        prefix: row.get("prefix")?,
+        created_at: row.get("created_at")?,
+        last_used_at: row.get("last_used_at")?,
+        revoked_at: row.get("revoked_at")?,
+    })
+}
+
+fn company_row(row: &Row<'_>) -> rusqlite::Result<CompanyRow> {
+    Ok(CompanyRow {
+        id: row.get("id")?,
+        name: row.get("name")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+/// The argument an identifier matches its column on.
+fn identifier_arg<'a>(id: &'a IdentifierMatch<'a>) -> &'a dyn ToSql {
+    match id {
+        IdentifierMatch::Id(uuid) => uuid,
+        IdentifierMatch::Unique { value, .. } => value,
+    }
+}
+
 /// Reads one contact by any identifier form, on the given connection.
-async fn fetch_contact(
-    conn: &mut SqliteConnection,
+fn fetch_contact(
+    conn: &Connection,
     company_id: Uuid,
     id: &ContactIdentifier,
 ) -> Result<Option<Contact>, StoreError> {
     let id = IdentifierMatch::from(id);
-    let query = sqlx::query_as(sql::contact_by_identifier(&id)).bind(company_id);
-    let query = match id {
-        IdentifierMatch::Id(uuid) => query.bind(uuid),
-        IdentifierMatch::Unique { value, .. } => query.bind(value),
-    };
-    let rows: Vec<ContactRow> = query.fetch_all(conn).await?;
+    let rows = query(
+        conn,
+        sql::contact_by_identifier(&id),
+        &[&company_id, identifier_arg(&id)],
+        contact_row,
+    )?;
     Ok(contacts_from_rows(rows)?.pop())
 }
 
 /// Turns a unique-index violation into [`StoreError::DuplicateContact`], naming the contact
 /// that holds the value (read on the same connection, inside the failed transaction:
 /// SQLite undoes only the failed statement).
-async fn duplicate_contact(
-    conn: &mut SqliteConnection,
+fn duplicate_contact(
+    conn: &Connection,
     company_id: Uuid,
     members: &ContactMembers,
-    error: sqlx::Error,
+    error: rusqlite::Error,
 ) -> StoreError {
     // SQLite names the columns of the violated index: "UNIQUE constraint failed:
     // contacts.company_id, contacts.email".
     let member = match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let message = db.message();
+        rusqlite::Error::SqliteFailure(failure, Some(message))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
             [
                 UniqueMember::Email,
                 UniqueMember::PhoneNumber,
@@ -106,32 +279,32 @@ async fn duplicate_contact(
     let Some(member) = member else {
         return StoreError::from(error);
     };
-    let conflicting_contact_id = sqlx::query_scalar(sql::contact_holding(member))
-        .bind(company_id)
-        .bind(unique_value(members, member))
-        .fetch_optional(conn)
-        .await
-        .ok()
-        .flatten();
+    let conflicting_contact_id = query_optional(
+        conn,
+        sql::contact_holding(member),
+        &[&company_id, &unique_value(members, member)],
+        |row| row.get(0),
+    )
+    .ok()
+    .flatten();
     StoreError::DuplicateContact {
         member,
         conflicting_contact_id,
     }
 }
 
-async fn write_field_values(
-    conn: &mut SqliteConnection,
+fn write_field_values(
+    conn: &Connection,
     contact_id: Uuid,
     values: &[FieldWrite],
 ) -> Result<(), StoreError> {
     for write in values {
-        sqlx::query(sql::UPSERT_VALUE)
-            .bind(contact_id)
-            .bind(write.field_id)
-            .bind(write.value.to_storage())
-            .execute(&mut *conn)
-            .await
-            .map_err(field_write_error)?;
+        execute(
+            conn,
+            sql::UPSERT_VALUE,
+            &[&contact_id, &write.field_id, &write.value.to_storage()],
+        )
+        .map_err(field_write_error)?;
     }
     Ok(())
 }
@@ -139,45 +312,46 @@ async fn write_field_values(
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await?;
-        Ok(())
+        self.readers
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
     }
 
     async fn create_company(&self, name: &str) -> Result<Company, StoreError> {
         let mut cursor_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut cursor_secret);
         let name = name.to_owned();
-        let row: CompanyRow = self
+        let row = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query_as(sql::INSERT_COMPANY)
-                        .bind(Uuid::now_v7())
-                        .bind(name)
-                        .bind(&cursor_secret[..])
-                        .bind(now_ms())
-                        .fetch_one(conn)
-                        .await
-                        .map_err(unique_or(StoreError::DuplicateCompanyName))
-                })
+                query_optional(
+                    conn,
+                    sql::INSERT_COMPANY,
+                    &[&Uuid::now_v7(), &name, &&cursor_secret[..], &now_ms()],
+                    company_row,
+                )
+                .map_err(unique_or(StoreError::DuplicateCompanyName))?
+                .ok_or(StoreError::NotFound)
             })
             .await?;
         Ok(row.into())
     }
 
     async fn list_companies(&self) -> Result<Vec<Company>, StoreError> {
-        let rows: Vec<CompanyRow> = sqlx::query_as(sql::LIST_COMPANIES)
-            .fetch_all(&self.readers)
-            .await?;
+        let rows = self
+            .readers
+            .read(|conn| Ok(query(conn, sql::LIST_COMPANIES, &[], company_row)?))?;
         Ok(rows.into_iter().map(Company::from).collect())
     }
 
     async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError> {
-        let row: Option<CompanyRow> = sqlx::query_as(sql::FIND_COMPANY)
-            .bind(Uuid::try_parse(id_or_name).ok())
-            .bind(id_or_name)
-            .fetch_optional(&self.readers)
-            .await?;
+        let row = self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::FIND_COMPANY,
+                &[&Uuid::try_parse(id_or_name).ok(), &id_or_name],
+                company_row,
+            )?)
+        })?;
         Ok(row.map(Company::from))
     }
 
@@ -187,54 +361,66 @@ impl Store for SqliteStore {
         key: &NewApiKey,
     ) -> Result<ApiKey, StoreError> {
         let key = key.clone();
-        let row: ApiKeyRow = self
+        let row = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    Ok(sqlx::query_as(sql::INSERT_KEY)
-                        .bind(Uuid::now_v7())
-                        .bind(company_id)
-                        .bind(&key.name)
-                        .bind(&key.prefix)
-                        .bind(&key.key_hash[..])
-                        .bind(now_ms())
-                        .fetch_one(conn)
-                        .await?)
-                })
+                query_optional(
+                    conn,
+                    sql::INSERT_KEY,
+                    &[
+                        &Uuid::now_v7(),
+                        &company_id,
+                        &key.name,
+                        &key.prefix,
+                        &&key.key_hash[..],
+                        &now_ms(),
+                    ],
+                    key_row,
+                )?
+                .ok_or(StoreError::NotFound)
             })
             .await?;
         Ok(row.into())
     }
 
     async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
-        let rows: Vec<ApiKeyRow> = sqlx::query_as(sql::LIST_KEYS)
-            .bind(company_id)
-            .fetch_all(&self.readers)
-            .await?;
+        let rows = self
+            .readers
+            .read(|conn| Ok(query(conn, sql::LIST_KEYS, &[&company_id], key_row)?))?;
         Ok(rows.into_iter().map(ApiKey::from).collect())
     }
 
     async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError> {
-        let row: Option<ApiKeyRow> = self
+        let row = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    Ok(sqlx::query_as(sql::REVOKE_KEY)
-                        .bind(key_id)
-                        .bind(now_ms())
-                        .fetch_optional(conn)
-                        .await?)
-                })
+                Ok(query_optional(
+                    conn,
+                    sql::REVOKE_KEY,
+                    &[&key_id, &now_ms()],
+                    key_row,
+                )?)
             })
             .await?;
         row.map(ApiKey::from).ok_or(StoreError::NotFound)
     }
 
     async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError> {
-        let found: Option<(Uuid, Uuid, Vec<u8>, Option<i64>)> = sqlx::query_as(sql::AUTHENTICATE)
-            .bind(&key_hash[..])
-            .fetch_optional(&self.readers)
-            .await?;
+        let found = self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::AUTHENTICATE,
+                &[&&key_hash[..]],
+                |row| {
+                    Ok((
+                        row.get::<_, Uuid>(0)?,
+                        row.get::<_, Uuid>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, Option<i64>>(3)?,
+                    ))
+                },
+            )?)
+        })?;
         let Some((key_id, company_id, cursor_secret, last_used_at)) = found else {
             return Ok(None);
         };
@@ -242,14 +428,8 @@ impl Store for SqliteStore {
         if last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
             self.writer
                 .write(move |conn| {
-                    Box::pin(async move {
-                        sqlx::query(sql::TOUCH_KEY)
-                            .bind(key_id)
-                            .bind(now)
-                            .execute(conn)
-                            .await?;
-                        Ok(())
-                    })
+                    execute(conn, sql::TOUCH_KEY, &[&key_id, &now])?;
+                    Ok(())
                 })
                 .await?;
         }
@@ -265,32 +445,34 @@ impl Store for SqliteStore {
         field: &NewFieldDefinition,
     ) -> Result<FieldDefinition, StoreError> {
         let field = field.clone();
-        let row: FieldRow = self
+        let row = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query_as(sql::INSERT_FIELD)
-                        .bind(Uuid::now_v7())
-                        .bind(company_id)
-                        .bind(field.key.as_str())
-                        .bind(field.display_name.as_str())
-                        .bind(field.field_type.as_str())
-                        .bind(field.options.as_ref().map(options_json))
-                        .bind(now_ms())
-                        .fetch_one(conn)
-                        .await
-                        .map_err(unique_or(StoreError::DuplicateFieldKey))
-                })
+                query_optional(
+                    conn,
+                    sql::INSERT_FIELD,
+                    &[
+                        &Uuid::now_v7(),
+                        &company_id,
+                        &field.key.as_str(),
+                        &field.display_name.as_str(),
+                        &field.field_type.as_str(),
+                        &field.options.as_ref().map(options_json),
+                        &now_ms(),
+                    ],
+                    field_row,
+                )
+                .map_err(unique_or(StoreError::DuplicateFieldKey))?
+                .ok_or(StoreError::NotFound)
             })
             .await?;
         row.try_into()
     }
 
     async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError> {
-        let rows: Vec<FieldRow> = sqlx::query_as(sql::LIST_FIELDS)
-            .bind(company_id)
-            .fetch_all(&self.readers)
-            .await?;
+        let rows = self
+            .readers
+            .read(|conn| Ok(query(conn, sql::LIST_FIELDS, &[&company_id], field_row)?))?;
         rows.into_iter().map(FieldDefinition::try_from).collect()
     }
 
@@ -299,11 +481,14 @@ impl Store for SqliteStore {
         company_id: Uuid,
         key: &FieldKey,
     ) -> Result<Option<FieldDefinition>, StoreError> {
-        let row: Option<FieldRow> = sqlx::query_as(sql::GET_FIELD)
-            .bind(company_id)
-            .bind(key.as_str())
-            .fetch_optional(&self.readers)
-            .await?;
+        let row = self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::GET_FIELD,
+                &[&company_id, &key.as_str()],
+                field_row,
+            )?)
+        })?;
         row.map(FieldDefinition::try_from).transpose()
     }
 
@@ -314,18 +499,20 @@ impl Store for SqliteStore {
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError> {
         let (key, change) = (key.clone(), change.clone());
-        let row: Option<FieldRow> = self
+        let row = self
             .writer
             .write(move |conn| {
-                Box::pin(async move {
-                    Ok(sqlx::query_as(sql::UPDATE_FIELD)
-                        .bind(company_id)
-                        .bind(key.as_str())
-                        .bind(change.display_name.as_ref().map(|name| name.as_str()))
-                        .bind(change.options.as_ref().map(options_json))
-                        .fetch_optional(conn)
-                        .await?)
-                })
+                Ok(query_optional(
+                    conn,
+                    sql::UPDATE_FIELD,
+                    &[
+                        &company_id,
+                        &key.as_str(),
+                        &change.display_name.as_ref().map(|name| name.as_str()),
+                        &change.options.as_ref().map(options_json),
+                    ],
+                    field_row,
+                )?)
             })
             .await?;
         row.ok_or(StoreError::NotFound)?.try_into()
@@ -335,17 +522,11 @@ impl Store for SqliteStore {
         let key = key.clone();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let deleted = sqlx::query(sql::DELETE_FIELD)
-                        .bind(company_id)
-                        .bind(key.as_str())
-                        .execute(conn)
-                        .await?;
-                    if deleted.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    Ok(())
-                })
+                let deleted = execute(conn, sql::DELETE_FIELD, &[&company_id, &key.as_str()])?;
+                if deleted == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
             })
             .await
     }
@@ -358,28 +539,28 @@ impl Store for SqliteStore {
         let contact = contact.clone();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let id = Uuid::now_v7();
-                    let members = &contact.members;
-                    let inserted = sqlx::query(sql::INSERT_CONTACT)
-                        .bind(id)
-                        .bind(company_id)
-                        .bind(&members.email)
-                        .bind(&members.phone_number)
-                        .bind(&members.ext_id)
-                        .bind(&members.first_name)
-                        .bind(&members.last_name)
-                        .bind(now_ms())
-                        .execute(&mut *conn)
-                        .await;
-                    if let Err(error) = inserted {
-                        return Err(duplicate_contact(conn, company_id, members, error).await);
-                    }
-                    write_field_values(conn, id, &contact.field_values).await?;
-                    fetch_contact(conn, company_id, &ContactIdentifier::Id(id))
-                        .await?
-                        .ok_or(StoreError::NotFound)
-                })
+                let id = Uuid::now_v7();
+                let members = &contact.members;
+                let inserted = execute(
+                    conn,
+                    sql::INSERT_CONTACT,
+                    &[
+                        &id,
+                        &company_id,
+                        &members.email,
+                        &members.phone_number,
+                        &members.ext_id,
+                        &members.first_name,
+                        &members.last_name,
+                        &now_ms(),
+                    ],
+                );
+                if let Err(error) = inserted {
+                    return Err(duplicate_contact(conn, company_id, members, error));
+                }
+                write_field_values(conn, id, &contact.field_values)?;
+                fetch_contact(conn, company_id, &ContactIdentifier::Id(id))?
+                    .ok_or(StoreError::NotFound)
             })
             .await
     }
@@ -389,7 +570,8 @@ impl Store for SqliteStore {
         company_id: Uuid,
         id: &ContactIdentifier,
     ) -> Result<Option<Contact>, StoreError> {
-        fetch_contact(&mut *self.readers.acquire().await?, company_id, id).await
+        self.readers
+            .read(|conn| fetch_contact(conn, company_id, id))
     }
 
     async fn list_contacts(
@@ -399,13 +581,19 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError> {
         let after = after.unwrap_or(ListPosition::START);
-        let rows: Vec<ContactRow> = sqlx::query_as(sql::LIST_CONTACTS)
-            .bind(company_id)
-            .bind(after.created_at_ms)
-            .bind(after.id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.readers)
-            .await?;
+        let rows = self.readers.read(|conn| {
+            Ok(query(
+                conn,
+                sql::LIST_CONTACTS,
+                &[
+                    &company_id,
+                    &after.created_at_ms,
+                    &after.id,
+                    &i64::from(limit),
+                ],
+                contact_row,
+            )?)
+        })?;
         contacts_from_rows(rows)
     }
 
@@ -418,40 +606,33 @@ impl Store for SqliteStore {
         let (id, patch) = (id.clone(), patch.clone());
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let current = fetch_contact(conn, company_id, &id)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    let members = patch.apply(&current.members)?;
-                    if members == current.members && !values_change(&patch, &current.custom_fields)
-                    {
-                        return Ok(current);
-                    }
-                    let updated = sqlx::query(sql::UPDATE_CONTACT)
-                        .bind(current.id)
-                        .bind(&members.email)
-                        .bind(&members.phone_number)
-                        .bind(&members.ext_id)
-                        .bind(&members.first_name)
-                        .bind(&members.last_name)
-                        .bind(now_ms().max(current.updated_at.timestamp_millis()))
-                        .execute(&mut *conn)
-                        .await;
-                    if let Err(error) = updated {
-                        return Err(duplicate_contact(conn, company_id, &members, error).await);
-                    }
-                    write_field_values(conn, current.id, &patch.set_values).await?;
-                    for field_id in &patch.remove_fields {
-                        sqlx::query(sql::DELETE_VALUE)
-                            .bind(current.id)
-                            .bind(field_id)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    fetch_contact(conn, company_id, &ContactIdentifier::Id(current.id))
-                        .await?
-                        .ok_or(StoreError::NotFound)
-                })
+                let current = fetch_contact(conn, company_id, &id)?.ok_or(StoreError::NotFound)?;
+                let members = patch.apply(&current.members)?;
+                if members == current.members && !values_change(&patch, &current.custom_fields) {
+                    return Ok(current);
+                }
+                let updated = execute(
+                    conn,
+                    sql::UPDATE_CONTACT,
+                    &[
+                        &current.id,
+                        &members.email,
+                        &members.phone_number,
+                        &members.ext_id,
+                        &members.first_name,
+                        &members.last_name,
+                        &now_ms().max(current.updated_at.timestamp_millis()),
+                    ],
+                );
+                if let Err(error) = updated {
+                    return Err(duplicate_contact(conn, company_id, &members, error));
+                }
+                write_field_values(conn, current.id, &patch.set_values)?;
+                for field_id in &patch.remove_fields {
+                    execute(conn, sql::DELETE_VALUE, &[&current.id, field_id])?;
+                }
+                fetch_contact(conn, company_id, &ContactIdentifier::Id(current.id))?
+                    .ok_or(StoreError::NotFound)
             })
             .await
     }
@@ -464,16 +645,14 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    let id = IdentifierMatch::from(&id);
-                    let query = sqlx::query_scalar(sql::delete_contact(&id)).bind(company_id);
-                    let query = match id {
-                        IdentifierMatch::Id(uuid) => query.bind(uuid),
-                        IdentifierMatch::Unique { value, .. } => query.bind(value),
-                    };
-                    let deleted: Option<Uuid> = query.fetch_optional(conn).await?;
-                    deleted.ok_or(StoreError::NotFound)
-                })
+                let id = IdentifierMatch::from(&id);
+                query_optional(
+                    conn,
+                    sql::delete_contact(&id),
+                    &[&company_id, identifier_arg(&id)],
+                    |row| row.get(0),
+                )?
+                .ok_or(StoreError::NotFound)
             })
             .await
     }

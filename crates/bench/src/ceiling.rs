@@ -74,8 +74,9 @@ const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, phone
      ext_id, first_name, last_name, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
 
-const UPDATE_CONTACT: &str = "UPDATE contacts SET email = $2, phone_number = $3, \
-     ext_id = $4, first_name = $5, last_name = $6, updated_at = $7 WHERE id = $1";
+/// The seed PATCH changes a name, not an identifier, so the store runs only this update.
+const UPDATE_CONTACT: &str = "UPDATE contacts SET first_name = $2, last_name = $3, \
+     updated_at = $4 WHERE id = $1";
 
 const UPSERT_VALUE: &str = "INSERT INTO contact_field_values (contact_id, field_id, value) \
      VALUES ($1, $2, $3) \
@@ -165,13 +166,10 @@ mod postgres {
             .bind(id)
             .fetch_all(&mut *tx)
             .await?;
-        let (_, email, phone_number, ext_id, _, last_name, _, updated_at, ..) =
+        let (.., last_name, _, updated_at, _, _, _, _, _) =
             current.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
         sqlx::query(UPDATE_CONTACT)
             .bind(id)
-            .bind(email)
-            .bind(phone_number)
-            .bind(ext_id)
             .bind(format!("N{n}"))
             .bind(last_name)
             .bind(now_ms().max(updated_at))
@@ -470,18 +468,15 @@ mod direct {
             seeded.company_id,
             &format!("ext-{index}"),
         )?;
-        let (id, email, phone_number, ext_id, _, last_name, _, updated_at, ..) = current
+        let (id, .., last_name, _, updated_at, _, _, _, _, _) = current
             .into_iter()
             .next()
             .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
         tx.prepare_cached(UPDATE_CONTACT)?.execute(named_params! {
             "$1": id,
-            "$2": email,
-            "$3": phone_number,
-            "$4": ext_id,
-            "$5": format!("N{n}"),
-            "$6": last_name,
-            "$7": now_ms().max(updated_at),
+            "$2": format!("N{n}"),
+            "$3": last_name,
+            "$4": now_ms().max(updated_at),
         })?;
         upsert_value(&tx, &id, seeded.fields.seats, &n.to_string())?;
         let id = Uuid::from_slice(&id).map_err(|_| rusqlite::Error::InvalidQuery)?;

@@ -409,6 +409,12 @@ fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError>
     Ok(contacts)
 }
 
+/// Whether an update changes any of a contact's identifiers.
+fn identifiers_change(before: &ContactMembers, after: &ContactMembers) -> bool {
+    (&before.email, &before.phone_number, &before.ext_id)
+        != (&after.email, &after.phone_number, &after.ext_id)
+}
+
 /// Whether an update writes any custom field value of a contact holding `stored`: one set
 /// to something new, or one removed that is there.
 fn values_change(patch: &ContactPatch, stored: &[ContactFieldValue]) -> bool {

@@ -26,8 +26,8 @@ use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
     FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
     NewApiKey, NewFieldDefinition, PostgresSettings, Store, StoreError, UniqueMember,
-    contacts_from_rows, field_write_error, now_ms, options_json, sql, unique_or, unique_value,
-    values_change,
+    contacts_from_rows, field_write_error, identifiers_change, now_ms, options_json, sql,
+    unique_or, unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -338,21 +338,28 @@ impl PostgresStore {
         if members == current.members && !values_change(patch, &current.custom_fields) {
             return Ok(current);
         }
-        let updated = sqlx::query(sql::UPDATE_CONTACT)
+        if identifiers_change(&current.members, &members) {
+            let updated = sqlx::query(sql::UPDATE_CONTACT_IDENTIFIERS)
+                .persistent(self.persistent)
+                .bind(current.id)
+                .bind(&members.email)
+                .bind(&members.phone_number)
+                .bind(&members.ext_id)
+                .execute(&mut *tx)
+                .await;
+            if let Err(error) = updated {
+                drop(tx);
+                return Err(self.duplicate_contact(company_id, &members, error).await);
+            }
+        }
+        sqlx::query(sql::UPDATE_CONTACT)
             .persistent(self.persistent)
             .bind(current.id)
-            .bind(&members.email)
-            .bind(&members.phone_number)
-            .bind(&members.ext_id)
             .bind(&members.first_name)
             .bind(&members.last_name)
             .bind(now_ms().max(current.updated_at.timestamp_millis()))
             .execute(&mut *tx)
-            .await;
-        if let Err(error) = updated {
-            drop(tx);
-            return Err(self.duplicate_contact(company_id, &members, error).await);
-        }
+            .await?;
         self.write_field_values(&mut tx, current.id, &patch.set_values)
             .await?;
         for field_id in &patch.remove_fields {

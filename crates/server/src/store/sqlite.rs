@@ -23,7 +23,8 @@ use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
     FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
     NewApiKey, NewFieldDefinition, Store, StoreError, UniqueMember, contacts_from_rows,
-    field_write_error, now_ms, options_json, sql, unique_or, unique_value, values_change,
+    field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
+    values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -38,6 +39,12 @@ const IDLE_READERS: usize = 16;
 
 /// Distinct statements each connection keeps prepared: every statement in `sql.rs` fits.
 const STATEMENT_CACHE: usize = 64;
+
+/// The writer's settings: durable commits, foreign keys, checkpoints left to the
+/// checkpointer thread, and a page cache of 16 MiB (SQLite's default is 2 MiB), since every
+/// write reads its contact first and the writer is the one connection that never rests.
+const WRITER_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384;";
 
 /// The SQLite store.
 ///
@@ -69,13 +76,14 @@ impl SqliteStore {
         sqlx::Connection::close(migrator).await?;
         let path = options.get_filename().to_path_buf();
         let writer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        writer.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        writer.execute_batch(WRITER_PRAGMAS)?;
+        let checkpointer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         Ok(Self {
             readers: std::sync::Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
             }),
-            writer: GroupCommit::start(writer).map_err(|error| {
+            writer: GroupCommit::start(writer, checkpointer).map_err(|error| {
                 StoreError::WriteFailed(format!("could not start the writer thread: {error}"))
             })?,
         })
@@ -178,21 +186,24 @@ fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> rusqlite::Resul
     statement.raw_execute()
 }
 
+/// Reads a row of a contact read (`contact_columns!` in `sql.rs`) by position: a contact
+/// read returns a row per custom value, and looking each column up by name was 5% of the
+/// writer's time in a profile. A test checks every contact read against this order.
 fn contact_row(row: &Row<'_>) -> rusqlite::Result<ContactRow> {
     Ok(ContactRow {
-        id: row.get("id")?,
-        email: row.get("email")?,
-        phone_number: row.get("phone_number")?,
-        ext_id: row.get("ext_id")?,
-        first_name: row.get("first_name")?,
-        last_name: row.get("last_name")?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
-        field_id: row.get("field_id")?,
-        field_key: row.get("field_key")?,
-        field_display_name: row.get("field_display_name")?,
-        field_type: row.get("field_type")?,
-        field_value: row.get("field_value")?,
+        id: row.get(0)?,
+        email: row.get(1)?,
+        phone_number: row.get(2)?,
+        ext_id: row.get(3)?,
+        first_name: row.get(4)?,
+        last_name: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+        field_id: row.get(8)?,
+        field_key: row.get(9)?,
+        field_display_name: row.get(10)?,
+        field_type: row.get(11)?,
+        field_value: row.get(12)?,
     })
 }
 
@@ -611,22 +622,31 @@ impl Store for SqliteStore {
                 if members == current.members && !values_change(&patch, &current.custom_fields) {
                     return Ok(current);
                 }
-                let updated = execute(
+                if identifiers_change(&current.members, &members) {
+                    let updated = execute(
+                        conn,
+                        sql::UPDATE_CONTACT_IDENTIFIERS,
+                        &[
+                            &current.id,
+                            &members.email,
+                            &members.phone_number,
+                            &members.ext_id,
+                        ],
+                    );
+                    if let Err(error) = updated {
+                        return Err(duplicate_contact(conn, company_id, &members, error));
+                    }
+                }
+                execute(
                     conn,
                     sql::UPDATE_CONTACT,
                     &[
                         &current.id,
-                        &members.email,
-                        &members.phone_number,
-                        &members.ext_id,
                         &members.first_name,
                         &members.last_name,
                         &now_ms().max(current.updated_at.timestamp_millis()),
                     ],
-                );
-                if let Err(error) = updated {
-                    return Err(duplicate_contact(conn, company_id, &members, error));
-                }
+                )?;
                 write_field_values(conn, current.id, &patch.set_values)?;
                 for field_id in &patch.remove_fields {
                     execute(conn, sql::DELETE_VALUE, &[&current.id, field_id])?;
@@ -655,5 +675,56 @@ impl Store for SqliteStore {
                 .ok_or(StoreError::NotFound)
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::UniqueMember;
+
+    /// The columns every contact read returns, in the order [`contact_row`] reads them.
+    const CONTACT_COLUMNS: [&str; 13] = [
+        "id",
+        "email",
+        "phone_number",
+        "ext_id",
+        "first_name",
+        "last_name",
+        "created_at",
+        "updated_at",
+        "field_id",
+        "field_key",
+        "field_display_name",
+        "field_type",
+        "field_value",
+    ];
+
+    /// [`contact_row`] reads by position, so every contact read must return
+    /// [`CONTACT_COLUMNS`] in that order.
+    #[test]
+    fn every_contact_read_returns_the_columns_contact_row_reads() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql"))
+            .expect("schema");
+        let reads = [
+            sql::contact_by_identifier(&IdentifierMatch::Id(Uuid::nil())),
+            sql::LIST_CONTACTS,
+        ]
+        .into_iter()
+        .chain(
+            [
+                UniqueMember::Email,
+                UniqueMember::PhoneNumber,
+                UniqueMember::ExtId,
+            ]
+            .map(|member| {
+                sql::contact_by_identifier(&IdentifierMatch::Unique { member, value: "" })
+            }),
+        );
+        for read in reads {
+            let statement = conn.prepare(read).expect("prepare");
+            assert_eq!(statement.column_names(), CONTACT_COLUMNS, "{read}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The `contactd` under test: built in release mode by cargo, set up with its own admin
+//! The `contactd` under test: built by cargo (in release mode unless told otherwise), set up with its own admin
 //! commands, served on a free loopback port, watched through `/proc`, and stopped.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -19,15 +19,16 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a stopped server may take to finish in-flight requests and exit.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the release `contactd` with the cargo that runs this benchmark and returns the
-/// path of the binary, wherever the target directory is.
-pub async fn build() -> anyhow::Result<PathBuf> {
+/// Builds `contactd` in a cargo profile (`release` to measure; `dev` only for a smoke run)
+/// with the cargo that runs this benchmark and returns the path of the binary, wherever the
+/// target directory is.
+pub async fn build(profile: &str) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    eprintln!("building the release contactd…");
+    eprintln!("building contactd in the {profile} profile…");
     let output = Command::new(cargo)
         .current_dir(&workspace)
-        .args(["build", "--release", "-p", "contactd"])
+        .args(["build", "--profile", profile, "-p", "contactd"])
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
@@ -35,7 +36,7 @@ pub async fn build() -> anyhow::Result<PathBuf> {
         .context("could not run cargo")?;
     if !output.status.success() {
         bail!(
-            "cargo build --release -p contactd failed ({})",
+            "cargo build --profile {profile} -p contactd failed ({})",
             output.status
         );
     }

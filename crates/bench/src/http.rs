@@ -40,6 +40,9 @@ pub enum Scenario {
     List,
     /// 80% reads (half by id, half by email), 20% seed PATCHes.
     Mix,
+    /// `GET /healthz`: the whole HTTP stack (request id, log line, routing) without a key
+    /// or the database, so the floor under every other scenario.
+    Healthz,
 }
 
 impl Scenario {
@@ -52,6 +55,7 @@ impl Scenario {
             Self::GetEmail => "get-email",
             Self::List => "list",
             Self::Mix => "mix",
+            Self::Healthz => "healthz",
         }
     }
 }
@@ -64,6 +68,7 @@ enum RequestKind {
     Get,
     GetEmail,
     ListPage,
+    Healthz,
 }
 
 /// The server, the key, and the seeded contacts a scenario draws from.
@@ -132,6 +137,7 @@ impl HttpWorker {
             Scenario::Get => RequestKind::Get,
             Scenario::GetEmail => RequestKind::GetEmail,
             Scenario::List => RequestKind::ListPage,
+            Scenario::Healthz => RequestKind::Healthz,
             Scenario::Mix => match self.rng.random_range(0..10) {
                 0..=1 => RequestKind::Patch,
                 2..=5 => RequestKind::Get,
@@ -169,6 +175,7 @@ impl HttpWorker {
                 let path = format!("/api/v1/contacts/alt:email:c{index}%40bench.example");
                 (Method::GET, path, None)
             }
+            RequestKind::Healthz => (Method::GET, "/healthz".to_owned(), None),
             RequestKind::ListPage => {
                 let path = match &self.cursor {
                     None => "/api/v1/contacts?limit=100".to_owned(),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow, bail, ensure};
 use clap::{Parser, ValueEnum};
 use hyper::header::HeaderValue;
 use sqlx::{ConnectOptions, Connection, Executor, PgConnection, SqliteConnection};
@@ -75,6 +75,11 @@ struct Options {
     /// Contacts seeded before the scenarios run.
     #[arg(long, default_value_t = 100_000)]
     contacts: u64,
+
+    /// The cargo profile contactd is built in. Only `release` measures anything; `dev`
+    /// reuses a test build, for a smoke run that checks the benchmark still works.
+    #[arg(long, default_value = "release")]
+    profile: String,
 }
 
 /// One thread drives all the load: the server and the database are measured on the same
@@ -105,7 +110,7 @@ async fn run(mut options: Options) -> anyhow::Result<()> {
     if options.scenarios.is_empty() {
         options.scenarios = Scenario::value_variants().to_vec();
     }
-    let binary = contactd::build().await?;
+    let binary = contactd::build(&options.profile).await?;
     // The binary is TARGET/release/contactd.
     let target_dir = binary
         .parent()
@@ -236,8 +241,32 @@ async fn bench(
 
     if options.rate.is_some() {
         println!("\nCeilings skipped: they measure throughput, in a closed loop.");
-        return Ok(());
+    } else {
+        let seeded = Seeded {
+            company_id,
+            fields,
+            count: options.contacts,
+            counter: AtomicU64::new(0),
+        };
+        measure_ceilings(options, database, seeded, timing, &measured).await?;
     }
+    let failed: u64 = measured
+        .iter()
+        .map(|(_, outcome)| outcome.error_count())
+        .sum();
+    ensure!(failed == 0, "{failed} requests failed (listed above)");
+    Ok(())
+}
+
+/// Runs the ceilings of the write scenarios that were measured, and prints each beside
+/// its endpoint.
+async fn measure_ceilings(
+    options: &Options,
+    database: &FreshDatabase,
+    seeded: Seeded,
+    timing: Timing,
+    measured: &[(Scenario, Outcome)],
+) -> anyhow::Result<()> {
     let transactions: Vec<Transaction> = [
         (Scenario::Patch, Transaction::Patch),
         (Scenario::Create, Transaction::Create),
@@ -252,15 +281,10 @@ async fn bench(
     let ceilings = Ceilings {
         database,
         concurrency: options.concurrency,
-        seeded: Arc::new(Seeded {
-            company_id,
-            fields,
-            count: options.contacts,
-            counter: AtomicU64::new(0),
-        }),
+        seeded: Arc::new(seeded),
         timing,
     };
-    ceilings.measure(&transactions, &measured).await
+    ceilings.measure(&transactions, measured).await
 }
 
 /// What the report states about where and how it was measured.
@@ -289,6 +313,12 @@ fn print_setting(options: &Options, database: &FreshDatabase) {
         humantime::format_duration(options.warm_up),
         humantime::format_duration(options.duration),
     );
+    if options.profile != "release" {
+        println!(
+            "contactd is a {} build: a smoke run, whose figures measure nothing.",
+            options.profile
+        );
+    }
 }
 
 /// Runs HTTP workers while sampling the server's memory and the CPU time of both sides

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,7 +56,7 @@ const WRITER_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = O
 /// wait for the writer.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    readers: std::sync::Arc<Readers>,
+    readers: Arc<Readers>,
     writer: GroupCommit,
 }
 
@@ -79,7 +79,7 @@ impl SqliteStore {
         writer.execute_batch(WRITER_PRAGMAS)?;
         let checkpointer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         Ok(Self {
-            readers: std::sync::Arc::new(Readers {
+            readers: Arc::new(Readers {
                 path,
                 idle: Mutex::new(Vec::new()),
             }),

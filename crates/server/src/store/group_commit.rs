@@ -84,7 +84,7 @@ trait QueuedWrite: Send {
     fn run(&mut self, conn: &Connection) -> bool;
 
     /// Answers the caller: its result if the batch committed, else why it did not.
-    fn answer(self: Box<Self>, committed: Result<(), String>);
+    fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
 }
 
 struct PendingWrite<T, F> {
@@ -108,12 +108,12 @@ where
         succeeded
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), String>) {
+    fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
         let result = match (committed, self.result) {
             // A failed write's own error stands whether or not the batch committed.
             (_, Some(Err(error))) => Err(error),
             (Ok(()), Some(Ok(value))) => Ok(value),
-            (Err(reason), _) => Err(StoreError::WriteFailed(reason)),
+            (Err(error), _) => Err(batch_error(error)),
             (Ok(()), None) => Err(StoreError::WriteFailed("the write never ran".to_owned())),
         };
         // The caller may have gone (its request was cancelled); the write stands regardless.
@@ -135,10 +135,10 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(&conn, &mut batch).map_err(|error| {
+        let outcome = commit_batch(&conn, &mut batch);
+        if let Err(error) = &outcome {
             tracing::error!(%error, "a batch of writes failed");
-            error.to_string()
-        });
+        }
         // Leave the connection clean for the next batch whatever state a failure left.
         if !conn.is_autocommit()
             && let Err(error) = conn.execute_batch("ROLLBACK")
@@ -150,8 +150,20 @@ fn run_writer(
             let _ = committed.try_send(());
         }
         for write in batch.drain(..) {
-            write.answer(outcome.clone());
+            write.answer(outcome.as_ref().map(drop));
         }
+    }
+}
+
+/// What each write of a batch that failed to commit is told: SQLite's own error where it
+/// gave one, so that a database another process keeps locked past the busy timeout is
+/// reported as busy (a 503), not as a failure.
+fn batch_error(error: &rusqlite::Error) -> StoreError {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*failure, message.clone()))
+        }
+        other => StoreError::WriteFailed(other.to_string()),
     }
 }
 

@@ -8,7 +8,9 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use serde_json::json;
 
-use crate::helpers::{ServerProcess, TestApp, admin, contract_test};
+use sqlx::{Connection, Executor};
+
+use crate::helpers::{Backend, ServerProcess, TestApp, admin, contract_test};
 
 async fn probes_answer_without_a_key() {
     let app = TestApp::spawn().await;
@@ -125,4 +127,35 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
     assert_eq!(server.wait(), Some(0));
     let listed = admin(&url, &["company", "list"]);
     assert!(listed.contains("acme"));
+}
+
+/// Another process (an admin command, a backup) holding SQLite's write lock past the busy
+/// timeout makes writes fail with 503, worth a retry, and writes nothing; reads go on.
+#[tokio::test]
+async fn a_write_kept_waiting_on_another_process_s_sqlite_lock_is_a_503() {
+    Backend::Sqlite
+        .run(async {
+            let app = TestApp::spawn().await;
+            app.given_contact(json!({"ext_id": "before"})).await;
+            let mut other = sqlx::SqliteConnection::connect(&app.database.url)
+                .await
+                .expect("open");
+            other.execute("BEGIN IMMEDIATE").await.expect("lock");
+
+            app.get_contact("alt:ext_id:before")
+                .await
+                .assert_status(200);
+            app.create_contact(json!({"ext_id": "during"}))
+                .await
+                .assert_error(503, "database_unavailable");
+
+            other.execute("ROLLBACK").await.expect("unlock");
+            app.get_contact("alt:ext_id:during")
+                .await
+                .assert_status(404);
+            app.create_contact(json!({"ext_id": "after"}))
+                .await
+                .assert_status(200);
+        })
+        .await;
 }

@@ -147,6 +147,19 @@ where
 mod postgres {
     use super::*;
 
+    /// The store's read of one contact by id, a row per custom value.
+    async fn contact_rows(
+        conn: &mut PgConnection,
+        seeded: &Seeded,
+        id: Uuid,
+    ) -> Result<Vec<ContactRow>, sqlx::Error> {
+        sqlx::query_as(CONTACT_BY_ID)
+            .bind(seeded.company_id)
+            .bind(id)
+            .fetch_all(conn)
+            .await
+    }
+
     /// The server's `update_contact` for the seed PATCH of contact `ext-{index}`: the row
     /// is locked first, then read by id.
     pub async fn patch(
@@ -161,11 +174,7 @@ mod postgres {
             .bind(format!("ext-{index}"))
             .fetch_one(&mut *tx)
             .await?;
-        let current: Vec<ContactRow> = sqlx::query_as(CONTACT_BY_ID)
-            .bind(seeded.company_id)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        let current = contact_rows(&mut tx, seeded, id).await?;
         let (.., last_name, _, updated_at, _, _, _, _, _) =
             current.into_iter().next().ok_or(sqlx::Error::RowNotFound)?;
         sqlx::query(UPDATE_CONTACT)
@@ -181,11 +190,7 @@ mod postgres {
             .bind(n.to_string())
             .execute(&mut *tx)
             .await?;
-        let _updated: Vec<ContactRow> = sqlx::query_as(CONTACT_BY_ID)
-            .bind(seeded.company_id)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        contact_rows(&mut tx, seeded, id).await?;
         tx.commit().await
     }
 
@@ -213,11 +218,7 @@ mod postgres {
                 .execute(&mut *tx)
                 .await?;
         }
-        let _created: Vec<ContactRow> = sqlx::query_as(CONTACT_BY_ID)
-            .bind(seeded.company_id)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+        contact_rows(&mut tx, seeded, id).await?;
         tx.commit().await
     }
 }

@@ -33,18 +33,18 @@ pub async fn require_api_key(
             "malformed Authorization header: expected Bearer <key>",
         ))?;
     let hash = api_key::hash(key);
-    let caller = match state.caches.callers.get(&hash) {
-        Some(caller) => caller,
-        None => {
-            let caller = state
+    // Unknown keys fail the fetch and are never cached, so guessing cannot fill the cache.
+    let caller = state
+        .caches
+        .callers
+        .get_or_fetch(hash, async {
+            state
                 .store
                 .authenticate(&hash)
                 .await?
-                .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
-            state.caches.callers.insert(hash, caller.clone());
-            caller
-        }
-    };
+                .ok_or(ApiError::Unauthorized("unknown or revoked API key"))
+        })
+        .await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

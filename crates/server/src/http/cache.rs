@@ -51,6 +51,21 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
+    /// The fresh value for `key`, or else what `fetch` gives, remembered. A failed fetch
+    /// is not remembered.
+    pub async fn get_or_fetch<E>(
+        &self,
+        key: K,
+        fetch: impl Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.get(&key) {
+            return Ok(value);
+        }
+        let value = fetch.await?;
+        self.insert(key, value.clone());
+        Ok(value)
+    }
+
     /// Forgets `key`, after a change made through this process.
     pub fn remove(&self, key: &K) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);

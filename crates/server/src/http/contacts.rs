@@ -364,15 +364,13 @@ async fn definitions_for(
     if !needed {
         return Ok(Arc::default());
     }
-    if let Some(definitions) = state.caches.fields.get(&caller.company_id) {
-        return Ok(definitions);
-    }
-    let definitions = Arc::new(state.store.list_fields(caller.company_id).await?);
     state
         .caches
         .fields
-        .insert(caller.company_id, definitions.clone());
-    Ok(definitions)
+        .get_or_fetch(caller.company_id, async {
+            Ok(Arc::new(state.store.list_fields(caller.company_id).await?))
+        })
+        .await
 }
 
 /// Parses a create member: absent (or `null`) stays `None`.

@@ -78,6 +78,8 @@ impl SqliteStore {
         let writer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         writer.execute_batch(WRITER_PRAGMAS)?;
         let checkpointer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        // A checkpoint syncs the database file before the WAL it copied may be reused.
+        checkpointer.execute_batch("PRAGMA synchronous = FULL;")?;
         Ok(Self {
             readers: Arc::new(Readers {
                 path,

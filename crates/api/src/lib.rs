@@ -67,6 +67,8 @@ object_only!(
     CustomFieldChanges,
     CreateCustomField,
     UpdateCustomField,
+    UpsertContact,
+    BatchUpsert,
 );
 
 /// A request type read from the members of a JSON object.
@@ -273,6 +275,172 @@ pub struct CustomFieldChanges {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove: Vec<String>,
 }
+
+/// The most items one array create or batch upsert may carry (§11).
+pub const MAX_BULK_ITEMS: usize = 1000;
+
+/// Response of an array `POST /api/v1/contacts` (Alpharun's "Add contacts" form).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportSummary {
+    /// Items that created a contact.
+    pub successful_imports_count: u64,
+    /// Items that did not; each is in `failed_contacts`.
+    pub failed_imports_count: u64,
+    /// Every failed item, in request order.
+    pub failed_contacts: Vec<FailedContact>,
+}
+
+/// A failed item of an array create: the item's members as sent, its position in the
+/// request, and why it failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailedContact {
+    /// The position of the item in the request array, from 0.
+    pub index: usize,
+    pub error: ErrorBody,
+    /// The item's own members, echoed as sent.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub contact: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The member a batch upsert matches existing contacts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchOn {
+    ExtId,
+    Email,
+    PhoneNumber,
+}
+
+impl MatchOn {
+    /// The member's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExtId => "ext_id",
+            Self::Email => "email",
+            Self::PhoneNumber => "phone_number",
+        }
+    }
+}
+
+impl fmt::Display for MatchOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Body of `POST /api/v1/contacts/batch`.
+///
+/// The items stay JSON here so that one malformed item fails alone, with its index; the
+/// server reads each as an [`UpsertContact`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, remote = "Self")]
+pub struct BatchUpsert {
+    pub match_on: MatchOn,
+    /// At most 1,000 contacts, each an `UpsertContact` carrying its `match_on` member and
+    /// checked on its own (an item that is refused fails alone, in its result).
+    #[schema(value_type = Vec<Object>, max_items = 1000)]
+    pub contacts: Vec<serde_json::Value>,
+}
+
+/// One item of a batch upsert: a create payload, read with update semantics when it
+/// matches an existing contact (an omitted member is kept, `null` clears it, and
+/// `custom_fields` sets the keys it names).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, remote = "Self")]
+pub struct UpsertContact {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub email: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    pub phone_number: Option<Option<PhoneNumberInput>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    #[schema(min_length = 1, max_length = 255)]
+    pub ext_id: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    #[schema(max_length = 255)]
+    pub first_name: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "serde_with::rust::double_option"
+    )]
+    #[schema(max_length = 255)]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_fields: Vec<CustomFieldInput>,
+}
+
+/// Response of `POST /api/v1/contacts/batch`: one result per item, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BatchResults {
+    pub results: Vec<BatchResult>,
+}
+
+/// The outcome of one batch item: `status` 200 with `created` and `contact`, or an error
+/// status with `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BatchResult {
+    /// The position of the item in the request, from 0.
+    pub index: usize,
+    /// 200, or the status the item would have had as a request of its own.
+    pub status: u16,
+    /// Whether the item created a contact (`false`: it updated one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// The formats of `GET /api/v1/contacts/export`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    /// One §3 contact object per line.
+    #[default]
+    Ndjson,
+    /// A header row, then one row per contact (RFC 4180).
+    Csv,
+}
+
+impl ExportFormat {
+    /// The format's name in the query string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ndjson => "ndjson",
+            Self::Csv => "csv",
+        }
+    }
+}
+
+/// The CSV columns of an export, before one column per custom field (§11).
+pub const CSV_COLUMNS: [&str; 8] = [
+    "id",
+    "email",
+    "phone_number",
+    "ext_id",
+    "first_name",
+    "last_name",
+    "created_at",
+    "updated_at",
+];
 
 /// A contact as returned by create, fetch, update and list (§3), bare, not wrapped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

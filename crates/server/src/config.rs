@@ -73,6 +73,15 @@ pub struct ServeConfig {
     /// Largest request body accepted, in bytes; larger ones are answered 413.
     #[arg(long, env = "CONTACTD_BODY_LIMIT", default_value_t = 256 * 1024)]
     pub body_limit: usize,
+
+    /// Largest body of the routes that take up to 1,000 contacts at once (an array
+    /// `POST /api/v1/contacts`, `POST /api/v1/contacts/batch`), in bytes.
+    #[arg(
+        long,
+        env = "CONTACTD_BULK_BODY_LIMIT",
+        default_value_t = crate::http::DEFAULT_BULK_BODY_LIMIT
+    )]
+    pub bulk_body_limit: usize,
 }
 
 /// How log lines are written to stderr.

@@ -26,7 +26,8 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
     tracing::info!(address = %listener.local_addr()?, "contactd is listening");
-    let state = AppState::new(store, config.default_phone_region, config.body_limit);
+    let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
+    state.bulk_body_limit = config.bulk_body_limit;
     serve_until_signal(listener, app(state)).await;
     tracing::info!("contactd stopped");
     Ok(())

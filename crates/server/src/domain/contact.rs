@@ -114,6 +114,15 @@ impl ContactPatch {
         }
         .require_identifier()
     }
+
+    /// The contact this update creates when it names no existing contact (a batch upsert):
+    /// its members applied to an empty contact, its values set.
+    pub fn to_new_contact(&self) -> Result<NewContact, Invalid> {
+        Ok(NewContact {
+            members: self.apply(&ContactMembers::default())?,
+            field_values: self.set_values.clone(),
+        })
+    }
 }
 
 #[cfg(test)]

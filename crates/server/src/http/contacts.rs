@@ -3,16 +3,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use contactd_api as api;
 use serde::Deserialize;
 
-use super::AppState;
-use super::cursor;
 use super::error::ApiError;
-use super::extract::{ApiQuery, Json, PathParam};
+use super::extract::{ApiQuery, Json, JsonBody, PathParam, parse_json};
+use super::{AppState, bulk, cursor};
 use crate::domain::contact::{ContactPatch, FieldWrite, NewContact};
 use crate::domain::{
     ContactIdentifier, Email, ExtId, FieldValue, Invalid, PersonName, PhoneNumber,
@@ -23,15 +24,19 @@ use crate::store::{Caller, Contact, FieldDefinition, ListPosition};
 const MAX_PAGE: u32 = 100;
 const DEFAULT_PAGE: u32 = 20;
 
-/// Routes under `/api/v1/contacts`.
-pub fn router() -> Router<AppState> {
+/// Routes under `/api/v1/contacts`. The routes that take many contacts at once admit
+/// bodies up to `bulk_body_limit`.
+pub fn router(bulk_body_limit: usize) -> Router<AppState> {
+    let bulk = DefaultBodyLimit::max(bulk_body_limit);
     Router::new()
         .route(
             "/contacts",
             get(list_contacts)
-                .post(create_contact)
+                .post(create_contact.layer(bulk))
                 .patch(update_contact),
         )
+        .route("/contacts/batch", post(bulk::upsert_contacts).layer(bulk))
+        .route("/contacts/export", get(bulk::export_contacts))
         .route(
             "/contacts/{id}",
             get(get_contact)
@@ -45,20 +50,44 @@ pub fn router() -> Router<AppState> {
     path = "/api/v1/contacts",
     tag = "contacts",
     summary = "Create Contact",
-    description = "Creates a contact. At least one of `email`, `phone_number` and `ext_id` is required; custom fields must be defined first.",
-    request_body = api::CreateContact,
+    description = "Creates a contact. At least one of `email`, `phone_number` and `ext_id` is required; custom fields must be defined first.\n\nAn **array** of up to 1,000 such objects creates each on its own (Alpharun's \"Add contacts\"): the answer counts the items that succeeded and echoes each one that failed, with its `index` and an `error`. A failed item never fails or changes another.",
+    request_body(content = bulk::CreateContactBody, description = "One contact, or an array of up to 1,000"),
     responses(
-        (status = 200, description = "The contact created", body = api::Contact),
+        (status = 200, description = "The contact created, or for an array the import counts", body = bulk::CreateContactResponse),
         (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
     )
 )]
 pub(super) async fn create_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    Json(body): Json<api::CreateContact>,
-) -> Result<Json<api::Contact>, ApiError> {
+    JsonBody(bytes): JsonBody,
+) -> Result<Response, ApiError> {
+    if bulk::is_array(&bytes) {
+        return Ok(bulk::create_contacts(&state, &caller, &bytes)
+            .await?
+            .into_response());
+    }
+    // The route admits bulk bodies; a single contact keeps the ordinary limit.
+    if bytes.len() > state.body_limit {
+        return Err(ApiError::PayloadTooLarge(state.body_limit));
+    }
+    let body: api::CreateContact = parse_json(&bytes)?;
     let definitions = definitions_for(&state, &caller, !body.custom_fields.is_empty()).await?;
-    let contact = NewContact::new(
+    let contact = new_contact(&state, &definitions, &body)?;
+    let created = state
+        .store
+        .create_contact(caller.company_id, &contact)
+        .await?;
+    Ok(Json(contact_body(created)).into_response())
+}
+
+/// Checks a create payload and turns it into the contact to store.
+pub(super) fn new_contact(
+    state: &AppState,
+    definitions: &[FieldDefinition],
+    body: &api::CreateContact,
+) -> Result<NewContact, ApiError> {
+    NewContact::new(
         parse_optional(body.email.as_deref(), Email::parse, "email")?,
         parse_optional(
             body.phone_number.as_ref(),
@@ -68,14 +97,9 @@ pub(super) async fn create_contact(
         parse_optional(body.ext_id.as_deref(), ExtId::parse, "ext_id")?,
         parse_optional(body.first_name.as_deref(), PersonName::parse, "first_name")?.flatten(),
         parse_optional(body.last_name.as_deref(), PersonName::parse, "last_name")?.flatten(),
-        field_writes(&definitions, &body.custom_fields, "custom_fields")?,
+        field_writes(definitions, &body.custom_fields, "custom_fields")?,
     )
-    .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))?;
-    let created = state
-        .store
-        .create_contact(caller.company_id, &contact)
-        .await?;
-    Ok(Json(contact_body(created)))
+    .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))
 }
 
 #[utoipa::path(
@@ -166,13 +190,9 @@ pub(super) async fn list_contacts(
         .await?;
     let next_cursor = if contacts.len() > limit as usize {
         contacts.truncate(limit as usize);
-        contacts.last().map(|last| {
-            let position = ListPosition {
-                created_at_ms: last.created_at.timestamp_millis(),
-                id: last.id,
-            };
-            cursor::encode(position, &caller.cursor_secret)
-        })
+        contacts
+            .last()
+            .map(|last| cursor::encode(ListPosition::of(last), &caller.cursor_secret))
     } else {
         None
     };
@@ -283,25 +303,17 @@ async fn apply_update(
         }
         remove_fields.push(definition.id);
     }
-    let region = state.default_region;
     let patch = ContactPatch {
-        email: parse_patch(&body.email, |email| Email::parse(email), "email")?,
-        phone_number: parse_patch(
-            &body.phone_number,
-            |phone| PhoneNumber::parse(phone, region),
-            "phone_number",
-        )?,
-        ext_id: parse_patch(&body.ext_id, |ext_id| ExtId::parse(ext_id), "ext_id")?,
-        first_name: parse_patch(
-            &body.first_name,
-            |name| PersonName::parse(name),
-            "first_name",
-        )?
-        .map(Option::flatten),
-        last_name: parse_patch(&body.last_name, |name| PersonName::parse(name), "last_name")?
-            .map(Option::flatten),
         set_values,
         remove_fields,
+        ..member_changes(
+            state,
+            &body.email,
+            &body.phone_number,
+            &body.ext_id,
+            &body.first_name,
+            &body.last_name,
+        )?
     };
     let updated = state
         .store
@@ -309,6 +321,34 @@ async fn apply_update(
         .await
         .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))?;
     Ok(Json(contact_body(updated)))
+}
+
+/// Checks the members of an update (omitted: `None`, `null`: `Some(None)`) into a patch
+/// without custom field changes.
+pub(super) fn member_changes(
+    state: &AppState,
+    email: &Option<Option<String>>,
+    phone_number: &Option<Option<api::PhoneNumberInput>>,
+    ext_id: &Option<Option<String>>,
+    first_name: &Option<Option<String>>,
+    last_name: &Option<Option<String>>,
+) -> Result<ContactPatch, ApiError> {
+    let region = state.default_region;
+    Ok(ContactPatch {
+        email: parse_patch(email, |email| Email::parse(email), "email")?,
+        phone_number: parse_patch(
+            phone_number,
+            |phone| PhoneNumber::parse(phone, region),
+            "phone_number",
+        )?,
+        ext_id: parse_patch(ext_id, |ext_id| ExtId::parse(ext_id), "ext_id")?,
+        first_name: parse_patch(first_name, |name| PersonName::parse(name), "first_name")?
+            .map(Option::flatten),
+        last_name: parse_patch(last_name, |name| PersonName::parse(name), "last_name")?
+            .map(Option::flatten),
+        set_values: Vec::new(),
+        remove_fields: Vec::new(),
+    })
 }
 
 #[utoipa::path(
@@ -356,7 +396,7 @@ fn contact_not_found(identifier: &ContactIdentifier) -> ApiError {
 }
 
 /// The company's field definitions, read only when the request names custom fields.
-async fn definitions_for(
+pub(super) async fn definitions_for(
     state: &AppState,
     caller: &Caller,
     needed: bool,
@@ -386,7 +426,7 @@ fn parse_optional<T: ?Sized, U>(
 }
 
 /// Parses an update member: omitted stays `None`, `null` becomes `Some(None)`.
-fn parse_patch<T, U>(
+pub(super) fn parse_patch<T, U>(
     value: &Option<Option<T>>,
     parse: impl FnOnce(&T) -> Result<U, Invalid>,
     field: &str,
@@ -398,7 +438,7 @@ fn parse_patch<T, U>(
 }
 
 /// Checks each value against its field's definition; a key twice is refused.
-fn field_writes(
+pub(super) fn field_writes(
     definitions: &[FieldDefinition],
     inputs: &[api::CustomFieldInput],
     path: &str,
@@ -433,7 +473,7 @@ fn field_writes(
         .collect()
 }
 
-fn find_definition<'a>(
+pub(super) fn find_definition<'a>(
     definitions: &'a [FieldDefinition],
     key: &str,
     field: &str,
@@ -453,7 +493,7 @@ fn find_definition<'a>(
 }
 
 /// The wire form of a contact (§3).
-fn contact_body(contact: Contact) -> api::Contact {
+pub(super) fn contact_body(contact: Contact) -> api::Contact {
     api::Contact {
         id: contact.id,
         email: contact.members.email,

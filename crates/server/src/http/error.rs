@@ -172,13 +172,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The error body (§2) this error is answered with; also what a failed item of a bulk
+    /// request carries. A 500's cause is logged here and never put in the body.
+    pub fn body(&self) -> ErrorBody {
         let status = self.status();
-        if let Self::Internal(source) = &self {
+        if let Self::Internal(source) = self {
             tracing::error!(error = %source, "request failed");
         }
-        let (field, conflicting_contact_id) = match &self {
+        let (field, conflicting_contact_id) = match self {
             Self::BadRequest { field, .. } => (field.clone(), None),
             Self::Conflict {
                 field,
@@ -187,14 +189,20 @@ impl IntoResponse for ApiError {
             } => (field.clone(), *conflicting_contact_id),
             _ => (None, None),
         };
-        let body = ErrorBody {
+        ErrorBody {
             error: status.as_u16(),
             message: self.to_string(),
             code: Some(self.code()),
             field,
             conflicting_contact_id,
-        };
-        let mut response = (status, Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, Json(self.body())).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

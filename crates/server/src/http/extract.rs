@@ -35,6 +35,25 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
+/// A JSON request body not parsed yet, for the routes that take one contact or many: its
+/// content type checked and its size held to the bulk limit.
+#[derive(Debug)]
+pub struct JsonBody(pub Bytes);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        Bytes::from_request(request, state)
+            .await
+            .map(JsonBody)
+            .map_err(|rejection| body_rejection(rejection, state.bulk_body_limit))
+    }
+}
+
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         match serde_json::to_vec(&self.0) {
@@ -82,9 +101,31 @@ fn bounded(text: String) -> String {
 }
 
 /// Parses a JSON body, naming the member at fault when its shape or type is wrong.
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let value = deserialize(&mut deserializer)?;
+    deserializer.end().map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {error}"),
+            None,
+        )
+    })?;
+    Ok(value)
+}
+
+/// Reads a request type from JSON already parsed (an item of a bulk body), naming the
+/// member at fault as [`parse_json`] does.
+pub fn parse_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    deserialize(value)
+}
+
+fn deserialize<'de, D, T>(deserializer: D) -> Result<T, ApiError>
+where
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+    T: serde::Deserialize<'de>,
+{
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = bounded(error.path().to_string());
         let inner = error.into_inner();
         if inner.is_data() {
@@ -101,15 +142,7 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 None,
             )
         }
-    })?;
-    deserializer.end().map_err(|error| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("the request body is not valid JSON: {error}"),
-            None,
-        )
-    })?;
-    Ok(value)
+    })
 }
 
 /// Query parameters, unknown ones refused by name.

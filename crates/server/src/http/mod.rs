@@ -4,6 +4,7 @@
 //! store, and map the result (or the [`ApiError`]) back to the wire.
 
 mod auth;
+mod bulk;
 mod cache;
 mod contacts;
 mod cursor;
@@ -40,16 +41,22 @@ pub struct AppState {
     pub default_region: DefaultRegion,
     /// The largest request body accepted, in bytes (§8).
     pub body_limit: usize,
+    /// The largest body of the routes that take many contacts at once (§11), in bytes.
+    pub bulk_body_limit: usize,
     caches: Arc<cache::Caches>,
 }
 
+/// The default of [`AppState::bulk_body_limit`]: 1,000 contacts of 16 KiB each.
+pub const DEFAULT_BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
 impl AppState {
-    /// The state of a server on `store`, its caches empty.
+    /// The state of a server on `store`, its caches empty, with the default bulk limit.
     pub fn new(store: Arc<dyn Store>, default_region: DefaultRegion, body_limit: usize) -> Self {
         Self {
             store,
             default_region,
             body_limit,
+            bulk_body_limit: DEFAULT_BULK_BODY_LIMIT,
             caches: Arc::default(),
         }
     }
@@ -58,7 +65,7 @@ impl AppState {
 /// The whole application: every route, its middleware, and the error fallbacks.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
-        .merge(contacts::router())
+        .merge(contacts::router(state.bulk_body_limit))
         .merge(custom_fields::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

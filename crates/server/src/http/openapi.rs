@@ -13,7 +13,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, Respo
 use utoipa::{Modify, OpenApi};
 
 use super::extract::Json;
-use super::{AppState, contacts, custom_fields, health};
+use super::{AppState, bulk, contacts, custom_fields, health};
 
 /// The document: every route, schema and status.
 #[derive(Debug, OpenApi)]
@@ -32,6 +32,8 @@ use super::{AppState, contacts, custom_fields, health};
         contacts::get_contact,
         contacts::list_contacts,
         contacts::delete_contact,
+        bulk::upsert_contacts,
+        bulk::export_contacts,
         custom_fields::list_fields,
         custom_fields::create_field,
         custom_fields::get_field,
@@ -40,7 +42,13 @@ use super::{AppState, contacts, custom_fields, health};
         health::alive,
         health::ready,
     ),
-    components(schemas(api::ErrorBody)),
+    components(schemas(
+        api::ErrorBody,
+        api::CreateContact,
+        api::ImportSummary,
+        api::UpsertContact,
+        api::ExportFormat,
+    )),
     modifiers(&CommonResponses),
     security(("bearerAuth" = [])),
 )]

@@ -124,6 +124,71 @@ impl ListPosition {
         created_at_ms: i64::MAX,
         id: Uuid::max(),
     };
+
+    /// The position of a contact: the next page starts after it.
+    pub fn of(contact: &Contact) -> Self {
+        Self {
+            created_at_ms: contact.created_at.timestamp_millis(),
+            id: contact.id,
+        }
+    }
+}
+
+/// One item of a batch upsert: the contact its match member names, and the changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactUpsert {
+    /// The match member's value, as the item gives it: an existing contact holding it is
+    /// updated, else a contact is created.
+    pub key: ContactIdentifier,
+    /// Applied to the existing contact, or to an empty one to create it.
+    pub patch: ContactPatch,
+}
+
+/// A contact a batch upsert wrote, and whether it created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upserted {
+    pub contact: Contact,
+    pub created: bool,
+}
+
+/// The outcome of each item of a bulk write, in item order.
+pub type ItemResults<T> = Vec<Result<T, StoreError>>;
+
+/// Contacts an export reads a page at a time: few enough that a page is small in memory,
+/// enough that paging costs little.
+pub const EXPORT_PAGE: u32 = 500;
+
+/// A company's contacts as of one moment: its definitions, then its contacts a page at a
+/// time, newest first. A reader holds the snapshot open until the last page is taken or
+/// `pages` is dropped; at most two pages wait in memory, however many contacts there are.
+#[derive(Debug)]
+pub struct Export {
+    /// The definitions as of the snapshot, ordered by key.
+    pub fields: Vec<FieldDefinition>,
+    /// Pages of contacts; it ends after the last page, or after an error.
+    pub pages: tokio::sync::mpsc::Receiver<ExportPage>,
+}
+
+/// A page of an export, or why it could not be read.
+pub type ExportPage = Result<Vec<Contact>, StoreError>;
+
+/// Where the page after `page` starts, or `None` when `page` was the last (short, empty or
+/// failed).
+fn next_page_after(page: &ExportPage) -> Option<ListPosition> {
+    match page {
+        Ok(contacts) if contacts.len() == EXPORT_PAGE as usize => {
+            contacts.last().map(ListPosition::of)
+        }
+        _ => None,
+    }
+}
+
+/// The channel an export's reader sends its pages on.
+fn export_channel() -> (
+    tokio::sync::mpsc::Sender<ExportPage>,
+    tokio::sync::mpsc::Receiver<ExportPage>,
+) {
+    tokio::sync::mpsc::channel(2)
 }
 
 /// The contact members that must be unique within a company.
@@ -282,6 +347,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         id: &ContactIdentifier,
     ) -> Result<Uuid, StoreError>;
+
+    /// Creates each contact on its own, returning the new ids: an item that fails (a
+    /// duplicate, also of an earlier item) leaves nothing and never fails another. The outer
+    /// error means nothing at all was stored.
+    async fn create_contacts(
+        &self,
+        company_id: Uuid,
+        contacts: &[NewContact],
+    ) -> Result<ItemResults<Uuid>, StoreError>;
+    /// Updates the contact each item's key names, or creates it; each item on its own, as
+    /// [`Store::create_contacts`]. Racing upserts of one key end as one contact.
+    async fn upsert_contacts(
+        &self,
+        company_id: Uuid,
+        items: &[ContactUpsert],
+    ) -> Result<ItemResults<Upserted>, StoreError>;
+    /// Starts reading every contact of a company from one snapshot.
+    async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError>;
 }
 
 /// How the PostgreSQL store uses its server; the SQLite store has no such choices.

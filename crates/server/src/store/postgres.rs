@@ -23,11 +23,12 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
-    FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
-    NewApiKey, NewFieldDefinition, PostgresSettings, Store, StoreError, UniqueMember,
-    contacts_from_rows, field_write_error, identifiers_change, now_ms, options_json, sql,
-    unique_or, unique_value, values_change,
+    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
+    EXPORT_PAGE, Export, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
+    ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey, NewFieldDefinition,
+    PostgresSettings, Store, StoreError, UniqueMember, Upserted, contacts_from_rows,
+    export_channel, field_write_error, identifiers_change, next_page_after, now_ms, options_json,
+    sql, unique_or, unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -219,11 +220,54 @@ impl PostgresStore {
         Ok(contacts_from_rows(rows)?.pop())
     }
 
-    /// Turns a unique-index violation into [`StoreError::DuplicateContact`]. PostgreSQL
-    /// aborts the whole transaction on an error, so the holder of the value is read after
-    /// the rollback, on a connection of its own.
+    /// Runs one statement that returns nothing.
+    async fn run(
+        &self,
+        conn: &mut PgConnection,
+        statement: &'static str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(statement)
+            .persistent(self.persistent)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the items of a write in one transaction, each in a savepoint of its own, so that
+    /// an item that fails undoes itself alone and the rest commit together. A serialization
+    /// failure or deadlock undoes the whole transaction, which is then retried.
+    async fn write_items<I: WriteItem>(
+        &self,
+        company_id: Uuid,
+        items: &[I],
+    ) -> Result<ItemResults<I::Written>, StoreError> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                self.run(&mut tx, SAVEPOINT).await?;
+                let outcome = item.write(self, &mut tx, company_id).await;
+                match outcome {
+                    Err(error) if is_retryable(&error) => return Err(error),
+                    Err(_) => self.run(&mut tx, ROLLBACK_TO_SAVEPOINT).await?,
+                    Ok(_) => {}
+                }
+                self.run(&mut tx, RELEASE_SAVEPOINT).await?;
+                results.push(outcome);
+            }
+            tx.commit().await?;
+            Ok(results)
+        })
+        .await
+    }
+
+    /// Turns a unique-index violation into [`StoreError::DuplicateContact`], naming the
+    /// contact that holds the value. PostgreSQL refuses every statement after an error until
+    /// the item's savepoint is rolled back, so it is rolled back here before the read (which
+    /// then sees the transaction's own earlier items too).
     async fn duplicate_contact(
         &self,
+        conn: &mut PgConnection,
         company_id: Uuid,
         members: &ContactMembers,
         error: sqlx::Error,
@@ -240,15 +284,14 @@ impl PostgresStore {
         let Some(member) = member else {
             return StoreError::from(error);
         };
-        let conflicting_contact_id = self
-            .with_session(async |conn| {
-                Ok(sqlx::query_scalar(sql::contact_holding(member))
-                    .persistent(self.persistent)
-                    .bind(company_id)
-                    .bind(unique_value(members, member))
-                    .fetch_optional(conn)
-                    .await?)
-            })
+        if let Err(rollback) = self.run(conn, ROLLBACK_TO_SAVEPOINT).await {
+            return rollback;
+        }
+        let conflicting_contact_id = sqlx::query_scalar(sql::contact_holding(member))
+            .persistent(self.persistent)
+            .bind(company_id)
+            .bind(unique_value(members, member))
+            .fetch_optional(conn)
             .await
             .ok()
             .flatten();
@@ -277,12 +320,13 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn create_contact_once(
+    /// Inserts a contact and its values, returning its new id.
+    async fn insert_contact(
         &self,
+        conn: &mut PgConnection,
         company_id: Uuid,
         contact: &NewContact,
-    ) -> Result<Contact, StoreError> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Uuid, StoreError> {
         let id = Uuid::now_v7();
         let members = &contact.members;
         let inserted = sqlx::query(sql::INSERT_CONTACT)
@@ -295,29 +339,38 @@ impl PostgresStore {
             .bind(&members.first_name)
             .bind(&members.last_name)
             .bind(now_ms())
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await;
         if let Err(error) = inserted {
-            drop(tx);
-            return Err(self.duplicate_contact(company_id, members, error).await);
+            return Err(self
+                .duplicate_contact(conn, company_id, members, error)
+                .await);
         }
-        self.write_field_values(&mut tx, id, &contact.field_values)
+        self.write_field_values(conn, id, &contact.field_values)
             .await?;
-        let created = self
-            .fetch_contact(&mut tx, company_id, &ContactIdentifier::Id(id))
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(created)
+        Ok(id)
     }
 
-    async fn update_contact_once(
+    /// Reads a contact just written, by its id.
+    async fn written_contact(
         &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        id: Uuid,
+    ) -> Result<Contact, StoreError> {
+        self.fetch_contact(conn, company_id, &ContactIdentifier::Id(id))
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Locks the row of the contact an identifier names until the transaction ends,
+    /// returning its id.
+    async fn lock_contact(
+        &self,
+        conn: &mut PgConnection,
         company_id: Uuid,
         id: &ContactIdentifier,
-        patch: &ContactPatch,
-    ) -> Result<Contact, StoreError> {
-        let mut tx = self.pool.begin().await?;
+    ) -> Result<Option<Uuid>, StoreError> {
         let id = IdentifierMatch::from(id);
         let query = sqlx::query_scalar(lock_contact(&id))
             .persistent(self.persistent)
@@ -326,14 +379,19 @@ impl PostgresStore {
             IdentifierMatch::Id(uuid) => query.bind(uuid),
             IdentifierMatch::Unique { value, .. } => query.bind(value),
         };
-        let locked: Uuid = query
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let current = self
-            .fetch_contact(&mut tx, company_id, &ContactIdentifier::Id(locked))
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        Ok(query.fetch_optional(conn).await?)
+    }
+
+    /// Applies an update to a contact whose row this transaction has locked; an update that
+    /// changes nothing writes nothing.
+    async fn update_locked(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        id: Uuid,
+        patch: &ContactPatch,
+    ) -> Result<Contact, StoreError> {
+        let current = self.written_contact(conn, company_id, id).await?;
         let members = patch.apply(&current.members)?;
         if members == current.members && !values_change(patch, &current.custom_fields) {
             return Ok(current);
@@ -345,11 +403,12 @@ impl PostgresStore {
                 .bind(&members.email)
                 .bind(&members.phone_number)
                 .bind(&members.ext_id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await;
             if let Err(error) = updated {
-                drop(tx);
-                return Err(self.duplicate_contact(company_id, &members, error).await);
+                return Err(self
+                    .duplicate_contact(conn, company_id, &members, error)
+                    .await);
             }
         }
         sqlx::query(sql::UPDATE_CONTACT)
@@ -358,24 +417,182 @@ impl PostgresStore {
             .bind(&members.first_name)
             .bind(&members.last_name)
             .bind(now_ms().max(current.updated_at.timestamp_millis()))
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await?;
-        self.write_field_values(&mut tx, current.id, &patch.set_values)
+        self.write_field_values(conn, current.id, &patch.set_values)
             .await?;
         for field_id in &patch.remove_fields {
             sqlx::query(sql::DELETE_VALUE)
                 .persistent(self.persistent)
                 .bind(current.id)
                 .bind(field_id)
-                .execute(&mut *tx)
+                .execute(&mut *conn)
                 .await?;
         }
-        let updated = self
-            .fetch_contact(&mut tx, company_id, &ContactIdentifier::Id(current.id))
+        self.written_contact(conn, company_id, current.id).await
+    }
+
+    /// Updates the contact an upsert's key names, or creates it. When another transaction
+    /// creates the key between the lock (which found nothing) and the insert, the insert
+    /// waits for it, fails on the unique index, and the item updates that contact instead.
+    async fn upsert_contact(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        item: &ContactUpsert,
+    ) -> Result<Upserted, StoreError> {
+        let updated = async |conn: &mut PgConnection, id| {
+            Ok(Upserted {
+                contact: self
+                    .update_locked(conn, company_id, id, &item.patch)
+                    .await?,
+                created: false,
+            })
+        };
+        if let Some(id) = self.lock_contact(conn, company_id, &item.key).await? {
+            return updated(conn, id).await;
+        }
+        let key_member = IdentifierMatch::from(&item.key).column();
+        match self
+            .insert_contact(conn, company_id, &item.patch.to_new_contact()?)
+            .await
+        {
+            Ok(id) => Ok(Upserted {
+                contact: self.written_contact(conn, company_id, id).await?,
+                created: true,
+            }),
+            Err(StoreError::DuplicateContact { member, .. }) if Some(member) == key_member => {
+                let id = self
+                    .lock_contact(conn, company_id, &item.key)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                updated(conn, id).await
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A page of contacts, newest first, after `after`.
+    async fn list_page(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        after: ListPosition,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let rows: Vec<ContactRow> = sqlx::query_as(sql::LIST_CONTACTS)
+            .persistent(self.persistent)
+            .bind(company_id)
+            .bind(after.created_at_ms)
+            .bind(after.id)
+            .bind(i64::from(limit))
+            .fetch_all(conn)
+            .await?;
+        contacts_from_rows(rows)
+    }
+
+    async fn fields_of(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Vec<FieldDefinition>, StoreError> {
+        let rows: Vec<FieldRow> = sqlx::query_as(sql::LIST_FIELDS)
+            .persistent(self.persistent)
+            .bind(company_id)
+            .fetch_all(conn)
+            .await?;
+        rows.into_iter().map(FieldDefinition::try_from).collect()
+    }
+}
+
+/// The savepoint each item of a write runs in.
+const SAVEPOINT: &str = "SAVEPOINT item";
+const ROLLBACK_TO_SAVEPOINT: &str = "ROLLBACK TO SAVEPOINT item";
+const RELEASE_SAVEPOINT: &str = "RELEASE SAVEPOINT item";
+
+/// The one result of a write of one item.
+fn single<T>(mut results: ItemResults<T>) -> Result<T, StoreError> {
+    results.pop().unwrap_or(Err(StoreError::NotFound))
+}
+
+/// What one item of a write does, inside its savepoint.
+trait WriteItem {
+    type Written;
+
+    async fn write(
+        &self,
+        store: &PostgresStore,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Self::Written, StoreError>;
+}
+
+/// An item of an array create: the new contact's id.
+impl WriteItem for NewContact {
+    type Written = Uuid;
+
+    async fn write(
+        &self,
+        store: &PostgresStore,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Uuid, StoreError> {
+        store.insert_contact(conn, company_id, self).await
+    }
+}
+
+impl WriteItem for ContactUpsert {
+    type Written = Upserted;
+
+    async fn write(
+        &self,
+        store: &PostgresStore,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Upserted, StoreError> {
+        store.upsert_contact(conn, company_id, self).await
+    }
+}
+
+/// A single create: the contact as created.
+struct CreateOne<'a>(&'a NewContact);
+
+impl WriteItem for CreateOne<'_> {
+    type Written = Contact;
+
+    async fn write(
+        &self,
+        store: &PostgresStore,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Contact, StoreError> {
+        let id = store.insert_contact(conn, company_id, self.0).await?;
+        store.written_contact(conn, company_id, id).await
+    }
+}
+
+/// A single update: the contact as updated.
+struct UpdateOne<'a> {
+    id: &'a ContactIdentifier,
+    patch: &'a ContactPatch,
+}
+
+impl WriteItem for UpdateOne<'_> {
+    type Written = Contact;
+
+    async fn write(
+        &self,
+        store: &PostgresStore,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+    ) -> Result<Contact, StoreError> {
+        let locked = store
+            .lock_contact(conn, company_id, self.id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        tx.commit().await?;
-        Ok(updated)
+        store
+            .update_locked(conn, company_id, locked, self.patch)
+            .await
     }
 }
 
@@ -552,16 +769,8 @@ impl Store for PostgresStore {
     }
 
     async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError> {
-        let rows: Vec<FieldRow> = self
-            .with_session(async |conn| {
-                Ok(sqlx::query_as(sql::LIST_FIELDS)
-                    .persistent(self.persistent)
-                    .bind(company_id)
-                    .fetch_all(conn)
-                    .await?)
-            })
-            .await?;
-        rows.into_iter().map(FieldDefinition::try_from).collect()
+        self.with_session(async |conn| self.fields_of(conn, company_id).await)
+            .await
     }
 
     async fn get_field(
@@ -627,7 +836,7 @@ impl Store for PostgresStore {
         company_id: Uuid,
         contact: &NewContact,
     ) -> Result<Contact, StoreError> {
-        retrying(|| self.create_contact_once(company_id, contact)).await
+        single(self.write_items(company_id, &[CreateOne(contact)]).await?)
     }
 
     async fn get_contact(
@@ -646,19 +855,8 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError> {
         let after = after.unwrap_or(ListPosition::START);
-        let rows: Vec<ContactRow> = self
-            .with_session(async |conn| {
-                Ok(sqlx::query_as(sql::LIST_CONTACTS)
-                    .persistent(self.persistent)
-                    .bind(company_id)
-                    .bind(after.created_at_ms)
-                    .bind(after.id)
-                    .bind(i64::from(limit))
-                    .fetch_all(conn)
-                    .await?)
-            })
-            .await?;
-        contacts_from_rows(rows)
+        self.with_session(async |conn| self.list_page(conn, company_id, after, limit).await)
+            .await
     }
 
     async fn update_contact(
@@ -667,7 +865,10 @@ impl Store for PostgresStore {
         id: &ContactIdentifier,
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError> {
-        retrying(|| self.update_contact_once(company_id, id, patch)).await
+        single(
+            self.write_items(company_id, &[UpdateOne { id, patch }])
+                .await?,
+        )
     }
 
     async fn delete_contact(
@@ -690,5 +891,54 @@ impl Store for PostgresStore {
         })
         .await?;
         deleted.ok_or(StoreError::NotFound)
+    }
+
+    async fn create_contacts(
+        &self,
+        company_id: Uuid,
+        contacts: &[NewContact],
+    ) -> Result<ItemResults<Uuid>, StoreError> {
+        self.write_items(company_id, contacts).await
+    }
+
+    async fn upsert_contacts(
+        &self,
+        company_id: Uuid,
+        items: &[ContactUpsert],
+    ) -> Result<ItemResults<Upserted>, StoreError> {
+        self.write_items(company_id, items).await
+    }
+
+    async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.run(
+            &mut tx,
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+        )
+        .await?;
+        let fields = self.fields_of(&mut tx, company_id).await?;
+        let (pages_sent, pages) = export_channel();
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut after = ListPosition::START;
+            loop {
+                let page = store
+                    .list_page(&mut tx, company_id, after, EXPORT_PAGE)
+                    .await;
+                let next = next_page_after(&page);
+                // The receiver gone means the client went away: stop reading.
+                if pages_sent.send(page).await.is_err() {
+                    break;
+                }
+                match next {
+                    Some(next) => after = next,
+                    None => break,
+                }
+            }
+            if let Err(error) = tx.rollback().await {
+                tracing::warn!(%error, "could not end an export's snapshot");
+            }
+        });
+        Ok(Export { fields, pages })
     }
 }

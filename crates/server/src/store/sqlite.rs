@@ -20,10 +20,11 @@ use uuid::Uuid;
 
 use super::group_commit::GroupCommit;
 use super::{
-    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, FieldDefinition,
-    FieldDefinitionChange, FieldRow, IdentifierMatch, LAST_USED_RESOLUTION_MS, ListPosition,
-    NewApiKey, NewFieldDefinition, Store, StoreError, UniqueMember, contacts_from_rows,
-    field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
+    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
+    EXPORT_PAGE, Export, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
+    ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey, NewFieldDefinition, Store,
+    StoreError, UniqueMember, Upserted, contacts_from_rows, export_channel, field_write_error,
+    identifiers_change, next_page_after, now_ms, options_json, sql, unique_or, unique_value,
     values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
@@ -552,26 +553,7 @@ impl Store for SqliteStore {
         let contact = contact.clone();
         self.writer
             .write(move |conn| {
-                let id = Uuid::now_v7();
-                let members = &contact.members;
-                let inserted = execute(
-                    conn,
-                    sql::INSERT_CONTACT,
-                    &[
-                        &id,
-                        &company_id,
-                        &members.email,
-                        &members.phone_number,
-                        &members.ext_id,
-                        &members.first_name,
-                        &members.last_name,
-                        &now_ms(),
-                    ],
-                );
-                if let Err(error) = inserted {
-                    return Err(duplicate_contact(conn, company_id, members, error));
-                }
-                write_field_values(conn, id, &contact.field_values)?;
+                let id = insert_contact(conn, company_id, &contact)?;
                 fetch_contact(conn, company_id, &ContactIdentifier::Id(id))?
                     .ok_or(StoreError::NotFound)
             })
@@ -594,20 +576,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError> {
         let after = after.unwrap_or(ListPosition::START);
-        let rows = self.readers.read(|conn| {
-            Ok(query(
-                conn,
-                sql::LIST_CONTACTS,
-                &[
-                    &company_id,
-                    &after.created_at_ms,
-                    &after.id,
-                    &i64::from(limit),
-                ],
-                contact_row,
-            )?)
-        })?;
-        contacts_from_rows(rows)
+        self.readers
+            .read(|conn| list_page(conn, company_id, after, limit))
     }
 
     async fn update_contact(
@@ -620,41 +590,7 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| {
                 let current = fetch_contact(conn, company_id, &id)?.ok_or(StoreError::NotFound)?;
-                let members = patch.apply(&current.members)?;
-                if members == current.members && !values_change(&patch, &current.custom_fields) {
-                    return Ok(current);
-                }
-                if identifiers_change(&current.members, &members) {
-                    let updated = execute(
-                        conn,
-                        sql::UPDATE_CONTACT_IDENTIFIERS,
-                        &[
-                            &current.id,
-                            &members.email,
-                            &members.phone_number,
-                            &members.ext_id,
-                        ],
-                    );
-                    if let Err(error) = updated {
-                        return Err(duplicate_contact(conn, company_id, &members, error));
-                    }
-                }
-                execute(
-                    conn,
-                    sql::UPDATE_CONTACT,
-                    &[
-                        &current.id,
-                        &members.first_name,
-                        &members.last_name,
-                        &now_ms().max(current.updated_at.timestamp_millis()),
-                    ],
-                )?;
-                write_field_values(conn, current.id, &patch.set_values)?;
-                for field_id in &patch.remove_fields {
-                    execute(conn, sql::DELETE_VALUE, &[&current.id, field_id])?;
-                }
-                fetch_contact(conn, company_id, &ContactIdentifier::Id(current.id))?
-                    .ok_or(StoreError::NotFound)
+                apply_patch(conn, company_id, current, &patch)
             })
             .await
     }
@@ -678,6 +614,227 @@ impl Store for SqliteStore {
             })
             .await
     }
+
+    async fn create_contacts(
+        &self,
+        company_id: Uuid,
+        contacts: &[NewContact],
+    ) -> Result<ItemResults<Uuid>, StoreError> {
+        let contacts = contacts.to_vec();
+        self.writer
+            .write(move |conn| {
+                contacts
+                    .iter()
+                    .map(|contact| in_savepoint(conn, || insert_contact(conn, company_id, contact)))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn upsert_contacts(
+        &self,
+        company_id: Uuid,
+        items: &[ContactUpsert],
+    ) -> Result<ItemResults<Upserted>, StoreError> {
+        let items = items.to_vec();
+        self.writer
+            .write(move |conn| {
+                items
+                    .iter()
+                    .map(|item| in_savepoint(conn, || upsert_contact(conn, company_id, item)))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError> {
+        let readers = self.readers.clone();
+        let (fields_sent, fields) = tokio::sync::oneshot::channel();
+        // The snapshot is a read transaction held on a connection of its own for the whole
+        // export, on a thread that may block while the client is slow to take pages.
+        tokio::task::spawn_blocking(move || {
+            let outcome = readers.read(|conn| {
+                conn.execute_batch("BEGIN")?;
+                let exported = export_snapshot(conn, company_id, fields_sent);
+                conn.execute_batch("COMMIT")?;
+                exported
+            });
+            if let Err(error) = outcome {
+                tracing::error!(%error, "an export failed");
+            }
+        });
+        fields.await.map_err(|_| {
+            StoreError::WriteFailed("the export reader stopped before it started".to_owned())
+        })?
+    }
+}
+
+/// Reads an export inside the connection's open read transaction: the definitions first,
+/// answered on `fields_sent` with the receiving end of the pages, then every page.
+fn export_snapshot(
+    conn: &Connection,
+    company_id: Uuid,
+    fields_sent: tokio::sync::oneshot::Sender<Result<Export, StoreError>>,
+) -> Result<(), StoreError> {
+    let fields = query(conn, sql::LIST_FIELDS, &[&company_id], field_row)
+        .map_err(StoreError::from)
+        .and_then(|rows| rows.into_iter().map(FieldDefinition::try_from).collect());
+    let (pages_sent, pages) = export_channel();
+    let fields = match fields {
+        Ok(fields) => fields,
+        Err(error) => {
+            let _ = fields_sent.send(Err(error));
+            return Ok(());
+        }
+    };
+    if fields_sent.send(Ok(Export { fields, pages })).is_err() {
+        return Ok(());
+    }
+    let mut after = ListPosition::START;
+    loop {
+        let page = list_page(conn, company_id, after, EXPORT_PAGE);
+        let next = next_page_after(&page);
+        // The receiver gone means the client went away: stop reading.
+        if pages_sent.blocking_send(page).is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(next) => after = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// A page of contacts, newest first, after `after`.
+fn list_page(
+    conn: &Connection,
+    company_id: Uuid,
+    after: ListPosition,
+    limit: u32,
+) -> Result<Vec<Contact>, StoreError> {
+    let rows = query(
+        conn,
+        sql::LIST_CONTACTS,
+        &[
+            &company_id,
+            &after.created_at_ms,
+            &after.id,
+            &i64::from(limit),
+        ],
+        contact_row,
+    )?;
+    contacts_from_rows(rows)
+}
+
+/// Runs one item of a bulk write in a savepoint of its own, so that its failure undoes it
+/// alone. The outer error means the savepoint itself failed, and with it the whole write.
+fn in_savepoint<T>(
+    conn: &Connection,
+    item: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    execute(conn, "SAVEPOINT item", &[])?;
+    let outcome = item();
+    if outcome.is_err() {
+        execute(conn, "ROLLBACK TO item", &[])?;
+    }
+    execute(conn, "RELEASE item", &[])?;
+    Ok(outcome)
+}
+
+/// Inserts a contact and its values, returning its new id.
+fn insert_contact(
+    conn: &Connection,
+    company_id: Uuid,
+    contact: &NewContact,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    let members = &contact.members;
+    let inserted = execute(
+        conn,
+        sql::INSERT_CONTACT,
+        &[
+            &id,
+            &company_id,
+            &members.email,
+            &members.phone_number,
+            &members.ext_id,
+            &members.first_name,
+            &members.last_name,
+            &now_ms(),
+        ],
+    );
+    if let Err(error) = inserted {
+        return Err(duplicate_contact(conn, company_id, members, error));
+    }
+    write_field_values(conn, id, &contact.field_values)?;
+    Ok(id)
+}
+
+/// Applies an update to a contact as read on this connection; an update that changes
+/// nothing writes nothing.
+fn apply_patch(
+    conn: &Connection,
+    company_id: Uuid,
+    current: Contact,
+    patch: &ContactPatch,
+) -> Result<Contact, StoreError> {
+    let members = patch.apply(&current.members)?;
+    if members == current.members && !values_change(patch, &current.custom_fields) {
+        return Ok(current);
+    }
+    if identifiers_change(&current.members, &members) {
+        let updated = execute(
+            conn,
+            sql::UPDATE_CONTACT_IDENTIFIERS,
+            &[
+                &current.id,
+                &members.email,
+                &members.phone_number,
+                &members.ext_id,
+            ],
+        );
+        if let Err(error) = updated {
+            return Err(duplicate_contact(conn, company_id, &members, error));
+        }
+    }
+    execute(
+        conn,
+        sql::UPDATE_CONTACT,
+        &[
+            &current.id,
+            &members.first_name,
+            &members.last_name,
+            &now_ms().max(current.updated_at.timestamp_millis()),
+        ],
+    )?;
+    write_field_values(conn, current.id, &patch.set_values)?;
+    for field_id in &patch.remove_fields {
+        execute(conn, sql::DELETE_VALUE, &[&current.id, field_id])?;
+    }
+    fetch_contact(conn, company_id, &ContactIdentifier::Id(current.id))?.ok_or(StoreError::NotFound)
+}
+
+/// Updates the contact an upsert's key names, or creates it. The writer runs one write at a
+/// time, so nothing can take the key between the read and the insert.
+fn upsert_contact(
+    conn: &Connection,
+    company_id: Uuid,
+    item: &ContactUpsert,
+) -> Result<Upserted, StoreError> {
+    if let Some(current) = fetch_contact(conn, company_id, &item.key)? {
+        let contact = apply_patch(conn, company_id, current, &item.patch)?;
+        return Ok(Upserted {
+            contact,
+            created: false,
+        });
+    }
+    let id = insert_contact(conn, company_id, &item.patch.to_new_contact()?)?;
+    let contact =
+        fetch_contact(conn, company_id, &ContactIdentifier::Id(id))?.ok_or(StoreError::NotFound)?;
+    Ok(Upserted {
+        contact,
+        created: true,
+    })
 }
 
 #[cfg(test)]

@@ -377,6 +377,20 @@ impl TestApp {
         }
     }
 
+    /// Sends `GET path` with this app's key and returns the response unread, to read its
+    /// body as it streams.
+    pub async fn open(&self, path: &str) -> axum::response::Response {
+        let request = Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.key))
+            .body(Body::empty())
+            .expect("valid request");
+        self.router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router never fails")
+    }
+
     /// Sends `method path` with this app's key and an optional JSON body.
     pub async fn request(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
         self.request_as(&self.key, method, path, body).await

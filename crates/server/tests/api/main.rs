@@ -9,6 +9,7 @@
 mod helpers;
 
 mod auth;
+mod bulk;
 mod cli;
 mod contacts_create;
 mod contacts_list;

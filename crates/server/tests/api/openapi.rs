@@ -58,6 +58,7 @@ async fn the_document_covers_every_route_and_the_bearer_scheme() {
             "DELETE /api/v1/contacts/{id}",
             "DELETE /api/v1/custom-fields/{key}",
             "GET /api/v1/contacts",
+            "GET /api/v1/contacts/export",
             "GET /api/v1/contacts/{id}",
             "GET /api/v1/custom-fields",
             "GET /api/v1/custom-fields/{key}",
@@ -67,6 +68,7 @@ async fn the_document_covers_every_route_and_the_bearer_scheme() {
             "PATCH /api/v1/contacts/{id}",
             "PATCH /api/v1/custom-fields/{key}",
             "POST /api/v1/contacts",
+            "POST /api/v1/contacts/batch",
             "POST /api/v1/custom-fields",
         ]
     );

@@ -1,0 +1,430 @@
+//! The bulk routes (§11): array create on `POST /contacts`, batch upsert, and export.
+//!
+//! Every item goes through the same parsing, validation and store code as a single write;
+//! only the error handling differs: an item's failure is reported with its index, and
+//! never fails or changes another item.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use contactd_api::{self as api, MAX_BULK_ITEMS, MatchOn};
+use futures_util::{StreamExt, stream};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
+
+use super::AppState;
+use super::contacts::{contact_body, definitions_for, field_writes, member_changes, new_contact};
+use super::error::ApiError;
+use super::extract::{ApiQuery, Json, JsonBody, parse_json, parse_value};
+use crate::domain::ContactIdentifier;
+use crate::store::{Caller, Contact, ContactUpsert, FieldDefinition};
+
+/// Members of Alpharun's "Add contacts" that belong to its job openings, which contactd
+/// does not have: an item carrying one fails, naming it.
+const JOB_OPENING_MEMBERS: [&str; 3] = ["job_opening_id", "resume", "interview_custom_fields"];
+
+/// Whether a create body is an array (the bulk form) rather than one contact.
+pub(super) fn is_array(body: &[u8]) -> bool {
+    body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// The body of `POST /contacts` as documented: one contact, or up to 1,000 objects, each
+/// checked on its own (so an item the contact schema refuses fails alone, in a 200).
+pub(super) struct CreateContactBody;
+
+impl PartialSchema for CreateContactBody {
+    fn schema() -> RefOr<Schema> {
+        let many = ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::Object))
+            .max_items(Some(MAX_BULK_ITEMS))
+            .description(Some(
+                "Up to 1,000 create payloads (`CreateContact`), each checked on its own",
+            ));
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("CreateContact"))
+                .item(many)
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for CreateContactBody {}
+
+/// The answer of `POST /contacts`: the contact, or for an array the import counts.
+pub(super) struct CreateContactResponse;
+
+impl PartialSchema for CreateContactResponse {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("Contact"))
+                .item(Ref::from_schema_name("ImportSummary"))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for CreateContactResponse {}
+
+/// Array create: each item created on its own; the answer counts them and echoes the
+/// failed ones with their index and error.
+pub(super) async fn create_contacts(
+    state: &AppState,
+    caller: &Caller,
+    body: &[u8],
+) -> Result<Json<api::ImportSummary>, ApiError> {
+    let items = bulk_items(parse_json(body)?, "")?;
+    let definitions = definitions_for(state, caller, uses_custom_fields(&items)).await?;
+    let mut failed = Vec::new();
+    let mut valid = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        match parse_item(item).and_then(|body| new_contact(state, &definitions, &body)) {
+            Ok(contact) => valid.push((index, contact)),
+            Err(error) => failed.push((index, error)),
+        }
+    }
+    let (indexes, contacts): (Vec<_>, Vec<_>) = valid.into_iter().unzip();
+    let outcomes = state
+        .store
+        .create_contacts(caller.company_id, &contacts)
+        .await?;
+    for (index, outcome) in indexes.into_iter().zip(outcomes) {
+        if let Err(error) = outcome {
+            failed.push((index, error.into()));
+        }
+    }
+    failed.sort_by_key(|(index, _)| *index);
+    let failed_contacts: Vec<_> = failed
+        .into_iter()
+        .map(|(index, error)| api::FailedContact {
+            index,
+            error: error.body(),
+            contact: items[index].as_object().cloned().unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(api::ImportSummary {
+        successful_imports_count: (items.len() - failed_contacts.len()) as u64,
+        failed_imports_count: failed_contacts.len() as u64,
+        failed_contacts,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/batch",
+    tag = "contacts",
+    summary = "Upsert Contacts",
+    description = "Up to 1,000 contacts, each matched on its `match_on` member (which it must carry): one that names an existing contact updates it (an omitted member is kept, `null` clears it, `custom_fields` sets the keys it names), any other creates a contact. Each item is applied on its own and answered in `results`, in request order; an item whose `match_on` value repeats an earlier item's fails with 409 `duplicate_in_batch`.",
+    request_body = api::BatchUpsert,
+    responses(
+        (status = 200, description = "One result per item", body = api::BatchResults),
+    )
+)]
+pub(super) async fn upsert_contacts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<api::BatchResults>, ApiError> {
+    let body: api::BatchUpsert = parse_json(&body)?;
+    let items = bulk_items(body.contacts, "contacts")?;
+    let definitions = definitions_for(&state, &caller, uses_custom_fields(&items)).await?;
+    let mut results: Vec<Option<api::BatchResult>> = vec![None; items.len()];
+    let mut first_with_key = HashMap::with_capacity(items.len());
+    let mut valid = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let upsert = parse_item(item)
+            .and_then(|item| upsert_item(&state, &definitions, body.match_on, &item))
+            .and_then(|upsert| {
+                match first_with_key.insert(upsert.key.to_string(), index) {
+                    Some(first) => {
+                        // Keep the first item as the one the key names.
+                        first_with_key.insert(upsert.key.to_string(), first);
+                        Err(duplicate_in_batch(body.match_on, first))
+                    }
+                    None => Ok(upsert),
+                }
+            });
+        match upsert {
+            Ok(upsert) => valid.push((index, upsert)),
+            Err(error) => results[index] = Some(failed_result(index, &error)),
+        }
+    }
+    // Applied in key order, so that batches racing over the same keys take their row
+    // locks in one order and never deadlock one another.
+    valid.sort_by_cached_key(|(_, upsert)| upsert.key.to_string());
+    let (indexes, upserts): (Vec<_>, Vec<_>) = valid.into_iter().unzip();
+    let outcomes = state
+        .store
+        .upsert_contacts(caller.company_id, &upserts)
+        .await?;
+    for (index, outcome) in indexes.into_iter().zip(outcomes) {
+        results[index] = Some(match outcome {
+            Ok(upserted) => api::BatchResult {
+                index,
+                status: 200,
+                created: Some(upserted.created),
+                contact: Some(contact_body(upserted.contact)),
+                error: None,
+            },
+            Err(error) => failed_result(index, &error.into()),
+        });
+    }
+    Ok(Json(api::BatchResults {
+        results: results.into_iter().flatten().collect(),
+    }))
+}
+
+/// Refuses a bulk body of more than [`MAX_BULK_ITEMS`] items, or one whose items are not
+/// all objects, as a whole; `at` is the path of the array.
+fn bulk_items(items: Vec<Value>, at: &str) -> Result<Vec<Value>, ApiError> {
+    if items.len() > MAX_BULK_ITEMS {
+        return Err(ApiError::bad_request(
+            "too_many_items",
+            format!(
+                "{} items were sent; at most {MAX_BULK_ITEMS} are accepted in one request",
+                items.len()
+            ),
+            (!at.is_empty()).then(|| at.to_owned()),
+        ));
+    }
+    if let Some(index) = items.iter().position(|item| !item.is_object()) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "every item must be a JSON object",
+            Some(format!("{at}[{index}]")),
+        ));
+    }
+    Ok(items)
+}
+
+fn uses_custom_fields(items: &[Value]) -> bool {
+    items.iter().any(|item| item.get("custom_fields").is_some())
+}
+
+/// Reads one item, refusing Alpharun's job-opening members by name.
+fn parse_item<T: serde::de::DeserializeOwned>(item: &Value) -> Result<T, ApiError> {
+    if let Some(member) = JOB_OPENING_MEMBERS
+        .into_iter()
+        .find(|member| item.get(member).is_some())
+    {
+        return Err(ApiError::bad_request(
+            "unsupported_member",
+            format!("`{member}` belongs to Alpharun's job openings, which contactd does not have"),
+            Some(member.to_owned()),
+        ));
+    }
+    parse_value(item)
+}
+
+/// Checks a batch item and names the contact it matches by its `match_on` member.
+fn upsert_item(
+    state: &AppState,
+    definitions: &[FieldDefinition],
+    match_on: MatchOn,
+    item: &api::UpsertContact,
+) -> Result<ContactUpsert, ApiError> {
+    let mut patch = member_changes(
+        state,
+        &item.email,
+        &item.phone_number,
+        &item.ext_id,
+        &item.first_name,
+        &item.last_name,
+    )?;
+    patch.set_values = field_writes(definitions, &item.custom_fields, "custom_fields")?;
+    let key = match match_on {
+        MatchOn::ExtId => patch.ext_id.clone().flatten().map(ContactIdentifier::ExtId),
+        MatchOn::Email => patch.email.clone().flatten().map(ContactIdentifier::Email),
+        MatchOn::PhoneNumber => patch
+            .phone_number
+            .clone()
+            .flatten()
+            .map(ContactIdentifier::PhoneNumber),
+    };
+    let key = key.ok_or_else(|| {
+        ApiError::bad_request(
+            "match_on_required",
+            format!("each contact must carry a {match_on}, the batch's match_on member"),
+            Some(match_on.as_str().to_owned()),
+        )
+    })?;
+    Ok(ContactUpsert { key, patch })
+}
+
+fn duplicate_in_batch(match_on: MatchOn, first: usize) -> ApiError {
+    ApiError::Conflict {
+        code: "duplicate_in_batch".to_owned(),
+        message: format!("item {first} of this batch has the same {match_on}"),
+        field: Some(match_on.as_str().to_owned()),
+        conflicting_contact_id: None,
+    }
+}
+
+fn failed_result(index: usize, error: &ApiError) -> api::BatchResult {
+    let error = error.body();
+    api::BatchResult {
+        index,
+        status: error.error,
+        created: None,
+        contact: None,
+        error: Some(error),
+    }
+}
+
+/// Query of `GET /contacts/export`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportQuery {
+    format: Option<api::ExportFormat>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/export",
+    tag = "contacts",
+    summary = "Export Contacts",
+    description = "Every contact of your company, newest first, from one consistent snapshot, streamed. `ndjson` (the default): one contact object per line. `csv`: a header row `id,email,phone_number,ext_id,first_name,last_name,created_at,updated_at` and one column per custom field, named by its key, in key order; RFC 4180 quoting, an empty cell where there is no value.",
+    params(("format" = Option<api::ExportFormat>, Query, description = "`ndjson` (default) or `csv`")),
+    responses(
+        (status = 200, description = "The contacts", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "An unknown format or query parameter", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn export_contacts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format = query.format.unwrap_or_default();
+    let export = state.store.export_contacts(caller.company_id).await?;
+    let encoder = Encoder {
+        format,
+        fields: export.fields,
+    };
+    let head = stream::iter(encoder.head().map(Ok));
+    let pages = stream::unfold(export.pages, |mut pages| async move {
+        pages.recv().await.map(|page| (page, pages))
+    })
+    .map(move |page| match page {
+        Ok(contacts) => encoder.page(contacts),
+        Err(error) => {
+            // The status is sent already: end the body short, which the client sees as a
+            // broken transfer rather than a complete file.
+            tracing::error!(%error, "an export failed part way");
+            Err(std::io::Error::other("the export failed"))
+        }
+    });
+    let (content_type, disposition) = match format {
+        api::ExportFormat::Ndjson => (
+            "application/x-ndjson",
+            "attachment; filename=\"contacts.ndjson\"",
+        ),
+        api::ExportFormat::Csv => (
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"contacts.csv\"",
+        ),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static(disposition),
+            ),
+        ],
+        Body::from_stream(head.chain(pages)),
+    )
+        .into_response())
+}
+
+/// Turns pages of contacts into the bytes of an export.
+struct Encoder {
+    format: api::ExportFormat,
+    /// The definitions of the snapshot, in key order: one CSV column each.
+    fields: Vec<FieldDefinition>,
+}
+
+impl Encoder {
+    /// What precedes the first contact: the CSV header row.
+    fn head(&self) -> Option<Bytes> {
+        match self.format {
+            api::ExportFormat::Ndjson => None,
+            api::ExportFormat::Csv => {
+                let columns = api::CSV_COLUMNS
+                    .iter()
+                    .copied()
+                    .chain(self.fields.iter().map(|field| field.key.as_str()));
+                csv_rows(std::iter::once(columns.map(str::to_owned).collect())).ok()
+            }
+        }
+    }
+
+    fn page(&self, contacts: Vec<Contact>) -> Result<Bytes, std::io::Error> {
+        match self.format {
+            api::ExportFormat::Ndjson => {
+                let mut out = Vec::with_capacity(contacts.len() * 256);
+                for contact in contacts {
+                    serde_json::to_writer(&mut out, &contact_body(contact))?;
+                    out.push(b'\n');
+                }
+                Ok(out.into())
+            }
+            api::ExportFormat::Csv => {
+                csv_rows(contacts.into_iter().map(|contact| self.csv_row(contact)))
+            }
+        }
+    }
+
+    /// A contact's CSV cells: its members, its timestamps, then a cell per definition,
+    /// empty where the contact holds no value.
+    fn csv_row(&self, contact: Contact) -> Vec<String> {
+        let members = contact.members;
+        let mut row = vec![
+            contact.id.to_string(),
+            members.email.unwrap_or_default(),
+            members.phone_number.unwrap_or_default(),
+            members.ext_id.unwrap_or_default(),
+            members.first_name.unwrap_or_default(),
+            members.last_name.unwrap_or_default(),
+            api::format_timestamp(&contact.created_at),
+            api::format_timestamp(&contact.updated_at),
+        ];
+        row.extend(self.fields.iter().map(|field| {
+            contact
+                .custom_fields
+                .iter()
+                .find(|value| value.field_id == field.id)
+                .map(|value| match value.value.to_json() {
+                    Value::String(text) => text,
+                    other => other.to_string(),
+                })
+                .unwrap_or_default()
+        }));
+        row
+    }
+}
+
+/// RFC 4180 rows: fields quoted where they need it, CRLF line ends.
+fn csv_rows(rows: impl IntoIterator<Item = Vec<String>>) -> Result<Bytes, std::io::Error> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for row in rows {
+        writer.write_record(&row)?;
+    }
+    writer
+        .into_inner()
+        .map(Bytes::from)
+        .map_err(|error| std::io::Error::other(error.to_string()))
+}

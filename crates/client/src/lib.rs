@@ -7,8 +7,9 @@
 use std::fmt;
 
 use contactd_api::{
-    Contact, ContactList, CreateContact, CreateCustomField, CustomField, CustomFieldList,
-    DeletedContact, ErrorBody, UpdateContact, UpdateCustomField,
+    BatchResults, Contact, ContactList, CreateContact, CreateCustomField, CustomField,
+    CustomFieldList, DeletedContact, ErrorBody, ExportFormat, ImportSummary, MatchOn,
+    UpdateContact, UpdateCustomField,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, Response};
@@ -61,6 +62,30 @@ pub enum Error {
         /// The response body, as text.
         body: String,
     },
+}
+
+/// The response header of an export that says how many contacts it holds.
+pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
+
+/// An export being received: its body arrives in chunks as the server reads its pages, so
+/// a caller can write it out without holding it in memory.
+#[derive(Debug)]
+pub struct Export {
+    response: Response,
+    total: Option<u64>,
+}
+
+impl Export {
+    /// How many contacts the export holds, when the server said.
+    pub fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The next chunk of the body, `None` at its end. A body cut short (the server failed
+    /// part way, or the connection broke) is an error, never a silent end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, Error> {
+        Ok(self.response.chunk().await?)
+    }
 }
 
 /// Query of `GET /api/v1/contacts`; absent members are left out so the server's defaults
@@ -131,6 +156,52 @@ impl Client {
     /// (`DELETE /api/v1/contacts/{id}`).
     pub async fn delete_contact(&self, id: &str) -> Result<DeletedContact, Error> {
         send_json(self.api(Method::DELETE, &contact_path(id))).await
+    }
+
+    /// Creates up to 1,000 contacts, each on its own (an array `POST /api/v1/contacts`).
+    ///
+    /// Each item is a create payload: a [`CreateContact`], or any JSON object, which the
+    /// server checks item by item. Items that fail are in the summary's `failed_contacts`,
+    /// with their index; the call itself fails only when the whole request is refused.
+    pub async fn create_contacts<T: Serialize>(
+        &self,
+        contacts: &[T],
+    ) -> Result<ImportSummary, Error> {
+        send_json(self.api(Method::POST, "/contacts").json(contacts)).await
+    }
+
+    /// Updates or creates up to 1,000 contacts matched on `match_on`
+    /// (`POST /api/v1/contacts/batch`); one result per item, in order.
+    ///
+    /// Each item is an [`contactd_api::UpsertContact`] or any JSON object, checked item by
+    /// item as in [`Client::create_contacts`].
+    pub async fn upsert_contacts<T: Serialize>(
+        &self,
+        match_on: MatchOn,
+        contacts: &[T],
+    ) -> Result<BatchResults, Error> {
+        #[derive(Serialize)]
+        struct Batch<'a, T> {
+            match_on: MatchOn,
+            contacts: &'a [T],
+        }
+        let body = Batch { match_on, contacts };
+        send_json(self.api(Method::POST, "/contacts/batch").json(&body)).await
+    }
+
+    /// Starts an export of every contact of the company from one snapshot
+    /// (`GET /api/v1/contacts/export`); read it with [`Export::chunk`].
+    pub async fn export_contacts(&self, format: ExportFormat) -> Result<Export, Error> {
+        let response = send(
+            self.api(Method::GET, "/contacts/export")
+                .query(&[("format", format.as_str())]),
+        )
+        .await?;
+        let total = response
+            .headers()
+            .get(TOTAL_COUNT_HEADER)
+            .and_then(|value| value.to_str().ok()?.parse().ok());
+        Ok(Export { response, total })
     }
 
     /// Lists every custom field definition, ordered by key (`GET /api/v1/custom-fields`).

@@ -10,6 +10,7 @@ use crate::domain::FieldKey;
 use crate::http::error::ApiError;
 use crate::http::{field_body, parse_new_field};
 use crate::store::{self, Company, Store, StoreError};
+use crate::transfer::{self, ExportArgs, ImportArgs};
 use crate::{api_key, server};
 
 /// A self-hostable server for the Alpharun Contacts API.
@@ -36,6 +37,17 @@ pub struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[command(flatten)]
+    Database(DatabaseCommand),
+    /// Import contacts from a CSV or NDJSON file into a running server.
+    Import(ImportArgs),
+    /// Export every contact of a company from a running server, as CSV or NDJSON.
+    Export(ExportArgs),
+}
+
+/// The commands that open the database themselves.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
     /// Run migrations, then serve the API until SIGTERM or SIGINT.
     Serve(ServeConfig),
     /// Run migrations and exit.
@@ -97,7 +109,7 @@ pub enum FieldCommand {
         #[arg(long, env = "CONTACTD_COMPANY")]
         company: String,
         /// Machine name: a lower-case letter, then up to 62 of a-z, 0-9 and _.
-        #[arg(long, env = "CONTACTD_KEY")]
+        #[arg(long, env = "CONTACTD_FIELD_KEY")]
         key: String,
         /// One of text, number, boolean, date, select.
         #[arg(long = "type", env = "CONTACTD_TYPE", value_parser = parse_field_type)]
@@ -121,7 +133,7 @@ pub enum FieldCommand {
         #[arg(long, env = "CONTACTD_COMPANY")]
         company: String,
         /// The field's key.
-        #[arg(long, env = "CONTACTD_KEY")]
+        #[arg(long, env = "CONTACTD_FIELD_KEY")]
         key: String,
     },
 }
@@ -133,21 +145,33 @@ fn parse_field_type(name: &str) -> Result<FieldType, String> {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    if matches!(cli.command, Command::Migrate) && cli.database.database_pgbouncer {
+    match cli.command {
+        Command::Database(command) => run_on_database(&cli.database, command).await,
+        // These talk to a server over HTTP, never to a database.
+        Command::Import(args) => transfer::import(args).await,
+        Command::Export(args) => transfer::export(args).await,
+    }
+}
+
+async fn run_on_database(
+    database: &DatabaseConfig,
+    command: DatabaseCommand,
+) -> anyhow::Result<()> {
+    if matches!(command, DatabaseCommand::Migrate) && database.database_pgbouncer {
         bail!(
             "migrations need a direct connection: run `contactd migrate` against PostgreSQL \
              itself, without --database-pgbouncer"
         );
     }
-    let store = store::connect(&cli.database.database_url, &cli.database.postgres())
+    let store = store::connect(&database.database_url, &database.postgres())
         .await
         .context("could not open the database")?;
-    match cli.command {
-        Command::Serve(config) => server::serve(store, config).await,
-        Command::Migrate => Ok(()),
-        Command::Company(command) => run_company(store.as_ref(), command).await,
-        Command::Key(command) => run_key(store.as_ref(), command).await,
-        Command::Field(command) => run_field(store.as_ref(), command).await,
+    match command {
+        DatabaseCommand::Serve(config) => server::serve(store, config).await,
+        DatabaseCommand::Migrate => Ok(()),
+        DatabaseCommand::Company(command) => run_company(store.as_ref(), command).await,
+        DatabaseCommand::Key(command) => run_key(store.as_ref(), command).await,
+        DatabaseCommand::Field(command) => run_field(store.as_ref(), command).await,
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use contactd_api::{self as api, MAX_BULK_ITEMS, MatchOn};
 use futures_util::{StreamExt, stream};
@@ -25,6 +25,10 @@ use super::error::ApiError;
 use super::extract::{ApiQuery, Json, JsonBody, parse_json, parse_value};
 use crate::domain::ContactIdentifier;
 use crate::store::{Caller, Contact, ContactUpsert, FieldDefinition};
+
+/// The response header of an export that says how many contacts it holds, so a client can
+/// show progress.
+const TOTAL_COUNT_HEADER: &str = "x-total-count";
 
 /// Members of Alpharun's "Add contacts" that belong to its job openings, which contactd
 /// does not have: an item carrying one fails, naming it.
@@ -294,7 +298,7 @@ pub(super) struct ExportQuery {
     description = "Every contact of your company, newest first, from one consistent snapshot, streamed. `ndjson` (the default): one contact object per line. `csv`: a header row `id,email,phone_number,ext_id,first_name,last_name,created_at,updated_at` and one column per custom field, named by its key, in key order; RFC 4180 quoting, an empty cell where there is no value.",
     params(("format" = Option<api::ExportFormat>, Query, description = "`ndjson` (default) or `csv`")),
     responses(
-        (status = 200, description = "The contacts", content(
+        (status = 200, description = "The contacts", headers(("x-total-count" = u64, description = "How many contacts the export holds")), content(
             (String = "application/x-ndjson"),
             (String = "text/csv"),
         )),
@@ -308,6 +312,7 @@ pub(super) async fn export_contacts(
 ) -> Result<Response, ApiError> {
     let format = query.format.unwrap_or_default();
     let export = state.store.export_contacts(caller.company_id).await?;
+    let total = export.total;
     let encoder = Encoder {
         format,
         fields: export.fields,
@@ -337,6 +342,10 @@ pub(super) async fn export_contacts(
     };
     Ok((
         [
+            (
+                HeaderName::from_static(TOTAL_COUNT_HEADER),
+                HeaderValue::from(total),
+            ),
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CONTENT_DISPOSITION,

@@ -165,6 +165,8 @@ pub const EXPORT_PAGE: u32 = 500;
 pub struct Export {
     /// The definitions as of the snapshot, ordered by key.
     pub fields: Vec<FieldDefinition>,
+    /// How many contacts the snapshot holds.
+    pub total: u64,
     /// Pages of contacts; it ends after the last page, or after an error.
     pub pages: tokio::sync::mpsc::Receiver<ExportPage>,
 }

@@ -917,6 +917,11 @@ impl Store for PostgresStore {
         )
         .await?;
         let fields = self.fields_of(&mut tx, company_id).await?;
+        let total: i64 = sqlx::query_scalar(sql::COUNT_CONTACTS)
+            .persistent(self.persistent)
+            .bind(company_id)
+            .fetch_one(&mut *tx)
+            .await?;
         let (pages_sent, pages) = export_channel();
         let store = self.clone();
         tokio::spawn(async move {
@@ -939,6 +944,10 @@ impl Store for PostgresStore {
                 tracing::warn!(%error, "could not end an export's snapshot");
             }
         });
-        Ok(Export { fields, pages })
+        Ok(Export {
+            fields,
+            total: total.unsigned_abs(),
+            pages,
+        })
     }
 }

@@ -102,6 +102,8 @@ pub const LIST_CONTACTS: &str = concat!(
     "ORDER BY c.created_at DESC, c.id DESC, f.key"
 );
 
+pub const COUNT_CONTACTS: &str = "SELECT count(*) FROM contacts WHERE company_id = $1";
+
 pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, phone_number, \
      ext_id, first_name, last_name, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";

@@ -676,18 +676,22 @@ fn export_snapshot(
     company_id: Uuid,
     fields_sent: tokio::sync::oneshot::Sender<Result<Export, StoreError>>,
 ) -> Result<(), StoreError> {
-    let fields = query(conn, sql::LIST_FIELDS, &[&company_id], field_row)
-        .map_err(StoreError::from)
-        .and_then(|rows| rows.into_iter().map(FieldDefinition::try_from).collect());
+    let snapshot = (|| {
+        let fields = query(conn, sql::LIST_FIELDS, &[&company_id], field_row)?
+            .into_iter()
+            .map(FieldDefinition::try_from)
+            .collect::<Result<_, _>>()?;
+        let total: i64 = conn.query_row(sql::COUNT_CONTACTS, [&company_id], |row| row.get(0))?;
+        Ok((fields, total))
+    })();
     let (pages_sent, pages) = export_channel();
-    let fields = match fields {
-        Ok(fields) => fields,
-        Err(error) => {
-            let _ = fields_sent.send(Err(error));
-            return Ok(());
-        }
-    };
-    if fields_sent.send(Ok(Export { fields, pages })).is_err() {
+    let started = snapshot.map(|(fields, total)| Export {
+        fields,
+        total: total.unsigned_abs(),
+        pages,
+    });
+    let failed = started.is_err();
+    if fields_sent.send(started).is_err() || failed {
         return Ok(());
     }
     let mut after = ListPosition::START;

@@ -20,6 +20,7 @@ mod custom_fields;
 mod end_to_end;
 mod errors;
 mod hostile;
+mod import_export;
 mod openapi;
 mod operations;
 mod postgres_backend;

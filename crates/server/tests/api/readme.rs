@@ -9,13 +9,16 @@ use crate::helpers::ServerProcess;
 /// The address the README's commands use; replaced by the test server's.
 const README_ADDRESS: &str = "http://127.0.0.1:8080";
 
-/// The `sh` blocks of the README's "Walkthrough" section, in order.
-fn walkthrough_blocks() -> Vec<String> {
+/// How the README runs the binary; replaced by the binary under test.
+const README_COMMAND: &str = "cargo run --release --";
+
+/// The `sh` blocks of a section of the README, in order.
+fn section_blocks(title: &str) -> Vec<String> {
     let readme = include_str!("../../../../README.md");
     let section = readme
-        .split("\n## Walkthrough\n")
+        .split(&format!("\n## {title}\n"))
         .nth(1)
-        .expect("a Walkthrough section")
+        .unwrap_or_else(|| panic!("a {title} section"))
         .split("\n## ")
         .next()
         .unwrap_or_default();
@@ -27,12 +30,12 @@ fn walkthrough_blocks() -> Vec<String> {
 }
 
 #[test]
-fn the_readme_walkthrough_works_as_written() {
+fn the_readme_walkthrough_and_bring_your_contacts_work_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("readme.db").display());
     let server = ServerProcess::start(&url, &[]);
     let key = server.first_run_key();
-    let blocks = walkthrough_blocks();
+    let blocks = section_blocks("Walkthrough");
     assert!(blocks.len() >= 5, "the walkthrough lost its commands");
     let mut outputs = Vec::new();
     for block in &blocks {
@@ -68,4 +71,32 @@ fn the_readme_walkthrough_works_as_written() {
     assert_eq!(fetched["phone_number"], "+14155552671");
     assert_eq!(fetched["custom_fields"][0]["value"], "pro");
     assert_eq!(outputs[4]["data"]["contacts"][0]["id"], fetched["id"]);
+
+    // "Bring your contacts" goes on from there (the `plan` field, Jane), in a directory of
+    // its own; each block shows what its output contains in trailing `# …` lines.
+    let blocks = section_blocks("Bring your contacts");
+    assert!(blocks.len() >= 3, "the section lost its commands");
+    let work = tempfile::tempdir().expect("temp dir");
+    for block in &blocks {
+        let script = block.replace(README_COMMAND, env!("CARGO_BIN_EXE_contactd"));
+        let output = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(work.path())
+            .env("CONTACTD_KEY", &key)
+            .env("CONTACTD_URL", &server.base_url)
+            .output()
+            .expect("run bash");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "README block failed:\n{block}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for expected in block.lines().filter_map(|line| line.strip_prefix("# ")) {
+            assert!(
+                stdout.contains(expected),
+                "README block's output lacks {expected:?}:\n{block}\nstdout: {stdout}"
+            );
+        }
+    }
 }

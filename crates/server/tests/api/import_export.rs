@@ -1,0 +1,306 @@
+//! `contactd import` and `contactd export` (§11), the real binary against a real server:
+//! round trips, re-runs with `--match-on`, the errors file, and refusals before writing.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use crate::helpers::{ServerProcess, admin, contactd};
+
+/// A server on a fresh SQLite file, with the fields the tests' files use.
+struct Setup {
+    dir: TempDir,
+    database_url: String,
+    server: ServerProcess,
+}
+
+impl Setup {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = format!("sqlite://{}", dir.path().join("contacts.db").display());
+        let server = ServerProcess::start(&database_url, &[]);
+        Self {
+            dir,
+            database_url,
+            server,
+        }
+    }
+
+    /// A company with the fields `plan`, `seats` and `notes`, and a key for it.
+    fn company(&self, name: &str) -> String {
+        admin(&self.database_url, &["company", "create", name]);
+        for (key, field_type, options) in [
+            (
+                "plan",
+                "select",
+                &["--option", "free", "--option", "pro"][..],
+            ),
+            ("seats", "number", &[][..]),
+            ("notes", "text", &[][..]),
+        ] {
+            let mut args = vec![
+                "field",
+                "create",
+                "--company",
+                name,
+                "--key",
+                key,
+                "--type",
+                field_type,
+                "--display-name",
+                key,
+            ];
+            args.extend_from_slice(options);
+            admin(&self.database_url, &args);
+        }
+        admin(&self.database_url, &["key", "create", "--company", name])
+            .trim()
+            .to_owned()
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// Runs `contactd` against the server with `key`.
+    fn run(&self, key: &str, args: &[&str]) -> Output {
+        contactd()
+            .args(args)
+            .env("CONTACTD_URL", &self.server.base_url)
+            .env("CONTACTD_KEY", key)
+            .output()
+            .expect("run contactd")
+    }
+
+    /// Runs a command that must succeed, returning its stdout.
+    fn succeed(&self, key: &str, args: &[&str]) -> String {
+        let output = self.run(key, args);
+        assert!(
+            output.status.success(),
+            "contactd {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    }
+
+    /// The company's contacts as exported in NDJSON, without what the server assigns
+    /// (id and timestamps), in export order.
+    fn contacts(&self, key: &str) -> Vec<Value> {
+        self.succeed(key, &["export", "--format", "ndjson"])
+            .lines()
+            .map(|line| {
+                let mut contact: Value = serde_json::from_str(line).expect("JSON line");
+                let members = contact.as_object_mut().expect("object");
+                for assigned in ["id", "created_at", "updated_at"] {
+                    members.remove(assigned);
+                }
+                contact
+            })
+            .collect()
+    }
+}
+
+fn by_ext_id(mut contacts: Vec<Value>) -> Vec<Value> {
+    contacts.sort_by(|a, b| a["ext_id"].as_str().cmp(&b["ext_id"].as_str()));
+    contacts
+}
+
+fn write(path: &str, text: &str) {
+    std::fs::write(path, text).expect("write file");
+}
+
+/// A CSV with quoting, an embedded line break, Unicode, empty cells and every field type.
+const AWKWARD_CSV: &str = "email,phone_number,ext_id,first_name,last_name,plan,seats,notes\n\
+jane@example.com,(415) 555-2671,crm-1,Jane,\"Doe, Jr.\",pro,12,\"said \"\"hi\"\"\"\n\
+bob@example.com,,crm-2,Bob,Smith,free,,\n\
+zoe@example.com,+44 20 7946 0958,crm-3,Zoë,\"two\nlines\",,4.50,日本語 ✓\n";
+
+#[test]
+fn a_csv_exported_and_imported_into_an_empty_company_gives_the_same_contacts() {
+    let setup = Setup::start();
+    let alpha = setup.company("alpha");
+    let input = setup.path("input.csv");
+    write(&input, AWKWARD_CSV);
+    let summary = setup.succeed(&alpha, &["import", &input]);
+    assert!(
+        summary.contains("3 created, 0 updated, 0 failed"),
+        "{summary}"
+    );
+    let original = by_ext_id(setup.contacts(&alpha));
+    assert_eq!(original.len(), 3);
+    assert_eq!(original[2]["last_name"], "two\nlines");
+    assert_eq!(original[2]["first_name"], "Zoë");
+
+    for format in ["csv", "ndjson"] {
+        let exported = setup.path(&format!("alpha.{format}"));
+        setup.succeed(&alpha, &["export", "-o", &exported]);
+        let beta = setup.company(&format!("beta-{format}"));
+        let summary = setup.succeed(&beta, &["import", &exported]);
+        assert!(
+            summary.contains("3 created, 0 updated, 0 failed"),
+            "{summary}"
+        );
+        // The import creates them in file order, newest first: the same contacts, each
+        // created anew.
+        assert_eq!(
+            by_ext_id(setup.contacts(&beta)),
+            original,
+            "round trip through {format}"
+        );
+    }
+}
+
+#[test]
+fn re_running_an_import_with_match_on_creates_nothing_and_updates_every_row() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let input = setup.path("input.csv");
+    write(&input, AWKWARD_CSV);
+    let first = setup.succeed(&key, &["import", &input, "--match-on", "ext_id"]);
+    assert!(first.contains("3 created, 0 updated, 0 failed"), "{first}");
+    let before = setup.contacts(&key);
+    let again = setup.succeed(
+        &key,
+        &[
+            "import",
+            &input,
+            "--match-on",
+            "ext_id",
+            "--batch-size",
+            "2",
+        ],
+    );
+    assert!(again.contains("0 created, 3 updated, 0 failed"), "{again}");
+    assert_eq!(setup.contacts(&key), before);
+}
+
+#[test]
+fn every_failed_row_is_in_the_errors_file_with_its_line_and_the_rest_land() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let input = setup.path("input.csv");
+    // Line 3 starts a row whose quoted cell spans two lines, so the bad rows after it are
+    // on lines 5 and 6 of the file.
+    write(
+        &input,
+        "ext_id,email,last_name,plan\n\
+         crm-1,a@example.com,One,pro\n\
+         crm-2,b@example.com,\"Two\nlines\",free\n\
+         crm-3,not-an-email,Three,pro\n\
+         crm-4,a@example.com,Four,gold\n\
+         crm-5,e@example.com,Five,free\n",
+    );
+    let errors = setup.path("errors.csv");
+    let output = setup.run(&key, &["import", &input, "--errors", &errors]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "failed rows fail the command"
+    );
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("3 created, 0 updated, 2 failed"),
+        "{summary}"
+    );
+    let mut reader = csv::Reader::from_path(&errors).expect("errors file");
+    assert_eq!(
+        reader.headers().expect("header").iter().collect::<Vec<_>>(),
+        [
+            "line",
+            "error_code",
+            "error_field",
+            "error_message",
+            "ext_id",
+            "email",
+            "last_name",
+            "plan"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|record| record.expect("row").iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][..3], ["5", "invalid_email", "email"]);
+    assert_eq!(rows[0][4..], ["crm-3", "not-an-email", "Three", "pro"]);
+    assert_eq!(
+        rows[1][..3],
+        ["6", "invalid_custom_field_value", "custom_fields[0].value"]
+    );
+    let stored: Vec<String> = setup
+        .contacts(&key)
+        .iter()
+        .map(|contact| contact["ext_id"].as_str().expect("ext_id").to_owned())
+        .collect();
+    assert_eq!(stored, ["crm-5", "crm-2", "crm-1"]);
+}
+
+#[test]
+fn an_ndjson_import_reports_lines_that_are_not_objects_and_imports_the_rest() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let input = setup.path("input.ndjson");
+    write(
+        &input,
+        "{\"ext_id\": \"crm-1\", \"custom_fields\": [{\"key\": \"plan\", \"value\": \"pro\", \"type\": \"select\", \"display_name\": \"Plan\"}]}\n\
+         \n\
+         not json\n\
+         [1, 2]\n\
+         {\"ext_id\": \"crm-2\", \"phone\": \"+14155552671\"}\n\
+         {\"ext_id\": \"crm-3\", \"id\": \"ignored\", \"created_at\": \"ignored\"}\n",
+    );
+    let errors = setup.path("errors.ndjson");
+    let output = setup.run(&key, &["import", &input, "--errors", &errors]);
+    assert_eq!(output.status.code(), Some(1));
+    let failures: Vec<Value> = std::fs::read_to_string(&errors)
+        .expect("errors file")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    let lines: Vec<(u64, &str)> = failures
+        .iter()
+        .map(|failure| {
+            (
+                failure["line"].as_u64().expect("line"),
+                failure["error"]["code"].as_str().expect("code"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (3, "invalid_json"),
+            (4, "invalid_row"),
+            (5, "invalid_request")
+        ]
+    );
+    assert_eq!(failures[2]["contact"]["phone"], "+14155552671");
+    assert_eq!(setup.contacts(&key).len(), 2);
+}
+
+#[test]
+fn unknown_columns_are_refused_before_anything_is_written() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let input = setup.path("input.csv");
+    write(&input, "ext_id,emial,tier\ncrm-1,a@example.com,gold\n");
+    let output = setup.run(&key, &["import", &input]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown CSV columns: emial, tier"),
+        "{stderr}"
+    );
+    assert!(setup.contacts(&key).is_empty());
+
+    // A file whose format cannot be told, and a wrong key, are refused too.
+    let odd = setup.path("input.txt");
+    write(&odd, "ext_id\ncrm-1\n");
+    let output = setup.run(&key, &["import", &odd]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--format"));
+    let output = setup.run("cd_wrong", &["import", &input]);
+    assert!(!output.status.success());
+    assert!(Path::new(&input).exists());
+}

@@ -331,16 +331,16 @@ impl fmt::Display for MatchOn {
 
 /// Body of `POST /api/v1/contacts/batch`.
 ///
-/// The items stay JSON here so that one malformed item fails alone, with its index; the
+/// The items stay raw JSON here so that one malformed item fails alone, with its index; the
 /// server reads each as an [`UpsertContact`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct BatchUpsert {
     pub match_on: MatchOn,
     /// At most 1,000 contacts, each an `UpsertContact` carrying its `match_on` member and
     /// checked on its own (an item that is refused fails alone, in its result).
     #[schema(value_type = Vec<Object>, max_items = 1000)]
-    pub contacts: Vec<serde_json::Value>,
+    pub contacts: Vec<Box<serde_json::value::RawValue>>,
 }
 
 /// One item of a batch upsert: a create payload, read with update semantics when it

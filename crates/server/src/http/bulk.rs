@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use contactd_api::{self as api, MAX_BULK_ITEMS, MatchOn};
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -22,7 +23,7 @@ use utoipa::{PartialSchema, ToSchema};
 use super::AppState;
 use super::contacts::{contact_body, definitions_for, field_writes, member_changes, new_contact};
 use super::error::ApiError;
-use super::extract::{ApiQuery, Json, JsonBody, parse_json, parse_value};
+use super::extract::{ApiQuery, Json, JsonBody, parse_json};
 use crate::domain::ContactIdentifier;
 use crate::store::{Caller, Contact, ContactUpsert, FieldDefinition};
 
@@ -86,11 +87,17 @@ pub(super) async fn create_contacts(
     body: &[u8],
 ) -> Result<Json<api::ImportSummary>, ApiError> {
     let items = bulk_items(parse_json(body)?, "")?;
-    let definitions = definitions_for(state, caller, uses_custom_fields(&items)).await?;
+    let parsed: Vec<Result<api::CreateContact, ApiError>> =
+        items.iter().map(|item| parse_item(item)).collect();
+    let uses_fields = parsed.iter().any(|item| {
+        item.as_ref()
+            .is_ok_and(|item| !item.custom_fields.is_empty())
+    });
+    let definitions = definitions_for(state, caller, uses_fields).await?;
     let mut failed = Vec::new();
     let mut valid = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        match parse_item(item).and_then(|body| new_contact(state, &definitions, &body)) {
+    for (index, item) in parsed.into_iter().enumerate() {
+        match item.and_then(|body| new_contact(state, &definitions, &body)) {
             Ok(contact) => valid.push((index, contact)),
             Err(error) => failed.push((index, error)),
         }
@@ -111,7 +118,7 @@ pub(super) async fn create_contacts(
         .map(|(index, error)| api::FailedContact {
             index,
             error: error.body(),
-            contact: items[index].as_object().cloned().unwrap_or_default(),
+            contact: serde_json::from_str(items[index].get()).unwrap_or_default(),
         })
         .collect();
     Ok(Json(api::ImportSummary {
@@ -139,12 +146,18 @@ pub(super) async fn upsert_contacts(
 ) -> Result<Json<api::BatchResults>, ApiError> {
     let body: api::BatchUpsert = parse_json(&body)?;
     let items = bulk_items(body.contacts, "contacts")?;
-    let definitions = definitions_for(&state, &caller, uses_custom_fields(&items)).await?;
+    let parsed: Vec<Result<api::UpsertContact, ApiError>> =
+        items.iter().map(|item| parse_item(item)).collect();
+    let uses_fields = parsed.iter().any(|item| {
+        item.as_ref()
+            .is_ok_and(|item| !item.custom_fields.is_empty())
+    });
+    let definitions = definitions_for(&state, &caller, uses_fields).await?;
     let mut results: Vec<Option<api::BatchResult>> = vec![None; items.len()];
     let mut first_with_key = HashMap::with_capacity(items.len());
     let mut valid = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let upsert = parse_item(item)
+    for (index, item) in parsed.into_iter().enumerate() {
+        let upsert = item
             .and_then(|item| upsert_item(&state, &definitions, body.match_on, &item))
             .and_then(|upsert| {
                 match first_with_key.insert(upsert.key.to_string(), index) {
@@ -187,8 +200,9 @@ pub(super) async fn upsert_contacts(
 }
 
 /// Refuses a bulk body of more than [`MAX_BULK_ITEMS`] items, or one whose items are not
-/// all objects, as a whole; `at` is the path of the array.
-fn bulk_items(items: Vec<Value>, at: &str) -> Result<Vec<Value>, ApiError> {
+/// all objects, as a whole; `at` is the path of the array. The items stay raw JSON, each
+/// read on its own.
+fn bulk_items(items: Vec<Box<RawValue>>, at: &str) -> Result<Vec<Box<RawValue>>, ApiError> {
     if items.len() > MAX_BULK_ITEMS {
         return Err(ApiError::bad_request(
             "too_many_items",
@@ -199,7 +213,7 @@ fn bulk_items(items: Vec<Value>, at: &str) -> Result<Vec<Value>, ApiError> {
             (!at.is_empty()).then(|| at.to_owned()),
         ));
     }
-    if let Some(index) = items.iter().position(|item| !item.is_object()) {
+    if let Some(index) = items.iter().position(|item| !item.get().starts_with('{')) {
         return Err(ApiError::bad_request(
             "invalid_request",
             "every item must be a JSON object",
@@ -209,23 +223,24 @@ fn bulk_items(items: Vec<Value>, at: &str) -> Result<Vec<Value>, ApiError> {
     Ok(items)
 }
 
-fn uses_custom_fields(items: &[Value]) -> bool {
-    items.iter().any(|item| item.get("custom_fields").is_some())
-}
-
-/// Reads one item, refusing Alpharun's job-opening members by name.
-fn parse_item<T: serde::de::DeserializeOwned>(item: &Value) -> Result<T, ApiError> {
-    if let Some(member) = JOB_OPENING_MEMBERS
-        .into_iter()
-        .find(|member| item.get(member).is_some())
-    {
-        return Err(ApiError::bad_request(
-            "unsupported_member",
-            format!("`{member}` belongs to Alpharun's job openings, which contactd does not have"),
-            Some(member.to_owned()),
-        ));
-    }
-    parse_value(item)
+/// Reads one item; one refused for a member of Alpharun's job openings says so.
+fn parse_item<T: serde::de::DeserializeOwned>(item: &RawValue) -> Result<T, ApiError> {
+    parse_json(item.get().as_bytes()).map_err(|error| {
+        let members: Map<String, Value> = serde_json::from_str(item.get()).unwrap_or_default();
+        match JOB_OPENING_MEMBERS
+            .into_iter()
+            .find(|member| members.contains_key(*member))
+        {
+            Some(member) => ApiError::bad_request(
+                "unsupported_member",
+                format!(
+                    "`{member}` belongs to Alpharun's job openings, which contactd does not have"
+                ),
+                Some(member.to_owned()),
+            ),
+            None => error,
+        }
+    })
 }
 
 /// Checks a batch item and names the contact it matches by its `match_on` member.

@@ -103,29 +103,7 @@ fn bounded(text: String) -> String {
 /// Parses a JSON body, naming the member at fault when its shape or type is wrong.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = deserialize(&mut deserializer)?;
-    deserializer.end().map_err(|error| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("the request body is not valid JSON: {error}"),
-            None,
-        )
-    })?;
-    Ok(value)
-}
-
-/// Reads a request type from JSON already parsed (an item of a bulk body), naming the
-/// member at fault as [`parse_json`] does.
-pub fn parse_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
-    deserialize(value)
-}
-
-fn deserialize<'de, D, T>(deserializer: D) -> Result<T, ApiError>
-where
-    D: serde::Deserializer<'de, Error = serde_json::Error>,
-    T: serde::Deserialize<'de>,
-{
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = bounded(error.path().to_string());
         let inner = error.into_inner();
         if inner.is_data() {
@@ -142,7 +120,15 @@ where
                 None,
             )
         }
-    })
+    })?;
+    deserializer.end().map_err(|error| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {error}"),
+            None,
+        )
+    })?;
+    Ok(value)
 }
 
 /// Query parameters, unknown ones refused by name.

@@ -44,8 +44,13 @@ const STATEMENT_CACHE: usize = 64;
 /// The writer's settings: durable commits, foreign keys, checkpoints left to the
 /// checkpointer thread, and a page cache of 16 MiB (SQLite's default is 2 MiB), since every
 /// write reads its contact first and the writer is the one connection that never rests.
+/// Savepoint journals are kept in memory: every write and every bulk item runs in a
+/// savepoint, and SQLite otherwise copies each page it changes inside one to a temporary
+/// file first (in a profile of a bulk import, those writes were a third of the writer's
+/// time). They hold pages of the open transaction only, and a crash loses nothing the WAL
+/// does not already protect.
 const WRITER_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384;";
+     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;";
 
 /// The SQLite store.
 ///
@@ -620,13 +625,9 @@ impl Store for SqliteStore {
         company_id: Uuid,
         contacts: &[NewContact],
     ) -> Result<ItemResults<Uuid>, StoreError> {
-        let contacts = contacts.to_vec();
         self.writer
-            .write(move |conn| {
-                contacts
-                    .iter()
-                    .map(|contact| in_savepoint(conn, || insert_contact(conn, company_id, contact)))
-                    .collect()
+            .write_each(contacts.to_vec(), move |conn, contact| {
+                insert_contact(conn, company_id, contact)
             })
             .await
     }
@@ -636,13 +637,9 @@ impl Store for SqliteStore {
         company_id: Uuid,
         items: &[ContactUpsert],
     ) -> Result<ItemResults<Upserted>, StoreError> {
-        let items = items.to_vec();
         self.writer
-            .write(move |conn| {
-                items
-                    .iter()
-                    .map(|item| in_savepoint(conn, || upsert_contact(conn, company_id, item)))
-                    .collect()
+            .write_each(items.to_vec(), move |conn, item| {
+                upsert_contact(conn, company_id, item)
             })
             .await
     }
@@ -728,21 +725,6 @@ fn list_page(
         contact_row,
     )?;
     contacts_from_rows(rows)
-}
-
-/// Runs one item of a bulk write in a savepoint of its own, so that its failure undoes it
-/// alone. The outer error means the savepoint itself failed, and with it the whole write.
-fn in_savepoint<T>(
-    conn: &Connection,
-    item: impl FnOnce() -> Result<T, StoreError>,
-) -> Result<Result<T, StoreError>, StoreError> {
-    execute(conn, "SAVEPOINT item", &[])?;
-    let outcome = item();
-    if outcome.is_err() {
-        execute(conn, "ROLLBACK TO item", &[])?;
-    }
-    execute(conn, "RELEASE item", &[])?;
-    Ok(outcome)
 }
 
 /// Inserts a contact and its values, returning its new id.

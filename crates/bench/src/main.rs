@@ -2,6 +2,7 @@
 //! drives each scenario over HTTP, then measures the database's own ceiling for the same
 //! writes, and prints it all as Markdown tables (see `BENCHMARKS.md`).
 
+mod bulk;
 mod ceiling;
 mod contactd;
 mod database;
@@ -75,6 +76,12 @@ struct Options {
     /// Contacts seeded before the scenarios run.
     #[arg(long, default_value_t = 100_000)]
     contacts: u64,
+
+    /// Instead of the HTTP scenarios: import this many contacts (three custom values each)
+    /// from a generated CSV with `contactd import`, then export them with `contactd
+    /// export`, on a fresh database.
+    #[arg(long, value_name = "ROWS")]
+    bulk: Option<u64>,
 
     /// The cargo profile contactd is built in. Only `release` measures anything; `dev`
     /// reuses a test build, for a smoke run that checks the benchmark still works.
@@ -196,6 +203,14 @@ async fn bench(
     } = set_up(contactd).await?;
 
     print_setting(options, database);
+    if let Some(rows) = options.bulk {
+        eprintln!("starting contactd serve (log: {})", log.display());
+        let server = contactd.serve(log).await?;
+        let dir = log.parent().unwrap_or(Path::new("."));
+        let outcome = bulk::run(contactd, &server, &key, dir, rows).await;
+        server.stop().await?;
+        return outcome;
+    }
     let seeding = Instant::now();
     let contact_ids = database::seed(url, company_id, &fields, options.contacts).await?;
     println!(
@@ -302,17 +317,20 @@ fn print_setting(options: &Options, database: &FreshDatabase) {
         FreshDatabase::Sqlite { .. } => "SQLite (WAL, synchronous=FULL)".to_owned(),
         FreshDatabase::Postgres { .. } => "PostgreSQL".to_owned(),
     };
-    let mode = match options.rate {
-        None => "closed loop".to_owned(),
-        Some(rate) => format!("open loop at {rate} requests/s"),
+    let mode = match (options.bulk, options.rate) {
+        (Some(rows), _) => format!("import and export of {rows} contacts"),
+        (None, rate) => format!(
+            "{} connections, {}, {} warm-up then {} measured per scenario",
+            options.concurrency,
+            rate.map_or_else(
+                || "closed loop".to_owned(),
+                |rate| format!("open loop at {rate} requests/s")
+            ),
+            humantime::format_duration(options.warm_up),
+            humantime::format_duration(options.duration),
+        ),
     };
-    println!(
-        "contactd-bench: {backend}; {cores} cores ({cpu}); {} connections, {mode}, {} warm-up \
-         then {} measured per scenario.",
-        options.concurrency,
-        humantime::format_duration(options.warm_up),
-        humantime::format_duration(options.duration),
-    );
+    println!("contactd-bench: {backend}; {cores} cores ({cpu}); {mode}.");
     if options.profile != "release" {
         println!(
             "contactd is a {} build: a smoke run, whose figures measure nothing.",

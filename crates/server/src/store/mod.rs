@@ -154,13 +154,14 @@ pub struct Upserted {
 /// The outcome of each item of a bulk write, in item order.
 pub type ItemResults<T> = Vec<Result<T, StoreError>>;
 
-/// Contacts an export reads a page at a time: few enough that a page is small in memory,
-/// enough that paging costs little.
-pub const EXPORT_PAGE: u32 = 500;
+/// Contacts an export hands over at a time: few enough that a page is small in memory,
+/// enough that handing over costs little.
+const EXPORT_PAGE: usize = 500;
 
 /// A company's contacts as of one moment: its definitions, then its contacts a page at a
-/// time, newest first. A reader holds the snapshot open until the last page is taken or
-/// `pages` is dropped; at most two pages wait in memory, however many contacts there are.
+/// time, newest first. A reader holds the snapshot open, reading one ordered query row by
+/// row, until the last page is taken or `pages` is dropped; at most two pages wait in
+/// memory, however many contacts there are.
 #[derive(Debug)]
 pub struct Export {
     /// The definitions as of the snapshot, ordered by key.
@@ -173,17 +174,6 @@ pub struct Export {
 
 /// A page of an export, or why it could not be read.
 pub type ExportPage = Result<Vec<Contact>, StoreError>;
-
-/// Where the page after `page` starts, or `None` when `page` was the last (short, empty or
-/// failed).
-fn next_page_after(page: &ExportPage) -> Option<ListPosition> {
-    match page {
-        Ok(contacts) if contacts.len() == EXPORT_PAGE as usize => {
-            contacts.last().map(ListPosition::of)
-        }
-        _ => None,
-    }
-}
 
 /// The channel an export's reader sends its pages on.
 fn export_channel() -> (
@@ -453,45 +443,75 @@ struct ContactRow {
 
 /// Folds the rows of the contact read query (ordered by contact, then key) into contacts.
 fn contacts_from_rows(rows: Vec<ContactRow>) -> Result<Vec<Contact>, StoreError> {
-    let mut contacts: Vec<Contact> = Vec::new();
+    let mut contacts = Vec::new();
     for row in rows {
-        let field = match (
-            row.field_id,
-            row.field_key,
-            row.field_display_name,
-            row.field_type,
-            row.field_value,
-        ) {
-            (Some(field_id), Some(key), Some(display_name), Some(field_type), Some(value)) => {
-                let field_type = parse_field_type(&field_type)?;
-                Some(ContactFieldValue {
-                    field_id,
-                    value: FieldValue::from_storage(field_type, &value)?,
-                    key,
-                    display_name,
-                    field_type,
-                })
-            }
-            _ => None,
-        };
-        match contacts.last_mut() {
-            Some(contact) if contact.id == row.id => contact.custom_fields.extend(field),
-            _ => contacts.push(Contact {
-                id: row.id,
-                members: ContactMembers {
-                    email: row.email,
-                    phone_number: row.phone_number,
-                    ext_id: row.ext_id,
-                    first_name: row.first_name,
-                    last_name: row.last_name,
-                },
-                custom_fields: field.into_iter().collect(),
-                created_at: timestamp(row.created_at),
-                updated_at: timestamp(row.updated_at),
-            }),
-        }
+        add_row(&mut contacts, row)?;
     }
     Ok(contacts)
+}
+
+/// Adds a row of the contact read query to `contacts`: a value of the last contact, or a
+/// new contact.
+fn add_row(contacts: &mut Vec<Contact>, row: ContactRow) -> Result<(), StoreError> {
+    let field = match (
+        row.field_id,
+        row.field_key,
+        row.field_display_name,
+        row.field_type,
+        row.field_value,
+    ) {
+        (Some(field_id), Some(key), Some(display_name), Some(field_type), Some(value)) => {
+            let field_type = parse_field_type(&field_type)?;
+            Some(ContactFieldValue {
+                field_id,
+                value: FieldValue::from_storage(field_type, &value)?,
+                key,
+                display_name,
+                field_type,
+            })
+        }
+        _ => None,
+    };
+    match contacts.last_mut() {
+        Some(contact) if contact.id == row.id => contact.custom_fields.extend(field),
+        _ => contacts.push(Contact {
+            id: row.id,
+            members: ContactMembers {
+                email: row.email,
+                phone_number: row.phone_number,
+                ext_id: row.ext_id,
+                first_name: row.first_name,
+                last_name: row.last_name,
+            },
+            custom_fields: field.into_iter().collect(),
+            created_at: timestamp(row.created_at),
+            updated_at: timestamp(row.updated_at),
+        }),
+    }
+    Ok(())
+}
+
+/// Gathers the rows of an export's read, as they stream in, into pages of whole contacts.
+#[derive(Debug, Default)]
+struct ExportPages {
+    page: Vec<Contact>,
+}
+
+impl ExportPages {
+    /// Adds a row; returns a full page once the row of a contact after it arrives (the
+    /// last contact of the page is only whole then).
+    fn push(&mut self, row: ContactRow) -> Result<Option<Vec<Contact>>, StoreError> {
+        let full = self.page.len() >= EXPORT_PAGE
+            && self.page.last().is_some_and(|last| last.id != row.id);
+        let page = full.then(|| std::mem::replace(&mut self.page, Vec::with_capacity(EXPORT_PAGE)));
+        add_row(&mut self.page, row)?;
+        Ok(page)
+    }
+
+    /// The last page, when there is one.
+    fn finish(self) -> Option<Vec<Contact>> {
+        (!self.page.is_empty()).then_some(self.page)
+    }
 }
 
 /// Whether an update changes any of a contact's identifiers.

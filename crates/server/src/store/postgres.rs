@@ -15,6 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use rand::{Rng, RngCore};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::pool::PoolConnection;
@@ -23,12 +24,12 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
-    EXPORT_PAGE, Export, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
+    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert, Export,
+    ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
     ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey, NewFieldDefinition,
     PostgresSettings, Store, StoreError, UniqueMember, Upserted, contacts_from_rows,
-    export_channel, field_write_error, identifiers_change, next_page_after, now_ms, options_json,
-    sql, unique_or, unique_value, values_change,
+    export_channel, field_write_error, identifiers_change, now_ms, options_json, sql, unique_or,
+    unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -491,6 +492,33 @@ impl PostgresStore {
         contacts_from_rows(rows)
     }
 
+    /// Reads every contact of the export's snapshot, row by row as PostgreSQL sends them,
+    /// sending a page at a time; stops early, without an error, when the receiver is gone
+    /// (the client went away).
+    async fn send_pages(
+        &self,
+        conn: &mut PgConnection,
+        company_id: Uuid,
+        pages_sent: &tokio::sync::mpsc::Sender<ExportPage>,
+    ) -> Result<(), StoreError> {
+        let mut rows = sqlx::query_as::<_, ContactRow>(sql::EXPORT_CONTACTS)
+            .persistent(self.persistent)
+            .bind(company_id)
+            .fetch(conn);
+        let mut pages = ExportPages::default();
+        while let Some(row) = rows.try_next().await? {
+            if let Some(page) = pages.push(row)?
+                && pages_sent.send(Ok(page)).await.is_err()
+            {
+                return Ok(());
+            }
+        }
+        if let Some(page) = pages.finish() {
+            let _ = pages_sent.send(Ok(page)).await;
+        }
+        Ok(())
+    }
+
     async fn fields_of(
         &self,
         conn: &mut PgConnection,
@@ -925,20 +953,9 @@ impl Store for PostgresStore {
         let (pages_sent, pages) = export_channel();
         let store = self.clone();
         tokio::spawn(async move {
-            let mut after = ListPosition::START;
-            loop {
-                let page = store
-                    .list_page(&mut tx, company_id, after, EXPORT_PAGE)
-                    .await;
-                let next = next_page_after(&page);
-                // The receiver gone means the client went away: stop reading.
-                if pages_sent.send(page).await.is_err() {
-                    break;
-                }
-                match next {
-                    Some(next) => after = next,
-                    None => break,
-                }
+            if let Err(error) = store.send_pages(&mut tx, company_id, &pages_sent).await {
+                // The client sees the body end short; the reason is logged with the request.
+                let _ = pages_sent.send(Err(error)).await;
             }
             if let Err(error) = tx.rollback().await {
                 tracing::warn!(%error, "could not end an export's snapshot");

@@ -102,6 +102,16 @@ pub const LIST_CONTACTS: &str = concat!(
     "ORDER BY c.created_at DESC, c.id DESC, f.key"
 );
 
+/// Every contact of a company (`$1`), newest first, one row per custom field value: read
+/// row by row, in one snapshot, by an export.
+pub const EXPORT_CONTACTS: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM contacts c",
+    contact_values_join!(),
+    "WHERE c.company_id = $1 ORDER BY c.created_at DESC, c.id DESC, f.key"
+);
+
 pub const COUNT_CONTACTS: &str = "SELECT count(*) FROM contacts WHERE company_id = $1";
 
 pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, phone_number, \

@@ -20,12 +20,11 @@ use uuid::Uuid;
 
 use super::group_commit::GroupCommit;
 use super::{
-    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
-    EXPORT_PAGE, Export, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
+    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert, Export,
+    ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
     ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey, NewFieldDefinition, Store,
     StoreError, UniqueMember, Upserted, contacts_from_rows, export_channel, field_write_error,
-    identifiers_change, next_page_after, now_ms, options_json, sql, unique_or, unique_value,
-    values_change,
+    identifiers_change, now_ms, options_json, sql, unique_or, unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, FieldKey};
@@ -691,19 +690,35 @@ fn export_snapshot(
     if fields_sent.send(started).is_err() || failed {
         return Ok(());
     }
-    let mut after = ListPosition::START;
-    loop {
-        let page = list_page(conn, company_id, after, EXPORT_PAGE);
-        let next = next_page_after(&page);
-        // The receiver gone means the client went away: stop reading.
-        if pages_sent.blocking_send(page).is_err() {
+    if let Err(error) = send_pages(conn, company_id, &pages_sent) {
+        // The client sees the body end short; the reason is logged with the request.
+        let _ = pages_sent.blocking_send(Err(error));
+    }
+    Ok(())
+}
+
+/// Reads every contact of the snapshot, sending a page at a time; stops early, without an
+/// error, when the receiver is gone (the client went away).
+fn send_pages(
+    conn: &Connection,
+    company_id: Uuid,
+    pages_sent: &tokio::sync::mpsc::Sender<ExportPage>,
+) -> Result<(), StoreError> {
+    let mut statement = conn.prepare_cached(sql::EXPORT_CONTACTS)?;
+    bind(&mut statement, &[&company_id])?;
+    let mut rows = statement.raw_query();
+    let mut pages = ExportPages::default();
+    while let Some(row) = rows.next()? {
+        if let Some(page) = pages.push(contact_row(row)?)?
+            && pages_sent.blocking_send(Ok(page)).is_err()
+        {
             return Ok(());
         }
-        match next {
-            Some(next) => after = next,
-            None => return Ok(()),
-        }
     }
+    if let Some(page) = pages.finish() {
+        let _ = pages_sent.blocking_send(Ok(page));
+    }
+    Ok(())
 }
 
 /// A page of contacts, newest first, after `after`.
@@ -855,6 +870,7 @@ mod tests {
         let reads = [
             sql::contact_by_identifier(&IdentifierMatch::Id(Uuid::nil())),
             sql::LIST_CONTACTS,
+            sql::EXPORT_CONTACTS,
         ]
         .into_iter()
         .chain(

@@ -224,7 +224,14 @@ fn bulk_items(items: Vec<Box<RawValue>>, at: &str) -> Result<Vec<Box<RawValue>>,
 }
 
 /// Reads one item; one refused for a member of Alpharun's job openings says so.
+///
+/// Items are read without tracking the path of each member first (path tracking costs on
+/// every member of every item of an import); only a refused item is read again, with it,
+/// for the error.
 fn parse_item<T: serde::de::DeserializeOwned>(item: &RawValue) -> Result<T, ApiError> {
+    if let Ok(parsed) = serde_json::from_str(item.get()) {
+        return Ok(parsed);
+    }
     parse_json(item.get().as_bytes()).map_err(|error| {
         let members: Map<String, Value> = serde_json::from_str(item.get()).unwrap_or_default();
         match JOB_OPENING_MEMBERS

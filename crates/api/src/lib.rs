@@ -297,7 +297,8 @@ pub struct FailedContact {
     /// The position of the item in the request array, from 0.
     pub index: usize,
     pub error: ErrorBody,
-    /// The item's own members, echoed as sent.
+    /// The item's own members, echoed as sent (but for members named `index` or `error`,
+    /// which no contact has).
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub contact: serde_json::Map<String, serde_json::Value>,

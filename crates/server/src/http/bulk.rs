@@ -118,7 +118,7 @@ pub(super) async fn create_contacts(
         .map(|(index, error)| api::FailedContact {
             index,
             error: error.body(),
-            contact: serde_json::from_str(items[index].get()).unwrap_or_default(),
+            contact: echo(&items[index]),
         })
         .collect();
     Ok(Json(api::ImportSummary {
@@ -197,6 +197,16 @@ pub(super) async fn upsert_contacts(
     Ok(Json(api::BatchResults {
         results: results.into_iter().flatten().collect(),
     }))
+}
+
+/// A failed item's members as sent, beside which its `index` and `error` are answered: an
+/// item's own `index` or `error` member (refused as unknown) is left out, so the answer
+/// never holds a member twice.
+fn echo(item: &RawValue) -> Map<String, Value> {
+    let mut members: Map<String, Value> = serde_json::from_str(item.get()).unwrap_or_default();
+    members.remove("index");
+    members.remove("error");
+    members
 }
 
 /// Refuses a bulk body of more than [`MAX_BULK_ITEMS`] items, or one whose items are not

@@ -264,19 +264,38 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn QueuedWrite>]) -> rusqli
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// A writer on a new database at `path` with one table `t` of unique integers `x`.
+    fn writer_on_table(path: &Path) -> GroupCommit {
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
+            .expect("create table");
+        let checkpointer = Connection::open(path).expect("open");
+        GroupCommit::start(conn, checkpointer).expect("writer")
+    }
+
+    /// Every `x` of table `t`, in order, as committed.
+    fn stored_rows(path: &Path) -> Vec<i64> {
+        Connection::open(path)
+            .expect("open")
+            .prepare("SELECT x FROM t ORDER BY x")
+            .expect("prepare")
+            .query_map([], |row| row.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("read")
+    }
 
     /// Writes that each insert two rows, every third one failing on its second insert:
     /// queued together they share batches, and exactly the failing writes leave nothing.
     #[tokio::test]
     async fn a_failed_write_rolls_back_alone_and_the_rest_of_its_batch_commits() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("batch.db");
-        let conn = Connection::open(&path).expect("open");
-        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
-            .expect("create table");
-        let checkpointer = Connection::open(&path).expect("open");
-        let writer = GroupCommit::start(conn, checkpointer).expect("writer");
+        let path = dir.path().join("t.db");
+        let writer = writer_on_table(&path);
         let writes: Vec<_> = (0..60_i64)
             .map(|i| {
                 let writer = writer.clone();
@@ -297,14 +316,7 @@ mod tests {
             let outcome = write.await.expect("task");
             assert_eq!(outcome.is_ok(), i % 3 != 2, "write {i}: {outcome:?}");
         }
-        let check = Connection::open(&path).expect("open");
-        let stored: Vec<i64> = check
-            .prepare("SELECT x FROM t ORDER BY x")
-            .expect("prepare")
-            .query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("read");
+        let stored = stored_rows(&path);
         let expected: Vec<i64> = (0..60)
             .filter(|i| i % 3 != 2)
             .chain((0..60).filter(|i| i % 3 != 2).map(|i| 1000 + i))
@@ -317,12 +329,8 @@ mod tests {
     #[tokio::test]
     async fn each_item_of_a_write_fails_or_commits_on_its_own() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("items.db");
-        let conn = Connection::open(&path).expect("open");
-        conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
-            .expect("create table");
-        let checkpointer = Connection::open(&path).expect("open");
-        let writer = GroupCommit::start(conn, checkpointer).expect("writer");
+        let path = dir.path().join("t.db");
+        let writer = writer_on_table(&path);
         // Each item inserts x and x + 100; item 3 repeats item 1's x.
         let results = writer
             .write_each(vec![1_i64, 2, 1, 3], |conn, &x| {
@@ -334,14 +342,7 @@ mod tests {
             .expect("the batch commits");
         let outcomes: Vec<bool> = results.iter().map(Result::is_ok).collect();
         assert_eq!(outcomes, [true, true, false, true]);
-        let check = Connection::open(&path).expect("open");
-        let stored: Vec<i64> = check
-            .prepare("SELECT x FROM t ORDER BY x")
-            .expect("prepare")
-            .query_map([], |row| row.get(0))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("read");
+        let stored = stored_rows(&path);
         assert_eq!(stored, [1, 2, 3, 101, 102, 103]);
     }
 }

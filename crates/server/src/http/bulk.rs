@@ -105,7 +105,7 @@ pub(super) async fn create_contacts(
     let (indexes, contacts): (Vec<_>, Vec<_>) = valid.into_iter().unzip();
     let outcomes = state
         .store
-        .create_contacts(caller.company_id, &contacts)
+        .create_contacts(caller.company_id, contacts)
         .await?;
     for (index, outcome) in indexes.into_iter().zip(outcomes) {
         if let Err(error) = outcome {
@@ -180,7 +180,7 @@ pub(super) async fn upsert_contacts(
     let (indexes, upserts): (Vec<_>, Vec<_>) = valid.into_iter().unzip();
     let outcomes = state
         .store
-        .upsert_contacts(caller.company_id, &upserts)
+        .upsert_contacts(caller.company_id, upserts)
         .await?;
     for (index, outcome) in indexes.into_iter().zip(outcomes) {
         results[index] = Some(match outcome {

@@ -346,14 +346,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn create_contacts(
         &self,
         company_id: Uuid,
-        contacts: &[NewContact],
+        contacts: Vec<NewContact>,
     ) -> Result<ItemResults<Uuid>, StoreError>;
     /// Updates the contact each item's key names, or creates it; each item on its own, as
     /// [`Store::create_contacts`]. Racing upserts of one key end as one contact.
     async fn upsert_contacts(
         &self,
         company_id: Uuid,
-        items: &[ContactUpsert],
+        items: Vec<ContactUpsert>,
     ) -> Result<ItemResults<Upserted>, StoreError>;
     /// Starts reading every contact of a company from one snapshot.
     async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError>;

@@ -924,17 +924,17 @@ impl Store for PostgresStore {
     async fn create_contacts(
         &self,
         company_id: Uuid,
-        contacts: &[NewContact],
+        contacts: Vec<NewContact>,
     ) -> Result<ItemResults<Uuid>, StoreError> {
-        self.write_items(company_id, contacts).await
+        self.write_items(company_id, &contacts).await
     }
 
     async fn upsert_contacts(
         &self,
         company_id: Uuid,
-        items: &[ContactUpsert],
+        items: Vec<ContactUpsert>,
     ) -> Result<ItemResults<Upserted>, StoreError> {
-        self.write_items(company_id, items).await
+        self.write_items(company_id, &items).await
     }
 
     async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError> {

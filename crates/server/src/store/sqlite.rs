@@ -622,10 +622,10 @@ impl Store for SqliteStore {
     async fn create_contacts(
         &self,
         company_id: Uuid,
-        contacts: &[NewContact],
+        contacts: Vec<NewContact>,
     ) -> Result<ItemResults<Uuid>, StoreError> {
         self.writer
-            .write_each(contacts.to_vec(), move |conn, contact| {
+            .write_each(contacts, move |conn, contact| {
                 insert_contact(conn, company_id, contact)
             })
             .await
@@ -634,10 +634,10 @@ impl Store for SqliteStore {
     async fn upsert_contacts(
         &self,
         company_id: Uuid,
-        items: &[ContactUpsert],
+        items: Vec<ContactUpsert>,
     ) -> Result<ItemResults<Upserted>, StoreError> {
         self.writer
-            .write_each(items.to_vec(), move |conn, item| {
+            .write_each(items, move |conn, item| {
                 upsert_contact(conn, company_id, item)
             })
             .await

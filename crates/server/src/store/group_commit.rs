@@ -66,11 +66,7 @@ impl GroupCommit {
             result: None,
             reply,
         };
-        self.queue
-            .send(Box::new(write))
-            .await
-            .map_err(|_| writer_gone())?;
-        answer.await.map_err(|_| writer_gone())?
+        self.queue_and_wait(Box::new(write), answer).await
     }
 
     /// Runs `work` on each item, in order and in the same batch, each in a savepoint of its
@@ -93,10 +89,16 @@ impl GroupCommit {
             work,
             reply,
         };
-        self.queue
-            .send(Box::new(write))
-            .await
-            .map_err(|_| writer_gone())?;
+        self.queue_and_wait(Box::new(write), answer).await
+    }
+
+    /// Queues a write and waits for its answer.
+    async fn queue_and_wait<R>(
+        &self,
+        write: Box<dyn QueuedWrite>,
+        answer: oneshot::Receiver<Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        self.queue.send(write).await.map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 }

@@ -197,7 +197,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
     };
 
-    let mut progress = Progress::new(Some(size), "bytes");
+    let mut progress = Progress::new(Some(size), "{bar:30} {percent:>3}% {msg} ETA {eta}");
     let mut tally = Tally::default();
     let match_on = args.match_on;
     let sent = stream::unfold(batches, |mut batches| async move {
@@ -605,14 +605,10 @@ struct Progress {
 const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(5);
 
 impl Progress {
-    /// `total` is the work in `unit`s (bytes of the file, or contacts), when known.
-    fn new(total: Option<u64>, unit: &str) -> Self {
+    /// `total` is the work the bar counts (bytes of the file, or contacts), when known;
+    /// `template` is how indicatif shows it.
+    fn new(total: Option<u64>, template: &str) -> Self {
         let bar = io::stderr().is_terminal().then(|| {
-            let template = if unit == "bytes" {
-                "{bar:30} {percent:>3}% {msg} ETA {eta}"
-            } else {
-                "{bar:30} {pos}/{len} {msg} ETA {eta}"
-            };
             let bar = ProgressBar::new(total.unwrap_or_default());
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
@@ -671,7 +667,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         }
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    let mut progress = Progress::new(export.total(), "contacts");
+    let mut progress = Progress::new(export.total(), "{bar:30} {pos}/{len} {msg} ETA {eta}");
     let mut rows = RowCounter::new(format);
     while let Some(chunk) = export
         .chunk()

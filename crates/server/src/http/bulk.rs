@@ -5,6 +5,8 @@
 //! never fails or changes another item.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::{Body, Bytes};
@@ -87,13 +89,10 @@ pub(super) async fn create_contacts(
     body: &[u8],
 ) -> Result<Json<api::ImportSummary>, ApiError> {
     let items = bulk_items(parse_json(body)?, "")?;
-    let parsed: Vec<Result<api::CreateContact, ApiError>> =
-        items.iter().map(|item| parse_item(item)).collect();
-    let uses_fields = parsed.iter().any(|item| {
-        item.as_ref()
-            .is_ok_and(|item| !item.custom_fields.is_empty())
-    });
-    let definitions = definitions_for(state, caller, uses_fields).await?;
+    let (parsed, definitions) = read_items(state, caller, &items, |item: &api::CreateContact| {
+        &item.custom_fields
+    })
+    .await?;
     let mut failed = Vec::new();
     let mut valid = Vec::with_capacity(items.len());
     for (index, item) in parsed.into_iter().enumerate() {
@@ -146,29 +145,25 @@ pub(super) async fn upsert_contacts(
 ) -> Result<Json<api::BatchResults>, ApiError> {
     let body: api::BatchUpsert = parse_json(&body)?;
     let items = bulk_items(body.contacts, "contacts")?;
-    let parsed: Vec<Result<api::UpsertContact, ApiError>> =
-        items.iter().map(|item| parse_item(item)).collect();
-    let uses_fields = parsed.iter().any(|item| {
-        item.as_ref()
-            .is_ok_and(|item| !item.custom_fields.is_empty())
-    });
-    let definitions = definitions_for(&state, &caller, uses_fields).await?;
+    let (parsed, definitions) = read_items(&state, &caller, &items, |item: &api::UpsertContact| {
+        &item.custom_fields
+    })
+    .await?;
     let mut results: Vec<Option<api::BatchResult>> = vec![None; items.len()];
     let mut first_with_key = HashMap::with_capacity(items.len());
     let mut valid = Vec::with_capacity(items.len());
     for (index, item) in parsed.into_iter().enumerate() {
         let upsert = item
             .and_then(|item| upsert_item(&state, &definitions, body.match_on, &item))
-            .and_then(|upsert| {
-                match first_with_key.insert(upsert.key.to_string(), index) {
-                    Some(first) => {
-                        // Keep the first item as the one the key names.
-                        first_with_key.insert(upsert.key.to_string(), first);
-                        Err(duplicate_in_batch(body.match_on, first))
+            .and_then(
+                |upsert| match first_with_key.entry(upsert.key.to_string()) {
+                    Entry::Occupied(first) => Err(duplicate_in_batch(body.match_on, *first.get())),
+                    Entry::Vacant(slot) => {
+                        slot.insert(index);
+                        Ok(upsert)
                     }
-                    None => Ok(upsert),
-                }
-            });
+                },
+            );
         match upsert {
             Ok(upsert) => valid.push((index, upsert)),
             Err(error) => results[index] = Some(failed_result(index, &error)),
@@ -231,6 +226,23 @@ fn bulk_items(items: Vec<Box<RawValue>>, at: &str) -> Result<Vec<Box<RawValue>>,
         ));
     }
     Ok(items)
+}
+
+/// Reads every item of a bulk body (each on its own), and the company's definitions when
+/// any item that was read sets custom fields.
+async fn read_items<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    caller: &Caller,
+    items: &[Box<RawValue>],
+    custom_fields: impl Fn(&T) -> &[api::CustomFieldInput],
+) -> Result<(Vec<Result<T, ApiError>>, Arc<Vec<FieldDefinition>>), ApiError> {
+    let parsed: Vec<Result<T, ApiError>> = items.iter().map(|item| parse_item(item)).collect();
+    let uses_fields = parsed.iter().any(|item| {
+        item.as_ref()
+            .is_ok_and(|item| !custom_fields(item).is_empty())
+    });
+    let definitions = definitions_for(state, caller, uses_fields).await?;
+    Ok((parsed, definitions))
 }
 
 /// Reads one item; one refused for a member of Alpharun's job openings says so.

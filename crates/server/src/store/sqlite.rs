@@ -669,9 +669,8 @@ impl Store for SqliteStore {
         tokio::task::spawn_blocking(move || {
             let outcome = readers.read(|conn| {
                 conn.execute_batch("BEGIN")?;
-                let exported = export_snapshot(conn, company_id, fields_sent);
-                conn.execute_batch("COMMIT")?;
-                exported
+                export_snapshot(conn, company_id, fields_sent);
+                Ok(conn.execute_batch("COMMIT")?)
             });
             if let Err(error) = outcome {
                 tracing::error!(%error, "an export failed");
@@ -683,36 +682,41 @@ impl Store for SqliteStore {
     }
 }
 
-/// Reads an export inside the connection's open read transaction: the definitions first,
-/// answered on `fields_sent` with the receiving end of the pages, then every page.
+/// Reads an export inside the connection's open read transaction: the definitions and the
+/// count first, answered on `fields_sent` with the receiving end of the pages, then every
+/// page.
 fn export_snapshot(
     conn: &Connection,
     company_id: Uuid,
     fields_sent: tokio::sync::oneshot::Sender<Result<Export, StoreError>>,
-) -> Result<(), StoreError> {
-    let snapshot = (|| {
-        let fields = query(conn, sql::LIST_FIELDS, &[&company_id], field_row)?
-            .into_iter()
-            .map(FieldDefinition::try_from)
-            .collect::<Result<_, _>>()?;
-        let total: i64 = conn.query_row(sql::COUNT_CONTACTS, [&company_id], |row| row.get(0))?;
-        Ok((fields, total))
-    })();
+) {
     let (pages_sent, pages) = export_channel();
-    let started = snapshot.map(|(fields, total)| Export {
+    let started = export_head(conn, company_id).map(|(fields, total)| Export {
         fields,
-        total: total.unsigned_abs(),
+        total,
         pages,
     });
     let failed = started.is_err();
     if fields_sent.send(started).is_err() || failed {
-        return Ok(());
+        return;
     }
     if let Err(error) = send_pages(conn, company_id, &pages_sent) {
         // The client sees the body end short; the reason is logged with the request.
         let _ = pages_sent.blocking_send(Err(error));
     }
-    Ok(())
+}
+
+/// The definitions and the number of contacts an export's snapshot holds.
+fn export_head(
+    conn: &Connection,
+    company_id: Uuid,
+) -> Result<(Vec<FieldDefinition>, u64), StoreError> {
+    let fields = query(conn, sql::LIST_FIELDS, &[&company_id], field_row)?
+        .into_iter()
+        .map(FieldDefinition::try_from)
+        .collect::<Result<_, _>>()?;
+    let total: i64 = conn.query_row(sql::COUNT_CONTACTS, [&company_id], |row| row.get(0))?;
+    Ok((fields, total.unsigned_abs()))
 }
 
 /// Reads every contact of the snapshot, sending a page at a time; stops early, without an

@@ -1,14 +1,17 @@
 //! The `contactd` command line (§9): the server and the admin commands.
 
+use std::io::IsTerminal;
+
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use contactd_api::{CreateCustomField, FieldType};
 use uuid::Uuid;
 
 use crate::config::{DatabaseConfig, LogFormat, ServeConfig};
-use crate::domain::FieldKey;
+use crate::domain::{Email, FieldKey};
 use crate::http::error::ApiError;
 use crate::http::{field_body, parse_new_field};
+use crate::password::Password;
 use crate::store::{self, Company, Store, StoreError};
 use crate::transfer::{self, ExportArgs, ImportArgs};
 use crate::{api_key, server};
@@ -61,6 +64,9 @@ pub enum DatabaseCommand {
     /// Manage custom field definitions.
     #[command(subcommand)]
     Field(FieldCommand),
+    /// Manage dashboard users.
+    #[command(subcommand)]
+    User(UserCommand),
 }
 
 /// `contactd company …`
@@ -138,6 +144,21 @@ pub enum FieldCommand {
     },
 }
 
+/// `contactd user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a dashboard user and print its id. The password is read from stdin: its
+    /// first line, or typed at a hidden prompt on a terminal.
+    Create {
+        /// The company the user acts for, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+        /// The email the user logs in with; unique across companies.
+        #[arg(long, env = "CONTACTD_EMAIL")]
+        email: String,
+    },
+}
+
 fn parse_field_type(name: &str) -> Result<FieldType, String> {
     FieldType::from_name(name)
         .ok_or_else(|| "expected one of text, number, boolean, date, select".to_owned())
@@ -172,6 +193,7 @@ async fn run_on_database(
         DatabaseCommand::Company(command) => run_company(store.as_ref(), command).await,
         DatabaseCommand::Key(command) => run_key(store.as_ref(), command).await,
         DatabaseCommand::Field(command) => run_field(store.as_ref(), command).await,
+        DatabaseCommand::User(command) => run_user(store.as_ref(), command).await,
     }
 }
 
@@ -274,6 +296,41 @@ async fn run_field(store: &dyn Store, command: FieldCommand) -> anyhow::Result<(
         }
     }
     Ok(())
+}
+
+async fn run_user(store: &dyn Store, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Create { company, email } => {
+            let company = find_company(store, &company).await?;
+            let email = Email::parse(&email).context("--email")?;
+            let password = Password::parse(&read_password(&email)?)?;
+            let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
+            let user = store
+                .create_user(company.id, &email, &hash)
+                .await
+                .map_err(|error| cli_error(error.into()))?;
+            println!("{}", user.id);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a new user's password: at a hidden prompt, twice, on a terminal; otherwise the
+/// first line of stdin, without its line ending.
+fn read_password(email: &Email) -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let password = rpassword::prompt_password(format!("Password for {}: ", email.as_str()))?;
+        if rpassword::prompt_password("The same again: ")? != password {
+            bail!("the two passwords differ");
+        }
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("could not read the password from stdin")?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
 }
 
 async fn find_company(store: &dyn Store, id_or_name: &str) -> anyhow::Result<Company> {

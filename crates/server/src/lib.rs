@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod password;
 pub mod server;
 pub mod store;
 pub mod transfer;

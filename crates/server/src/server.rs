@@ -1,5 +1,6 @@
 //! `contactd serve`: first-run bootstrap, the listener, and graceful shutdown (§8, §9).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,16 +13,20 @@ use tokio::net::TcpListener;
 
 use crate::api_key;
 use crate::config::ServeConfig;
+use crate::domain::Email;
 use crate::http::{AppState, app};
+use crate::password::Password;
 use crate::store::{Store, StoreError};
 
 /// The company the first run creates, so the README's first command gives a working API.
 const DEFAULT_COMPANY: &str = "default";
+/// The dashboard user the first run creates for it.
+const DEFAULT_USER_EMAIL: &str = "admin@contactd.local";
 
 /// Serves the API on `config.bind` until SIGTERM or SIGINT, then finishes in-flight
 /// requests and returns.
 pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result<()> {
-    bootstrap(store.as_ref()).await?;
+    bootstrap(store.as_ref(), config.bind).await?;
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
@@ -90,9 +95,10 @@ async fn serve_until_signal(listener: TcpListener, app: Router) {
     graceful.shutdown().await;
 }
 
-/// On an empty database, creates the default company and one key for it, and prints the
-/// key once to stderr: it is never shown again.
-async fn bootstrap(store: &dyn Store) -> anyhow::Result<()> {
+/// On an empty database, creates the default company, one API key and one dashboard user
+/// for it, and prints the key and the user's password once to stderr: they are never
+/// shown again.
+async fn bootstrap(store: &dyn Store, bind: SocketAddr) -> anyhow::Result<()> {
     if !store.list_companies().await?.is_empty() {
         return Ok(());
     }
@@ -104,10 +110,21 @@ async fn bootstrap(store: &dyn Store) -> anyhow::Result<()> {
     };
     let key = api_key::generate(Some("bootstrap".to_owned()));
     store.create_api_key(company.id, &key.record).await?;
+    let email = Email::parse(DEFAULT_USER_EMAIL)?;
+    let password = Password::generate();
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || password.hash()).await?
+    };
+    store.create_user(company.id, &email, &hash).await?;
     eprintln!(
-        "contactd: first run: created company \"{DEFAULT_COMPANY}\" and an API key for it. \
-         It is shown only this once, so keep it now:\n\n    {}\n",
-        key.secret
+        "contactd: first run: created company \"{DEFAULT_COMPANY}\" with an API key and a \
+         dashboard user. They are shown only this once, so keep them now:\n\n    \
+         API key:    {}\n    dashboard:  http://{bind}/dashboard\n    email:      {}\n    \
+         password:   {}\n",
+        key.secret,
+        email.as_str(),
+        password.expose()
     );
     Ok(())
 }

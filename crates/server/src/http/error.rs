@@ -152,6 +152,12 @@ impl From<StoreError> for ApiError {
                 field: None,
                 conflicting_contact_id: None,
             },
+            StoreError::DuplicateUserEmail => Self::Conflict {
+                code: "duplicate_user".to_owned(),
+                message: "a user with this email already exists".to_owned(),
+                field: Some("email".to_owned()),
+                conflicting_contact_id: None,
+            },
             StoreError::NotFound => Self::NotFound {
                 code: "not_found",
                 message: "no such resource in your company".to_owned(),

@@ -18,7 +18,9 @@ use contactd_api::FieldType;
 use uuid::Uuid;
 
 use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
-use crate::domain::{ContactIdentifier, DisplayName, FieldKey, FieldValue, Invalid, SelectOptions};
+use crate::domain::{
+    ContactIdentifier, DisplayName, Email, FieldKey, FieldValue, Invalid, SelectOptions,
+};
 
 pub use postgres::{PostgresStore, is_retryable, retrying};
 pub use sqlite::SqliteStore;
@@ -58,6 +60,47 @@ pub struct NewApiKey {
     pub name: Option<String>,
     pub prefix: String,
     pub key_hash: [u8; 32],
+}
+
+/// A dashboard user: a person who logs in to act for one company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a login checks of a user: the password hash, and the failed logins in a row.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    pub id: Uuid,
+    /// An argon2id PHC string.
+    pub password_hash: String,
+    /// Failed logins since the last successful one.
+    pub failed_logins: u32,
+    pub last_failed_login_at: Option<DateTime<Utc>>,
+}
+
+/// A dashboard session to store: only the hash of the cookie's token is kept.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: [u8; 32],
+    pub user_id: Uuid,
+    /// What every form of the session must send back.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The user a live session belongs to, with what the dashboard needs to act for them.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user_id: Uuid,
+    pub email: String,
+    pub company_name: String,
+    pub csrf_token: String,
+    /// The company the user acts for, as an API key would.
+    pub caller: Caller,
 }
 
 /// A custom field definition (§7).
@@ -218,6 +261,9 @@ pub enum StoreError {
     /// A company with this name already exists.
     #[error("a company with this name already exists")]
     DuplicateCompanyName,
+    /// A dashboard user with this email already exists (in any company).
+    #[error("a user with this email already exists")]
+    DuplicateUserEmail,
     /// The contact, field, key or company named does not exist (in the caller's company).
     #[error("not found")]
     NotFound,
@@ -283,6 +329,25 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Finds the company of an unrevoked key by the key's hash, and records its use.
     async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError>;
 
+    /// Creates a dashboard user of a company; the email is unique across companies.
+    async fn create_user(
+        &self,
+        company_id: Uuid,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<User, StoreError>;
+    /// Finds what a login checks of the user with this email.
+    async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError>;
+    /// Counts a failed login of a user.
+    async fn record_failed_login(&self, user_id: Uuid) -> Result<(), StoreError>;
+    /// Stores a session after a successful login, which also clears the user's failed
+    /// logins; sessions past their expiry are deleted on the way.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Finds the user of an unexpired session by the hash of its token.
+    async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError>;
+    /// Ends a session; ending an unknown one changes nothing.
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
     /// Creates a custom field definition.
     async fn create_field(
         &self,
@@ -306,6 +371,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<FieldDefinition, StoreError>;
     /// Deletes a definition and every value of it.
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError>;
+    /// Counts the contacts holding a value of a field.
+    async fn count_field_values(&self, company_id: Uuid, key: &FieldKey)
+    -> Result<u64, StoreError>;
 
     /// Creates a contact.
     async fn create_contact(
@@ -324,6 +392,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         &self,
         company_id: Uuid,
         after: Option<ListPosition>,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError>;
+    /// Lists up to `limit` contacts, newest first, whose "first last" name contains `text`
+    /// (case-insensitive as the database's `lower()` is: ASCII on SQLite).
+    async fn search_contacts_by_name(
+        &self,
+        company_id: Uuid,
+        text: &str,
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError>;
     /// Applies an update atomically; an update that changes nothing writes nothing.
@@ -665,6 +741,86 @@ impl From<ApiKeyRow> for ApiKey {
             revoked_at: row.revoked_at.map(timestamp),
         }
     }
+}
+
+/// One row of a user read.
+#[derive(Debug, sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    company_id: Uuid,
+    email: String,
+    created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            company_id: row.company_id,
+            email: row.email,
+            created_at: timestamp(row.created_at),
+        }
+    }
+}
+
+/// One row of a login's credentials read.
+#[derive(Debug, sqlx::FromRow)]
+struct CredentialsRow {
+    id: Uuid,
+    password_hash: String,
+    failed_logins: i32,
+    last_failed_login_at: Option<i64>,
+}
+
+impl From<CredentialsRow> for UserCredentials {
+    fn from(row: CredentialsRow) -> Self {
+        Self {
+            id: row.id,
+            password_hash: row.password_hash,
+            failed_logins: u32::try_from(row.failed_logins).unwrap_or(0),
+            last_failed_login_at: row.last_failed_login_at.map(timestamp),
+        }
+    }
+}
+
+/// One row of a session read.
+#[derive(Debug, sqlx::FromRow)]
+struct SessionRow {
+    user_id: Uuid,
+    email: String,
+    company_id: Uuid,
+    company_name: String,
+    cursor_secret: Vec<u8>,
+    csrf_token: String,
+}
+
+impl From<SessionRow> for SessionUser {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            user_id: row.user_id,
+            email: row.email,
+            company_name: row.company_name,
+            csrf_token: row.csrf_token,
+            caller: Caller {
+                company_id: row.company_id,
+                cursor_secret: row.cursor_secret,
+            },
+        }
+    }
+}
+
+/// The `LIKE` pattern of a name search: `text` anywhere, its wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// One row of a company read.

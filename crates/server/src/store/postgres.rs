@@ -24,15 +24,16 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
-    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert, Export,
-    ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
-    ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey, NewFieldDefinition,
-    PostgresSettings, Store, StoreError, UniqueMember, Upserted, contacts_from_rows,
+    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
+    CredentialsRow, Export, ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange,
+    FieldRow, IdentifierMatch, ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey,
+    NewFieldDefinition, NewSession, PostgresSettings, SessionRow, SessionUser, Store, StoreError,
+    UniqueMember, Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern,
     export_channel, field_write_error, identifiers_change, now_ms, options_json, sql, unique_or,
     unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
-use crate::domain::{ContactIdentifier, FieldKey};
+use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 /// How often a write that keeps losing to contention is tried before its failure is
 /// returned (as a 500: the client may retry later).
@@ -770,6 +771,116 @@ impl Store for PostgresStore {
         }))
     }
 
+    async fn create_user(
+        &self,
+        company_id: Uuid,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let id = Uuid::now_v7();
+        let row: UserRow = retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query_as(sql::INSERT_USER)
+                    .persistent(self.persistent)
+                    .bind(id)
+                    .bind(company_id)
+                    .bind(email.as_str())
+                    .bind(password_hash)
+                    .bind(now_ms())
+                    .fetch_one(conn)
+                    .await
+                    .map_err(unique_or(StoreError::DuplicateUserEmail))
+            })
+        })
+        .await?;
+        Ok(row.into())
+    }
+
+    async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
+        let row: Option<CredentialsRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::USER_CREDENTIALS)
+                    .persistent(self.persistent)
+                    .bind(email.as_str())
+                    .fetch_optional(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(row.map(UserCredentials::from))
+    }
+
+    async fn record_failed_login(&self, user_id: Uuid) -> Result<(), StoreError> {
+        retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query(sql::RECORD_FAILED_LOGIN)
+                    .persistent(self.persistent)
+                    .bind(user_id)
+                    .bind(now_ms())
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let now = now_ms();
+            sqlx::query(sql::DELETE_EXPIRED_SESSIONS)
+                .persistent(self.persistent)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql::CLEAR_FAILED_LOGINS)
+                .persistent(self.persistent)
+                .bind(session.user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql::INSERT_SESSION)
+                .persistent(self.persistent)
+                .bind(&session.token_hash[..])
+                .bind(session.user_id)
+                .bind(&session.csrf_token)
+                .bind(now)
+                .bind(session.expires_at.timestamp_millis())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError> {
+        let row: Option<SessionRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::FIND_SESSION)
+                    .persistent(self.persistent)
+                    .bind(&token_hash[..])
+                    .bind(now_ms())
+                    .fetch_optional(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(row.map(SessionUser::from))
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query(sql::DELETE_SESSION)
+                    .persistent(self.persistent)
+                    .bind(&token_hash[..])
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     async fn create_field(
         &self,
         company_id: Uuid,
@@ -859,6 +970,24 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn count_field_values(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_scalar(sql::COUNT_FIELD_VALUES)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(key.as_str())
+                    .fetch_one(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(count.unsigned_abs())
+    }
+
     async fn create_contact(
         &self,
         company_id: Uuid,
@@ -885,6 +1014,26 @@ impl Store for PostgresStore {
         let after = after.unwrap_or(ListPosition::START);
         self.with_session(async |conn| self.list_page(conn, company_id, after, limit).await)
             .await
+    }
+
+    async fn search_contacts_by_name(
+        &self,
+        company_id: Uuid,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let rows: Vec<ContactRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::SEARCH_CONTACTS_BY_NAME)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .bind(contains_pattern(text))
+                    .bind(i64::from(limit))
+                    .fetch_all(conn)
+                    .await?)
+            })
+            .await?;
+        contacts_from_rows(rows)
     }
 
     async fn update_contact(

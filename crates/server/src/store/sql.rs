@@ -102,6 +102,23 @@ pub const LIST_CONTACTS: &str = concat!(
     "ORDER BY c.created_at DESC, c.id DESC, f.key"
 );
 
+/// Up to `$3` contacts of a company (`$1`), newest first, whose "first last" name matches
+/// the `LIKE` pattern `$2`, one row per custom field value. Both sides go through the
+/// database's `lower()`, so the match is as case-insensitive as that is. No index serves
+/// a match anywhere in a name: this reads every contact of the company, which is fine for
+/// a person searching in the dashboard.
+pub const SEARCH_CONTACTS_BY_NAME: &str = concat!(
+    "SELECT ",
+    contact_columns!(),
+    " FROM (SELECT * FROM contacts \
+       WHERE company_id = $1 \
+       AND lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) \
+           LIKE lower($2) ESCAPE '\\' \
+       ORDER BY created_at DESC, id DESC LIMIT $3) c",
+    contact_values_join!(),
+    "ORDER BY c.created_at DESC, c.id DESC, f.key"
+);
+
 /// Every contact of a company (`$1`), newest first, one row per custom field value: read
 /// row by row, in one snapshot, by an export.
 pub const EXPORT_CONTACTS: &str = concat!(
@@ -195,3 +212,31 @@ pub const UPDATE_FIELD: &str = concat!(
 );
 
 pub const DELETE_FIELD: &str = "DELETE FROM custom_fields WHERE company_id = $1 AND key = $2";
+
+pub const COUNT_FIELD_VALUES: &str = "SELECT count(*) FROM contact_field_values v \
+     JOIN custom_fields f ON f.id = v.field_id WHERE f.company_id = $1 AND f.key = $2";
+
+pub const INSERT_USER: &str = "INSERT INTO users (id, company_id, email, password_hash, \
+     created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, company_id, email, created_at";
+
+pub const USER_CREDENTIALS: &str = "SELECT id, password_hash, failed_logins, \
+     last_failed_login_at FROM users WHERE email = $1";
+
+pub const RECORD_FAILED_LOGIN: &str = "UPDATE users SET failed_logins = failed_logins + 1, \
+     last_failed_login_at = $2 WHERE id = $1";
+
+pub const CLEAR_FAILED_LOGINS: &str =
+    "UPDATE users SET failed_logins = 0, last_failed_login_at = NULL WHERE id = $1";
+
+pub const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+
+pub const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, user_id, csrf_token, \
+     created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// The user, company and CSRF token of an unexpired (`$2` now) session (`$1` token hash).
+pub const FIND_SESSION: &str = "SELECT u.id AS user_id, u.email, c.id AS company_id, \
+     c.name AS company_name, c.cursor_secret, s.csrf_token \
+     FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = u.company_id \
+     WHERE s.token_hash = $1 AND s.expires_at > $2";
+
+pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";

@@ -20,14 +20,16 @@ use uuid::Uuid;
 
 use super::group_commit::GroupCommit;
 use super::{
-    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert, Export,
-    ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow, IdentifierMatch,
-    ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey, NewFieldDefinition, Store,
-    StoreError, UniqueMember, Upserted, contacts_from_rows, export_channel, field_write_error,
-    identifiers_change, now_ms, options_json, sql, unique_or, unique_value, values_change,
+    ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
+    CredentialsRow, Export, ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange,
+    FieldRow, IdentifierMatch, ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey,
+    NewFieldDefinition, NewSession, SessionRow, SessionUser, Store, StoreError, UniqueMember,
+    Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
+    field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
+    values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
-use crate::domain::{ContactIdentifier, FieldKey};
+use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 /// How long a statement waits for another connection's (or process's) write lock before
 /// failing: long enough to ride out a burst, short enough that a stuck writer surfaces.
@@ -475,6 +477,125 @@ impl Store for SqliteStore {
         }))
     }
 
+    async fn create_user(
+        &self,
+        company_id: Uuid,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let email = email.as_str().to_owned();
+        let password_hash = password_hash.to_owned();
+        let row = self
+            .writer
+            .write(move |conn| {
+                query_optional(
+                    conn,
+                    sql::INSERT_USER,
+                    &[
+                        &Uuid::now_v7(),
+                        &company_id,
+                        &email,
+                        &password_hash,
+                        &now_ms(),
+                    ],
+                    |row| {
+                        Ok(UserRow {
+                            id: row.get("id")?,
+                            company_id: row.get("company_id")?,
+                            email: row.get("email")?,
+                            created_at: row.get("created_at")?,
+                        })
+                    },
+                )
+                .map_err(unique_or(StoreError::DuplicateUserEmail))?
+                .ok_or(StoreError::NotFound)
+            })
+            .await?;
+        Ok(row.into())
+    }
+
+    async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
+        let row = self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::USER_CREDENTIALS,
+                &[&email.as_str()],
+                |row| {
+                    Ok(CredentialsRow {
+                        id: row.get("id")?,
+                        password_hash: row.get("password_hash")?,
+                        failed_logins: row.get("failed_logins")?,
+                        last_failed_login_at: row.get("last_failed_login_at")?,
+                    })
+                },
+            )?)
+        })?;
+        Ok(row.map(UserCredentials::from))
+    }
+
+    async fn record_failed_login(&self, user_id: Uuid) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                execute(conn, sql::RECORD_FAILED_LOGIN, &[&user_id, &now_ms()])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.writer
+            .write(move |conn| {
+                let now = now_ms();
+                execute(conn, sql::DELETE_EXPIRED_SESSIONS, &[&now])?;
+                execute(conn, sql::CLEAR_FAILED_LOGINS, &[&session.user_id])?;
+                execute(
+                    conn,
+                    sql::INSERT_SESSION,
+                    &[
+                        &&session.token_hash[..],
+                        &session.user_id,
+                        &session.csrf_token,
+                        &now,
+                        &session.expires_at.timestamp_millis(),
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError> {
+        let row = self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::FIND_SESSION,
+                &[&&token_hash[..], &now_ms()],
+                |row| {
+                    Ok(SessionRow {
+                        user_id: row.get("user_id")?,
+                        email: row.get("email")?,
+                        company_id: row.get("company_id")?,
+                        company_name: row.get("company_name")?,
+                        cursor_secret: row.get("cursor_secret")?,
+                        csrf_token: row.get("csrf_token")?,
+                    })
+                },
+            )?)
+        })?;
+        Ok(row.map(SessionUser::from))
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let token_hash = *token_hash;
+        self.writer
+            .write(move |conn| {
+                execute(conn, sql::DELETE_SESSION, &[&&token_hash[..]])?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn create_field(
         &self,
         company_id: Uuid,
@@ -567,6 +688,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_field_values(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+    ) -> Result<u64, StoreError> {
+        let count = self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::COUNT_FIELD_VALUES,
+                &[&company_id, &key.as_str()],
+                |row| row.get::<_, i64>(0),
+            )?)
+        })?;
+        Ok(count.map_or(0, |count| count.unsigned_abs()))
+    }
+
     async fn create_contact(
         &self,
         company_id: Uuid,
@@ -600,6 +737,25 @@ impl Store for SqliteStore {
         let after = after.unwrap_or(ListPosition::START);
         self.readers
             .read(|conn| list_page(conn, company_id, after, limit))
+    }
+
+    async fn search_contacts_by_name(
+        &self,
+        company_id: Uuid,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let pattern = contains_pattern(text);
+        self.readers.read(|conn| {
+            let mut contact_rows = ContactRows::default();
+            let rows = query(
+                conn,
+                sql::SEARCH_CONTACTS_BY_NAME,
+                &[&company_id, &pattern, &i64::from(limit)],
+                |row| contact_rows.read(row),
+            )?;
+            contacts_from_rows(rows)
+        })
     }
 
     async fn update_contact(
@@ -894,6 +1050,7 @@ mod tests {
         let reads = [
             sql::contact_by_identifier(&IdentifierMatch::Id(Uuid::nil())),
             sql::LIST_CONTACTS,
+            sql::SEARCH_CONTACTS_BY_NAME,
             sql::EXPORT_CONTACTS,
         ]
         .into_iter()

@@ -71,6 +71,12 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.remove(key);
     }
+
+    /// Forgets every entry, after a change whose key is not known here.
+    pub fn clear(&self) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.clear();
+    }
 }
 
 /// The caches of one server.
@@ -94,6 +100,9 @@ mod tests {
         assert_eq!(cache.get(&1), Some("one"));
         cache.remove(&1);
         assert_eq!(cache.get(&1), None);
+        cache.insert(3, "three");
+        cache.clear();
+        assert_eq!(cache.get(&3), None);
         cache.insert(2, "two");
         std::thread::sleep(TTL + Duration::from_millis(50));
         assert_eq!(

@@ -10,6 +10,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use contactd_api as api;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::{ApiQuery, Json, JsonBody, PathParam, parse_json};
@@ -72,13 +73,22 @@ pub(super) async fn create_contact(
         return Err(ApiError::PayloadTooLarge(state.body_limit));
     }
     let body: api::CreateContact = parse_json(&bytes)?;
-    let definitions = definitions_for(&state, &caller, !body.custom_fields.is_empty()).await?;
-    let contact = new_contact(&state, &definitions, &body)?;
-    let created = state
+    let created = create_one(&state, &caller, &body).await?;
+    Ok(Json(contact_body(created)).into_response())
+}
+
+/// Creates one contact: the API's create and the dashboard's.
+pub(super) async fn create_one(
+    state: &AppState,
+    caller: &Caller,
+    body: &api::CreateContact,
+) -> Result<Contact, ApiError> {
+    let definitions = definitions_for(state, caller, !body.custom_fields.is_empty()).await?;
+    let contact = new_contact(state, &definitions, body)?;
+    Ok(state
         .store
         .create_contact(caller.company_id, &contact)
-        .await?;
-    Ok(Json(contact_body(created)).into_response())
+        .await?)
 }
 
 /// Checks a create payload and turns it into the contact to store.
@@ -231,7 +241,8 @@ pub(super) async fn update_contact(
         )
     })?;
     let identifier = parse_identifier(&state, id, Some("id"))?;
-    apply_update(&state, &caller, identifier, &body).await
+    let updated = apply_update(&state, &caller, identifier, &body).await?;
+    Ok(Json(contact_body(updated)))
 }
 
 #[utoipa::path(
@@ -274,15 +285,17 @@ pub(super) async fn update_contact_at(
             }
         }
     }
-    apply_update(&state, &caller, identifier, &body).await
+    let updated = apply_update(&state, &caller, identifier, &body).await?;
+    Ok(Json(contact_body(updated)))
 }
 
-async fn apply_update(
+/// Applies an update to one contact: the API's two PATCH forms and the dashboard's edit.
+pub(super) async fn apply_update(
     state: &AppState,
     caller: &Caller,
     identifier: ContactIdentifier,
     body: &api::UpdateContact,
-) -> Result<Json<api::Contact>, ApiError> {
+) -> Result<Contact, ApiError> {
     let changes = body.custom_fields.clone().unwrap_or_default();
     let uses_fields = !changes.set.is_empty() || !changes.remove.is_empty();
     let definitions = definitions_for(state, caller, uses_fields).await?;
@@ -315,12 +328,11 @@ async fn apply_update(
             &body.last_name,
         )?
     };
-    let updated = state
+    state
         .store
         .update_contact(caller.company_id, &identifier, &patch)
         .await
-        .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))?;
-    Ok(Json(contact_body(updated)))
+        .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))
 }
 
 /// Checks the members of an update (omitted: `None`, `null`: `Some(None)`) into a patch
@@ -370,15 +382,24 @@ pub(super) async fn delete_contact(
     PathParam(id): PathParam,
 ) -> Result<Json<api::DeletedContact>, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
-    let id = state
-        .store
-        .delete_contact(caller.company_id, &identifier)
-        .await
-        .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))?;
+    let id = delete_one(&state, &caller, &identifier).await?;
     Ok(Json(api::DeletedContact { id, deleted: true }))
 }
 
-fn parse_identifier(
+/// Deletes one contact, returning its id: the API's delete and the dashboard's.
+pub(super) async fn delete_one(
+    state: &AppState,
+    caller: &Caller,
+    identifier: &ContactIdentifier,
+) -> Result<Uuid, ApiError> {
+    state
+        .store
+        .delete_contact(caller.company_id, identifier)
+        .await
+        .map_err(ApiError::not_found_as(|| contact_not_found(identifier)))
+}
+
+pub(super) fn parse_identifier(
     state: &AppState,
     text: &str,
     field: Option<&str>,
@@ -388,7 +409,7 @@ fn parse_identifier(
     })
 }
 
-fn contact_not_found(identifier: &ContactIdentifier) -> ApiError {
+pub(super) fn contact_not_found(identifier: &ContactIdentifier) -> ApiError {
     ApiError::NotFound {
         code: "contact_not_found",
         message: format!("no contact matches {identifier}"),

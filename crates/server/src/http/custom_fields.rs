@@ -57,10 +57,19 @@ pub(super) async fn create_field(
     Extension(caller): Extension<Caller>,
     Json(body): Json<api::CreateCustomField>,
 ) -> Result<Json<api::CustomField>, ApiError> {
+    Ok(Json(field_body(create(&state, &caller, body).await?)))
+}
+
+/// Creates a definition: the API's create and the dashboard's.
+pub(super) async fn create(
+    state: &AppState,
+    caller: &Caller,
+    body: api::CreateCustomField,
+) -> Result<FieldDefinition, ApiError> {
     let field = parse_new_field(body)?;
     let created = state.store.create_field(caller.company_id, &field).await?;
     state.caches.fields.remove(&caller.company_id);
-    Ok(Json(field_body(created)))
+    Ok(created)
 }
 
 #[utoipa::path(
@@ -81,12 +90,20 @@ pub(super) async fn get_field(
     PathParam(key): PathParam,
 ) -> Result<Json<api::CustomField>, ApiError> {
     let key = parse_path_key(&key)?;
-    let field = state
+    Ok(Json(field_body(find(&state, &caller, &key).await?)))
+}
+
+/// Reads one definition, or answers 404.
+pub(super) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    key: &FieldKey,
+) -> Result<FieldDefinition, ApiError> {
+    state
         .store
-        .get_field(caller.company_id, &key)
+        .get_field(caller.company_id, key)
         .await?
-        .ok_or_else(|| field_not_found(&key))?;
-    Ok(Json(field_body(field)))
+        .ok_or_else(|| field_not_found(key))
 }
 
 #[utoipa::path(
@@ -109,11 +126,17 @@ pub(super) async fn update_field(
     Json(body): Json<api::UpdateCustomField>,
 ) -> Result<Json<api::CustomField>, ApiError> {
     let key = parse_path_key(&key)?;
-    let current = state
-        .store
-        .get_field(caller.company_id, &key)
-        .await?
-        .ok_or_else(|| field_not_found(&key))?;
+    Ok(Json(field_body(update(&state, &caller, &key, body).await?)))
+}
+
+/// Renames a definition or grows its options: the API's update and the dashboard's.
+pub(super) async fn update(
+    state: &AppState,
+    caller: &Caller,
+    key: &FieldKey,
+    body: api::UpdateCustomField,
+) -> Result<FieldDefinition, ApiError> {
+    let current = find(state, caller, key).await?;
     let change = FieldDefinitionChange {
         display_name: body
             .display_name
@@ -130,11 +153,11 @@ pub(super) async fn update_field(
     // definition that moved since it was read above cannot make a stored value invalid.
     let updated = state
         .store
-        .update_field(caller.company_id, &key, &change)
+        .update_field(caller.company_id, key, &change)
         .await
-        .map_err(ApiError::not_found_as(|| field_not_found(&key)))?;
+        .map_err(ApiError::not_found_as(|| field_not_found(key)))?;
     state.caches.fields.remove(&caller.company_id);
-    Ok(Json(field_body(updated)))
+    Ok(updated)
 }
 
 #[utoipa::path(
@@ -156,16 +179,26 @@ pub(super) async fn delete_field(
     PathParam(key): PathParam,
 ) -> Result<Json<api::DeletedCustomField>, ApiError> {
     let key = parse_path_key(&key)?;
-    state
-        .store
-        .delete_field(caller.company_id, &key)
-        .await
-        .map_err(ApiError::not_found_as(|| field_not_found(&key)))?;
-    state.caches.fields.remove(&caller.company_id);
+    delete(&state, &caller, &key).await?;
     Ok(Json(api::DeletedCustomField {
         key: key.as_str().to_owned(),
         deleted: true,
     }))
+}
+
+/// Deletes a definition and every value of it: the API's delete and the dashboard's.
+pub(super) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    key: &FieldKey,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .delete_field(caller.company_id, key)
+        .await
+        .map_err(ApiError::not_found_as(|| field_not_found(key)))?;
+    state.caches.fields.remove(&caller.company_id);
+    Ok(())
 }
 
 /// Validates a new definition (§7); shared by the API and the admin CLI.
@@ -233,7 +266,7 @@ fn grown_options(
     Ok(options)
 }
 
-fn parse_path_key(key: &str) -> Result<FieldKey, ApiError> {
+pub(super) fn parse_path_key(key: &str) -> Result<FieldKey, ApiError> {
     FieldKey::parse(key)
         .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))
 }

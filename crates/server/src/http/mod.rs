@@ -9,6 +9,7 @@ mod cache;
 mod contacts;
 mod cursor;
 mod custom_fields;
+mod dashboard;
 pub mod error;
 mod extract;
 mod health;
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(health::router())
         .merge(openapi::router())
+        .merge(dashboard::router(state.clone()))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.body_limit))

@@ -1,0 +1,574 @@
+//! The contact pages: the newest-first list with its search, a contact, and its create,
+//! edit and delete forms. Writes go through the API's own functions
+//! (`http::contacts::create_one`, `apply_update`, `delete_one`), so the rules and the
+//! sentences are the API's.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use contactd_api::{self as api, FieldType};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled, member, refused,
+    render, render_with, show_time,
+};
+use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
+use crate::http::error::ApiError;
+use crate::http::{AppState, contacts, cursor};
+use crate::store::{Contact, FieldDefinition, ListPosition, SessionUser};
+
+/// The contact list's path.
+pub const LIST: &str = "/dashboard/contacts";
+/// Contacts per page of the list.
+const PAGE_SIZE: u32 = 25;
+/// The most contacts a name search shows.
+const SEARCH_LIMIT: u32 = 50;
+/// The form member of a custom field's input: this prefix, then the field's key.
+const FIELD_INPUT: &str = "field.";
+/// The base members, in form order, with their labels and kinds.
+const MEMBERS: [(&str, &str, InputKind); 5] = [
+    ("email", "Email", InputKind::Email),
+    ("phone_number", "Phone number", InputKind::Phone),
+    ("ext_id", "External id (ext_id)", InputKind::Text),
+    ("first_name", "First name", InputKind::Text),
+    ("last_name", "Last name", InputKind::Text),
+];
+
+/// A contact as a row of the list.
+#[derive(Debug)]
+struct ContactRow {
+    url: String,
+    name: String,
+    email: String,
+    phone_number: String,
+    ext_id: String,
+    created_at: String,
+}
+
+impl From<&Contact> for ContactRow {
+    fn from(contact: &Contact) -> Self {
+        let members = &contact.members;
+        Self {
+            url: contact_url(contact.id),
+            name: full_name(contact),
+            email: members.email.clone().unwrap_or_default(),
+            phone_number: members.phone_number.clone().unwrap_or_default(),
+            ext_id: members.ext_id.clone().unwrap_or_default(),
+            created_at: show_time(&contact.created_at),
+        }
+    }
+}
+
+fn contact_url(id: Uuid) -> String {
+    format!("{LIST}/{id}")
+}
+
+/// "First Last", or what identifies the contact when it has no name.
+fn full_name(contact: &Contact) -> String {
+    let members = &contact.members;
+    let name = [&members.first_name, &members.last_name]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !name.is_empty() {
+        return name;
+    }
+    [&members.email, &members.phone_number, &members.ext_id]
+        .into_iter()
+        .flatten()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| contact.id.to_string())
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/contacts.html")]
+struct ContactsPage {
+    nav: Option<Nav>,
+    query: String,
+    rows: Vec<ContactRow>,
+    /// The link to the next page, when there is one.
+    next_page: Option<String>,
+    /// Whether this is a later page of the unfiltered list.
+    later_page: bool,
+}
+
+/// Query of the list: a search, or where the page starts.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /dashboard/contacts`: the newest contacts a page at a time, or what a search finds.
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let caller = &user.caller;
+    let text = query.q.unwrap_or_default().trim().to_owned();
+    let (contacts, next_page) = if text.is_empty() {
+        let after = query
+            .after
+            .as_deref()
+            .map(|after| {
+                cursor::decode(after, &caller.cursor_secret).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_cursor",
+                        "this page link is not one the dashboard made for your company",
+                        None,
+                    )
+                })
+            })
+            .transpose()?;
+        let mut contacts = state
+            .store
+            .list_contacts(caller.company_id, after, PAGE_SIZE + 1)
+            .await?;
+        let next_page = if contacts.len() > PAGE_SIZE as usize {
+            contacts.truncate(PAGE_SIZE as usize);
+            contacts.last().map(|last| {
+                let cursor = cursor::encode(ListPosition::of(last), &caller.cursor_secret);
+                format!("{LIST}?after={cursor}")
+            })
+        } else {
+            None
+        };
+        (contacts, next_page)
+    } else {
+        (search(&state, &user, &text).await?, None)
+    };
+    let page = ContactsPage {
+        nav: Some(Nav::new(&user, Section::Contacts)),
+        rows: contacts.iter().map(ContactRow::from).collect(),
+        next_page,
+        later_page: text.is_empty() && query.after.is_some(),
+        query: text,
+    };
+    Ok(render(&page))
+}
+
+/// The contacts a search text finds: the one it names as an identifier (a UUID or `alt:`
+/// form, an email, a phone number in any format the API reads, an ext_id), then those
+/// whose name contains it, newest first.
+async fn search(
+    state: &AppState,
+    user: &SessionUser,
+    text: &str,
+) -> Result<Vec<Contact>, PageError> {
+    let region = state.default_region;
+    let identifiers = [
+        ContactIdentifier::parse(text, region).ok(),
+        Email::parse(text).ok().map(ContactIdentifier::Email),
+        PhoneNumber::parse_text(text, region)
+            .ok()
+            .map(ContactIdentifier::PhoneNumber),
+        ExtId::parse(text).ok().map(ContactIdentifier::ExtId),
+    ];
+    let company_id = user.caller.company_id;
+    let mut found: Vec<Contact> = Vec::new();
+    for identifier in identifiers.iter().flatten() {
+        if let Some(contact) = state.store.get_contact(company_id, identifier).await?
+            && !found.iter().any(|seen| seen.id == contact.id)
+        {
+            found.push(contact);
+        }
+    }
+    for contact in state
+        .store
+        .search_contacts_by_name(company_id, text, SEARCH_LIMIT)
+        .await?
+    {
+        if !found.iter().any(|seen| seen.id == contact.id) {
+            found.push(contact);
+        }
+    }
+    Ok(found)
+}
+
+/// One member or custom value as the contact page shows it.
+#[derive(Debug)]
+struct Shown {
+    label: String,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/contact.html")]
+struct ContactPage {
+    nav: Option<Nav>,
+    name: String,
+    url: String,
+    id: Uuid,
+    members: Vec<Shown>,
+    custom_fields: Vec<Shown>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// The contact a path names (its UUID), in the user's company; 404 for any other.
+async fn find_contact(
+    state: &AppState,
+    user: &SessionUser,
+    id: &str,
+) -> Result<Contact, PageError> {
+    let id = Uuid::try_parse(id).map_err(|_| PageError::NotFound)?;
+    state
+        .store
+        .get_contact(user.caller.company_id, &ContactIdentifier::Id(id))
+        .await?
+        .ok_or(PageError::NotFound)
+}
+
+/// `GET /dashboard/contacts/{id}`: every member and custom field of a contact.
+pub async fn show_contact(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let contact = find_contact(&state, &user, &id).await?;
+    let members = &contact.members;
+    let page = ContactPage {
+        nav: Some(Nav::new(&user, Section::Contacts)),
+        name: full_name(&contact),
+        url: contact_url(contact.id),
+        id: contact.id,
+        members: MEMBERS
+            .iter()
+            .zip([
+                &members.email,
+                &members.phone_number,
+                &members.ext_id,
+                &members.first_name,
+                &members.last_name,
+            ])
+            .map(|((_, label, _), value)| Shown {
+                label: (*label).to_owned(),
+                value: value.clone().unwrap_or_default(),
+            })
+            .collect(),
+        custom_fields: contact
+            .custom_fields
+            .iter()
+            .map(|field| Shown {
+                label: format!("{} ({})", field.display_name, field.key),
+                value: field.value.to_storage(),
+            })
+            .collect(),
+        created_at: show_time(&contact.created_at),
+        updated_at: show_time(&contact.updated_at),
+    };
+    Ok(render(&page))
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/contact_form.html")]
+struct ContactFormPage {
+    nav: Option<Nav>,
+    title: String,
+    action: String,
+    cancel: String,
+    submit: &'static str,
+    inputs: Vec<FormInput>,
+    problem: Option<Problem>,
+}
+
+/// The inputs of the contact form: the members, then one per custom field of the company,
+/// filled from `values` (form member → value).
+fn contact_inputs(
+    definitions: &[FieldDefinition],
+    values: impl Fn(&str) -> String,
+) -> Vec<FormInput> {
+    let members = MEMBERS.iter().map(|(name, label, kind)| {
+        let input = FormInput::new(*name, *label, *kind).value(values(name));
+        match *name {
+            "phone_number" => {
+                input.hint("Any common format; without + it is read in this server's region.")
+            }
+            _ => input,
+        }
+    });
+    let fields = definitions.iter().map(|field| {
+        let name = format!("{FIELD_INPUT}{}", field.key);
+        let (kind, hint) = match field.field_type {
+            FieldType::Text => (InputKind::Text, None),
+            FieldType::Number => (InputKind::Number, Some("A number, such as 4.50.")),
+            FieldType::Boolean => (InputKind::Boolean, None),
+            FieldType::Date => (InputKind::Date, Some("A date, YYYY-MM-DD.")),
+            FieldType::Select => (InputKind::Select, None),
+        };
+        let input = FormInput::new(name.clone(), field.display_name.clone(), kind)
+            .value(values(&name))
+            .options(field.options.clone());
+        match hint {
+            Some(hint) => input.hint(hint),
+            None => input,
+        }
+    });
+    members.chain(fields).collect()
+}
+
+/// The form member an API error's `field` is about: a member's own name, or the custom
+/// field input of the `index`-th value in `keys` (as `custom_fields[i]…`,
+/// `custom_fields.set[i]…` or `custom_fields.remove[i]` count them).
+fn input_of(field: &str, set_keys: &[String], remove_keys: &[String]) -> Option<String> {
+    let indexed = |prefix: &str, keys: &[String]| {
+        let index: usize = field
+            .strip_prefix(prefix)?
+            .split(']')
+            .next()?
+            .parse()
+            .ok()?;
+        keys.get(index).map(|key| format!("{FIELD_INPUT}{key}"))
+    };
+    indexed("custom_fields[", set_keys)
+        .or_else(|| indexed("custom_fields.set[", set_keys))
+        .or_else(|| indexed("custom_fields.remove[", remove_keys))
+        .or_else(|| {
+            MEMBERS
+                .iter()
+                .any(|(name, ..)| *name == field)
+                .then(|| field.to_owned())
+        })
+}
+
+/// The custom field values a form gives: (key, value) of each filled field input, and the
+/// keys of the blank ones.
+fn field_values(
+    definitions: &[FieldDefinition],
+    form: &HashMap<String, String>,
+) -> (Vec<api::CustomFieldInput>, Vec<String>) {
+    let mut set = Vec::new();
+    let mut blank = Vec::new();
+    for field in definitions {
+        let key = field.key.as_str().to_owned();
+        match filled(form, &format!("{FIELD_INPUT}{key}")) {
+            Some(value) => set.push(api::CustomFieldInput {
+                key,
+                value: serde_json::Value::String(value),
+            }),
+            None => blank.push(key),
+        }
+    }
+    (set, blank)
+}
+
+/// `GET /dashboard/contacts/new`: the empty form.
+pub async fn new_contact(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+) -> Result<Response, PageError> {
+    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let page = create_form(&user, contact_inputs(&definitions, |_| String::new()), None);
+    Ok(render(&page))
+}
+
+fn create_form(
+    user: &SessionUser,
+    inputs: Vec<FormInput>,
+    problem: Option<Problem>,
+) -> ContactFormPage {
+    ContactFormPage {
+        nav: Some(Nav::new(user, Section::Contacts)),
+        title: "New contact".to_owned(),
+        action: LIST.to_owned(),
+        cancel: LIST.to_owned(),
+        submit: "Create contact",
+        inputs,
+        problem,
+    }
+}
+
+/// `POST /dashboard/contacts`: creates a contact, or shows the form again with the API's
+/// sentence next to the input at fault.
+pub async fn create_contact(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    FormBody(form): FormBody<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let (custom_fields, _) = field_values(&definitions, &form);
+    let set_keys: Vec<String> = custom_fields
+        .iter()
+        .map(|value| value.key.clone())
+        .collect();
+    let body = api::CreateContact {
+        email: filled(&form, "email"),
+        phone_number: filled(&form, "phone_number").map(api::PhoneNumberInput::Text),
+        ext_id: filled(&form, "ext_id"),
+        first_name: filled(&form, "first_name"),
+        last_name: filled(&form, "last_name"),
+        custom_fields,
+    };
+    match contacts::create_one(&state, &user.caller, &body).await {
+        Ok(created) => Ok(Redirect::to(&contact_url(created.id)).into_response()),
+        Err(error) => {
+            let mut inputs = contact_inputs(&definitions, |name| member(&form, name).to_owned());
+            let (status, problem) =
+                refused(&mut inputs, error, |field| input_of(field, &set_keys, &[]))?;
+            Ok(render_with(
+                status,
+                &create_form(&user, inputs, Some(problem)),
+            ))
+        }
+    }
+}
+
+/// `GET /dashboard/contacts/{id}/edit`: the form, filled with the contact.
+pub async fn edit_contact(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let contact = find_contact(&state, &user, &id).await?;
+    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let members = &contact.members;
+    let inputs = contact_inputs(&definitions, |name| {
+        let value = match name {
+            "email" => members.email.clone(),
+            "phone_number" => members.phone_number.clone(),
+            "ext_id" => members.ext_id.clone(),
+            "first_name" => members.first_name.clone(),
+            "last_name" => members.last_name.clone(),
+            _ => contact
+                .custom_fields
+                .iter()
+                .find(|field| name.strip_prefix(FIELD_INPUT) == Some(field.key.as_str()))
+                .map(|field| field.value.to_storage()),
+        };
+        value.unwrap_or_default()
+    });
+    Ok(render(&edit_form(&user, &contact, inputs, None)))
+}
+
+fn edit_form(
+    user: &SessionUser,
+    contact: &Contact,
+    inputs: Vec<FormInput>,
+    problem: Option<Problem>,
+) -> ContactFormPage {
+    ContactFormPage {
+        nav: Some(Nav::new(user, Section::Contacts)),
+        title: format!("Edit {}", full_name(contact)),
+        action: contact_url(contact.id),
+        cancel: contact_url(contact.id),
+        submit: "Save changes",
+        inputs,
+        problem,
+    }
+}
+
+/// `POST /dashboard/contacts/{id}`: applies the form as the API's PATCH would (a blank
+/// input clears its member or custom field), or shows it again with the API's sentence.
+pub async fn update_contact(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+    FormBody(form): FormBody<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let contact = find_contact(&state, &user, &id).await?;
+    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let (set, blank) = field_values(&definitions, &form);
+    // Only values the contact holds are removed: clearing an empty input changes nothing.
+    let remove: Vec<String> = blank
+        .into_iter()
+        .filter(|key| contact.custom_fields.iter().any(|field| field.key == *key))
+        .collect();
+    let set_keys: Vec<String> = set.iter().map(|value| value.key.clone()).collect();
+    let body = api::UpdateContact {
+        id: None,
+        email: Some(filled(&form, "email")),
+        phone_number: Some(filled(&form, "phone_number").map(api::PhoneNumberInput::Text)),
+        ext_id: Some(filled(&form, "ext_id")),
+        first_name: Some(filled(&form, "first_name")),
+        last_name: Some(filled(&form, "last_name")),
+        custom_fields: Some(api::CustomFieldChanges {
+            set,
+            remove: remove.clone(),
+        }),
+    };
+    let identifier = ContactIdentifier::Id(contact.id);
+    match contacts::apply_update(&state, &user.caller, identifier, &body).await {
+        Ok(updated) => Ok(Redirect::to(&contact_url(updated.id)).into_response()),
+        Err(error) => {
+            let mut inputs = contact_inputs(&definitions, |name| member(&form, name).to_owned());
+            let (status, problem) = refused(&mut inputs, error, |field| {
+                input_of(field, &set_keys, &remove)
+            })?;
+            Ok(render_with(
+                status,
+                &edit_form(&user, &contact, inputs, Some(problem)),
+            ))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/contact_delete.html")]
+struct DeletePage {
+    nav: Option<Nav>,
+    name: String,
+    url: String,
+    csrf_token: String,
+}
+
+/// `GET /dashboard/contacts/{id}/delete`: asks before deleting.
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let contact = find_contact(&state, &user, &id).await?;
+    let page = DeletePage {
+        nav: Some(Nav::new(&user, Section::Contacts)),
+        name: full_name(&contact),
+        url: contact_url(contact.id),
+        csrf_token: user.csrf_token.clone(),
+    };
+    Ok(render(&page))
+}
+
+/// `POST /dashboard/contacts/{id}/delete`: deletes the contact, then shows the list.
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = Uuid::try_parse(&id).map_err(|_| PageError::NotFound)?;
+    contacts::delete_one(&state, &user.caller, &ContactIdentifier::Id(id)).await?;
+    Ok(Redirect::to(LIST).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_error_paths_point_at_their_inputs() {
+        let set = ["plan".to_owned(), "age".to_owned()];
+        let remove = ["vip".to_owned()];
+        assert_eq!(input_of("email", &set, &remove).as_deref(), Some("email"));
+        assert_eq!(
+            input_of("custom_fields[1].value", &set, &remove).as_deref(),
+            Some("field.age")
+        );
+        assert_eq!(
+            input_of("custom_fields.set[0].value", &set, &remove).as_deref(),
+            Some("field.plan")
+        );
+        assert_eq!(
+            input_of("custom_fields.remove[0]", &set, &remove).as_deref(),
+            Some("field.vip")
+        );
+        assert_eq!(input_of("custom_fields.set[7].value", &set, &remove), None);
+        assert_eq!(input_of("id", &set, &remove), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! The API key page: create a key (its secret shown this once, with a copy button), list
+//! the company's keys with when each was made and last used, revoke one.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use uuid::Uuid;
+
+use super::{
+    FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled, member, refused,
+    render, render_with, show_time,
+};
+use crate::api_key;
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::store::{ApiKey, SessionUser};
+
+/// The key page's path.
+pub const LIST: &str = "/dashboard/keys";
+/// The longest key label, in characters.
+const MAX_NAME_CHARS: usize = 100;
+
+/// A key as a row of the list.
+#[derive(Debug)]
+struct KeyRow {
+    id: Uuid,
+    name: String,
+    prefix: String,
+    created_at: String,
+    last_used_at: String,
+    revoked_at: Option<String>,
+}
+
+impl From<&ApiKey> for KeyRow {
+    fn from(key: &ApiKey) -> Self {
+        Self {
+            id: key.id,
+            name: key.name.clone().unwrap_or_default(),
+            prefix: key.prefix.clone(),
+            created_at: show_time(&key.created_at),
+            last_used_at: key
+                .last_used_at
+                .as_ref()
+                .map_or_else(|| "never".to_owned(), show_time),
+            revoked_at: key.revoked_at.as_ref().map(show_time),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/keys.html")]
+struct KeysPage {
+    nav: Option<Nav>,
+    csrf_token: String,
+    keys: Vec<KeyRow>,
+    /// The secret of the key just created: shown on this response only.
+    new_key: Option<String>,
+    inputs: Vec<FormInput>,
+    problem: Option<Problem>,
+}
+
+fn name_input(value: &str) -> Vec<FormInput> {
+    vec![
+        FormInput::new("name", "Label", InputKind::Text)
+            .value(value)
+            .hint("Optional: what the key is for, to tell keys apart."),
+    ]
+}
+
+async fn keys_page(
+    state: &AppState,
+    user: &SessionUser,
+    new_key: Option<String>,
+    inputs: Vec<FormInput>,
+    problem: Option<Problem>,
+) -> Result<KeysPage, PageError> {
+    let keys = state.store.list_api_keys(user.caller.company_id).await?;
+    Ok(KeysPage {
+        nav: Some(Nav::new(user, Section::Keys)),
+        csrf_token: user.csrf_token.clone(),
+        keys: keys.iter().rev().map(KeyRow::from).collect(),
+        new_key,
+        inputs,
+        problem,
+    })
+}
+
+/// `GET /dashboard/keys`: the company's keys, newest first, and the form to make one.
+pub async fn list_keys(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+) -> Result<Response, PageError> {
+    Ok(render(
+        &keys_page(&state, &user, None, name_input(""), None).await?,
+    ))
+}
+
+/// `POST /dashboard/keys`: makes a key and shows its secret, once. The page is answered
+/// directly (not redirected to), so the secret is never in a URL or a later page.
+pub async fn create_key(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    FormBody(form): FormBody<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let name = filled(&form, "name").map(|name| name.trim().to_owned());
+    if name
+        .as_ref()
+        .is_some_and(|name| name.chars().count() > MAX_NAME_CHARS)
+    {
+        let mut inputs = name_input(member(&form, "name"));
+        let error = ApiError::bad_request(
+            "invalid_name",
+            format!("a label is at most {MAX_NAME_CHARS} characters"),
+            Some("name".to_owned()),
+        );
+        let (status, problem) = refused(&mut inputs, error, |field| Some(field.to_owned()))?;
+        let page = keys_page(&state, &user, None, inputs, Some(problem)).await?;
+        return Ok(render_with(status, &page));
+    }
+    let key = api_key::generate(name);
+    state
+        .store
+        .create_api_key(user.caller.company_id, &key.record)
+        .await?;
+    let page = keys_page(&state, &user, Some(key.secret), name_input(""), None).await?;
+    Ok(render_with(StatusCode::OK, &page))
+}
+
+/// `POST /dashboard/keys/{id}/revoke`: revokes a key of the user's company; requests
+/// with it are refused from the next one on.
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = Uuid::try_parse(&id).map_err(|_| PageError::NotFound)?;
+    // Revoking is by key id alone (as the CLI does): check the key is this company's.
+    let keys = state.store.list_api_keys(user.caller.company_id).await?;
+    if !keys.iter().any(|key| key.id == id) {
+        return Err(PageError::NotFound);
+    }
+    state.store.revoke_api_key(id).await?;
+    // The cache is keyed by the secret's hash, which is not known here: start it over.
+    state.caches.callers.clear();
+    Ok(Redirect::to(LIST).into_response())
+}

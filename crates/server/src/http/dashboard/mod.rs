@@ -1,0 +1,423 @@
+//! The dashboard: server-rendered pages where people manage custom fields, API keys and
+//! contacts in a browser, on the same port as the API.
+//!
+//! Every page acts for the company of the signed-in user, through the same functions the
+//! API's handlers call (so the same domain rules, store code and error messages apply).
+//! Pages are askama templates compiled into the binary, assets are embedded, and the only
+//! script is the copy button's. Each form carries the session's CSRF token, checked in
+//! one place ([`session::verify_csrf`]) before any handler runs.
+
+mod assets;
+mod contacts;
+mod fields;
+mod keys;
+mod session;
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use axum::{Form, Router};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::store::{SessionUser, StoreError};
+
+/// The dashboard's routes; `state` is what the session check reads sessions from.
+pub fn router(state: AppState) -> Router<AppState> {
+    let signed_in = Router::new()
+        .route("/dashboard", get(|| async { Redirect::to(contacts::LIST) }))
+        .route(
+            contacts::LIST,
+            get(contacts::list_contacts).post(contacts::create_contact),
+        )
+        .route("/dashboard/contacts/new", get(contacts::new_contact))
+        .route(
+            "/dashboard/contacts/{id}",
+            get(contacts::show_contact).post(contacts::update_contact),
+        )
+        .route("/dashboard/contacts/{id}/edit", get(contacts::edit_contact))
+        .route(
+            "/dashboard/contacts/{id}/delete",
+            get(contacts::confirm_delete).post(contacts::delete_contact),
+        )
+        .route(
+            fields::LIST,
+            get(fields::list_fields).post(fields::create_field),
+        )
+        .route(
+            "/dashboard/fields/{key}",
+            get(fields::edit_field).post(fields::update_field),
+        )
+        .route(
+            "/dashboard/fields/{key}/delete",
+            get(fields::confirm_delete).post(fields::delete_field),
+        )
+        .route(keys::LIST, get(keys::list_keys).post(keys::create_key))
+        .route("/dashboard/keys/{id}/revoke", post(keys::revoke_key))
+        .route("/dashboard/logout", post(session::logout))
+        // Layers run last-added first: the session is found, then the CSRF token checked.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::verify_csrf,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::require_session,
+        ));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route(
+            session::LOGIN,
+            get(session::login_page).post(session::login).route_layer(
+                axum::middleware::from_fn_with_state(state, session::verify_csrf),
+            ),
+        )
+        .route("/dashboard/assets/{name}", get(assets::asset))
+        .merge(signed_in)
+        .route("/dashboard/{*rest}", any(page_not_found))
+        .layer(axum::middleware::map_response(protect_pages))
+}
+
+/// Headers on every dashboard response: no framing, no content from elsewhere, nothing
+/// cached unless the handler said otherwise (pages show contacts and new API keys).
+async fn protect_pages(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn page_not_found() -> PageError {
+    PageError::NotFound
+}
+
+/// Why a page could not be shown: answered with an error page of the matching status.
+#[derive(Debug)]
+pub enum PageError {
+    /// What an API handler would have answered; its status and sentence are shown.
+    Api(ApiError),
+    /// 403: a form came without the session's CSRF token, or with another one.
+    Csrf,
+    /// 404: no such page.
+    NotFound,
+    /// 400: the form could not be read.
+    BadForm(String),
+}
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        Self::Api(error)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        Self::Api(error.into())
+    }
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "dashboard/error.html")]
+struct ErrorPage {
+    nav: Option<Nav>,
+    status: u16,
+    title: &'static str,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match self {
+            Self::Api(error) => {
+                // The API's error body: its status and sentence (a 500 is logged there and
+                // shown only as "internal error").
+                let body = error.body();
+                let title = match body.error {
+                    404 => "Not found",
+                    503 => "Try again shortly",
+                    500..=599 => "Something went wrong",
+                    _ => "That did not work",
+                };
+                (body.error, title, body.message)
+            }
+            Self::Csrf => (
+                403,
+                "This form has expired",
+                "The form was sent without its security token, or with one from another \
+                 session. Go back, reload the page and send it again."
+                    .to_owned(),
+            ),
+            Self::NotFound => (
+                404,
+                "Not found",
+                "There is no such page in your company's dashboard.".to_owned(),
+            ),
+            Self::BadForm(reason) => (400, "That did not work", reason),
+        };
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let page = ErrorPage {
+            nav: None,
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        (status, render(&page)).into_response()
+    }
+}
+
+/// A page rendered to HTML. Templates are checked when the binary is compiled; rendering
+/// fails only if a value's `Display` does, which none of ours can.
+fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "could not render a dashboard page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// A page rendered with a status other than 200: a form shown again with its errors.
+fn render_with(status: StatusCode, page: &impl Template) -> Response {
+    (status, render(page)).into_response()
+}
+
+/// A form body; a body that cannot be read is an error page, not axum's plain text.
+#[derive(Debug)]
+pub struct FormBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, PageError> {
+        Form::<T>::from_request(request, state)
+            .await
+            .map(|Form(form)| Self(form))
+            .map_err(|rejection| PageError::BadForm(rejection.body_text()))
+    }
+}
+
+/// The dashboard's sections, for the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Contacts,
+    Fields,
+    Keys,
+}
+
+/// What the layout shows of the signed-in user: the navigation and the logout form.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub company_name: String,
+    pub email: String,
+    pub csrf_token: String,
+    pub section: Section,
+}
+
+impl Nav {
+    fn new(user: &SessionUser, section: Section) -> Self {
+        Self {
+            company_name: user.company_name.clone(),
+            email: user.email.clone(),
+            csrf_token: user.csrf_token.clone(),
+            section,
+        }
+    }
+
+    /// `aria-current` of the link to the section named `name`.
+    fn current(&self, name: &str) -> &'static str {
+        let shown = match self.section {
+            Section::Contacts => "contacts",
+            Section::Fields => "fields",
+            Section::Keys => "keys",
+        };
+        if shown == name { "page" } else { "false" }
+    }
+}
+
+/// One labelled input of a form, with its value and, when the form came back refused, the
+/// sentence saying what is wrong with it. Every form renders its inputs through one
+/// template (`dashboard/inputs.html`), so each is labelled and described alike.
+#[derive(Debug, Clone)]
+pub struct FormInput {
+    /// The form member, also the input's id (prefixed).
+    pub name: String,
+    pub label: String,
+    pub kind: InputKind,
+    pub value: String,
+    /// The choices of a `Select`.
+    pub options: Vec<String>,
+    /// A sentence under the label saying what is accepted.
+    pub hint: Option<String>,
+    pub error: Option<String>,
+    pub required: bool,
+}
+
+/// How an input is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Text,
+    Email,
+    Phone,
+    Number,
+    Date,
+    /// One of `options`, or none.
+    Select,
+    /// true, false or none.
+    Boolean,
+    /// Several lines.
+    Lines,
+}
+
+impl FormInput {
+    /// An input of `kind`, empty and optional.
+    fn new(name: impl Into<String>, label: impl Into<String>, kind: InputKind) -> Self {
+        Self {
+            name: name.into(),
+            label: label.into(),
+            kind,
+            value: String::new(),
+            options: Vec::new(),
+            hint: None,
+            error: None,
+            required: false,
+        }
+    }
+
+    fn value(mut self, value: impl Into<String>) -> Self {
+        self.value = value.into();
+        self
+    }
+
+    fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    fn options(mut self, options: Vec<String>) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The HTML `type` of an `<input>`.
+    fn html_type(&self) -> &'static str {
+        match self.kind {
+            InputKind::Email => "email",
+            InputKind::Phone => "tel",
+            InputKind::Date => "date",
+            // A number field takes "4.50" or "1e3" as the API does; the browser's own
+            // number input would refuse some of those before the server could explain.
+            InputKind::Text
+            | InputKind::Number
+            | InputKind::Select
+            | InputKind::Boolean
+            | InputKind::Lines => "text",
+        }
+    }
+
+    fn is_select(&self) -> bool {
+        self.kind == InputKind::Select
+    }
+
+    fn is_boolean(&self) -> bool {
+        self.kind == InputKind::Boolean
+    }
+
+    fn is_lines(&self) -> bool {
+        self.kind == InputKind::Lines
+    }
+
+    fn inputmode(&self) -> &'static str {
+        match self.kind {
+            InputKind::Number => "decimal",
+            _ => "text",
+        }
+    }
+}
+
+/// What was wrong with a form sent back: the sentence, and the input it is about (whose
+/// own error it is also shown as), if any.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub message: String,
+    pub input: Option<String>,
+}
+
+/// Shows a write the API code refused on its form: the API's sentence next to the input at
+/// fault (found from the error's `field` by `input_of`) and above the form, and the API's
+/// status. Anything not about the input (a 404, the database down) is an error page.
+fn refused(
+    inputs: &mut [FormInput],
+    error: ApiError,
+    input_of: impl FnOnce(&str) -> Option<String>,
+) -> Result<(StatusCode, Problem), PageError> {
+    if !matches!(
+        error,
+        ApiError::BadRequest { .. } | ApiError::Conflict { .. }
+    ) {
+        return Err(PageError::Api(error));
+    }
+    let body = error.body();
+    let status = StatusCode::from_u16(body.error).unwrap_or(StatusCode::BAD_REQUEST);
+    let input = body
+        .field
+        .as_deref()
+        .and_then(input_of)
+        .filter(|name| inputs.iter().any(|input| input.name == *name));
+    if let Some(name) = &input
+        && let Some(at) = inputs.iter_mut().find(|input| input.name == *name)
+    {
+        at.error = Some(body.message.clone());
+    }
+    Ok((
+        status,
+        Problem {
+            message: body.message,
+            input,
+        },
+    ))
+}
+
+/// The value of a form member, as typed; `""` when absent.
+fn member<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
+    form.get(name).map_or("", String::as_str)
+}
+
+/// A form member's value, or `None` when it is blank (an empty input means "no value").
+fn filled(form: &HashMap<String, String>, name: &str) -> Option<String> {
+    let value = member(form, name);
+    (!value.trim().is_empty()).then(|| value.to_owned())
+}
+
+/// How a time is shown: to the minute, in UTC.
+fn show_time(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}

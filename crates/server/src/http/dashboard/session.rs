@@ -1,0 +1,282 @@
+//! Signing in and out: the login page, its throttle, the session cookie, and the CSRF check
+//! every form passes.
+//!
+//! A session is a random 256-bit token in an `HttpOnly`, `SameSite=Strict` cookie (`Secure`
+//! when the request came over HTTPS, as a TLS-terminating proxy says with
+//! `X-Forwarded-Proto` or `Forwarded`); the database keeps only its SHA-256, so a copy of the
+//! database opens no session. Each session has its own CSRF token, which every form sends
+//! back. The login form, which has no session yet, gets a token of its own in a short-lived
+//! cookie instead (a double-submit check), so no other site can sign a browser in either.
+
+use std::time::Duration;
+
+use askama::Template;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use chrono::Utc;
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::{FormBody, Nav, PageError, render_with};
+use crate::domain::Email;
+use crate::http::AppState;
+use crate::password;
+use crate::store::{NewSession, SessionUser};
+
+/// The login page's path; where every page sends a visitor without a session.
+pub const LOGIN: &str = "/dashboard/login";
+/// The cookie holding the session token.
+const SESSION_COOKIE: &str = "contactd_session";
+/// The cookie holding the login form's CSRF token.
+const LOGIN_COOKIE: &str = "contactd_login";
+/// The form member every form sends its CSRF token in.
+const CSRF_INPUT: &str = "csrf_token";
+
+/// How long a session lasts after login: a working day, then the password again.
+const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
+/// How long a login page's token stays valid.
+const LOGIN_FORM_LIFETIME: Duration = Duration::from_secs(60 * 60);
+/// Failed logins in a row after which an account takes one attempt per [`LOCKOUT`].
+const MAX_FAILED_LOGINS: u32 = 5;
+const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+
+/// A random 256-bit token, hex-encoded.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Whether the browser reached us over HTTPS, directly or through a proxy that says so.
+/// Trusting the headers is safe here: a client that lies gets a `Secure` cookie its own
+/// browser will not send back over plain HTTP, which hurts no one else.
+fn over_https(headers: &HeaderMap) -> bool {
+    let forwarded_proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"));
+    let forwarded = headers
+        .get(header::FORWARDED)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .is_some_and(|first| {
+            first.split(';').any(|pair| {
+                pair.trim()
+                    .to_ascii_lowercase()
+                    .strip_prefix("proto=")
+                    .is_some_and(|proto| proto.trim_matches('"') == "https")
+            })
+        });
+    forwarded_proto || forwarded
+}
+
+/// A cookie of ours: `HttpOnly`, `SameSite=Strict`, `Secure` over HTTPS.
+fn cookie(
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    lifetime: Duration,
+    headers: &HeaderMap,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path(path)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(over_https(headers))
+        .max_age(lifetime.try_into().unwrap_or(cookie::time::Duration::HOUR))
+        .build()
+}
+
+/// The session cookie's user, put in the request's extensions; a request without a live
+/// session is sent to the login page.
+pub async fn require_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, PageError> {
+    let user = match jar.get(SESSION_COOKIE) {
+        Some(cookie) => {
+            state
+                .store
+                .find_session(&token_hash(cookie.value()))
+                .await?
+        }
+        None => None,
+    };
+    let Some(user) = user else {
+        return Ok(Redirect::to(LOGIN).into_response());
+    };
+    request.extensions_mut().insert(user);
+    Ok(next.run(request).await)
+}
+
+/// Refuses (403) a form, on any method but GET and HEAD, whose `csrf_token` is missing or
+/// is not the session's (or, on the login page, the login cookie's).
+pub async fn verify_csrf(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    request: Request,
+    next: Next,
+) -> Result<Response, PageError> {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(next.run(request).await);
+    }
+    let expected = match request.extensions().get::<SessionUser>() {
+        Some(user) => Some(user.csrf_token.clone()),
+        None => jar
+            .get(LOGIN_COOKIE)
+            .map(|cookie| cookie.value().to_owned()),
+    };
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| PageError::BadForm("the form is larger than this server accepts".into()))?;
+    let sent = form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == CSRF_INPUT)
+        .map(|(_, value)| value.into_owned());
+    match (expected, sent) {
+        // Compared as hashes, so the time taken says nothing about the expected token.
+        (Some(expected), Some(sent)) if token_hash(&expected) == token_hash(&sent) => Ok(next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await),
+        _ => Err(PageError::Csrf),
+    }
+}
+
+/// The login page.
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+struct LoginPage {
+    nav: Option<Nav>,
+    csrf_token: String,
+    email: String,
+    error: Option<String>,
+}
+
+/// `GET /dashboard/login`: the form, with a fresh login token unless the browser has one.
+pub async fn login_page(jar: CookieJar, headers: HeaderMap) -> Response {
+    let token = jar
+        .get(LOGIN_COOKIE)
+        .map_or_else(random_token, |cookie| cookie.value().to_owned());
+    let jar = jar.add(cookie(
+        LOGIN_COOKIE,
+        token.clone(),
+        LOGIN,
+        LOGIN_FORM_LIFETIME,
+        &headers,
+    ));
+    let page = LoginPage {
+        nav: None,
+        csrf_token: token,
+        email: String::new(),
+        error: None,
+    };
+    (jar, render_with(StatusCode::OK, &page)).into_response()
+}
+
+/// The login form as sent.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf_token: String,
+}
+
+/// `POST /dashboard/login`: checks the password and starts a session; after
+/// [`MAX_FAILED_LOGINS`] failures in a row an account takes one attempt per [`LOCKOUT`].
+pub async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    FormBody(form): FormBody<LoginForm>,
+) -> Result<Response, PageError> {
+    let refuse = |status: StatusCode, message: &str| {
+        let page = LoginPage {
+            nav: None,
+            csrf_token: form.csrf_token.clone(),
+            email: form.email.clone(),
+            error: Some(message.to_owned()),
+        };
+        render_with(status, &page)
+    };
+    const WRONG: &str = "Wrong email or password.";
+    let credentials = match Email::parse(&form.email) {
+        Ok(email) => state.store.user_credentials(&email).await?,
+        Err(_) => None,
+    };
+    let Some(credentials) = credentials else {
+        let password = form.password.clone();
+        tokio::task::spawn_blocking(move || password::verify_nothing(&password))
+            .await
+            .map_err(|_| PageError::BadForm("the login could not be checked".into()))?;
+        return Ok(refuse(StatusCode::UNAUTHORIZED, WRONG));
+    };
+    if credentials.failed_logins >= MAX_FAILED_LOGINS
+        && let Some(last) = credentials.last_failed_login_at
+    {
+        let wait = last + LOCKOUT - Utc::now();
+        if wait > chrono::TimeDelta::zero() {
+            let minutes = wait.num_minutes() + 1;
+            return Ok(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed logins for this account. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    let (password, hash) = (form.password.clone(), credentials.password_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+        .await
+        .map_err(|_| PageError::BadForm("the login could not be checked".into()))?;
+    if !matches {
+        state.store.record_failed_login(credentials.id).await?;
+        return Ok(refuse(StatusCode::UNAUTHORIZED, WRONG));
+    }
+    let token = random_token();
+    state
+        .store
+        .create_session(&NewSession {
+            token_hash: token_hash(&token),
+            user_id: credentials.id,
+            csrf_token: random_token(),
+            expires_at: Utc::now() + SESSION_LIFETIME,
+        })
+        .await?;
+    let jar = jar
+        .remove(Cookie::build(LOGIN_COOKIE).path(LOGIN))
+        .add(cookie(
+            SESSION_COOKIE,
+            token,
+            "/",
+            SESSION_LIFETIME,
+            &headers,
+        ));
+    Ok((jar, Redirect::to("/dashboard")).into_response())
+}
+
+/// `POST /dashboard/logout`: ends the session in the database, so its cookie opens nothing
+/// even if it was copied, and clears the cookie.
+pub async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
+    if let Some(cookie) = jar.get(SESSION_COOKIE) {
+        state
+            .store
+            .delete_session(&token_hash(cookie.value()))
+            .await?;
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    Ok((jar, Redirect::to(LOGIN)).into_response())
+}

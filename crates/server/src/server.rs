@@ -26,11 +26,15 @@ const DEFAULT_USER_EMAIL: &str = "admin@contactd.local";
 /// Serves the API on `config.bind` until SIGTERM or SIGINT, then finishes in-flight
 /// requests and returns.
 pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result<()> {
-    bootstrap(store.as_ref(), config.bind).await?;
+    let first_run = bootstrap(store.as_ref()).await?;
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
-    tracing::info!(address = %listener.local_addr()?, "contactd is listening");
+    let address = listener.local_addr()?;
+    if let Some(first_run) = first_run {
+        first_run.announce(address);
+    }
+    tracing::info!(%address, "contactd is listening");
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
     state.bulk_body_limit = config.bulk_body_limit;
     serve_until_signal(listener, app(state)).await;
@@ -95,17 +99,38 @@ async fn serve_until_signal(listener: TcpListener, app: Router) {
     graceful.shutdown().await;
 }
 
+/// What the first run made: shown once, then never again.
+struct FirstRun {
+    api_key: String,
+    email: Email,
+    password: Password,
+}
+
+impl FirstRun {
+    /// Prints the key and the dashboard login to stderr, with the address to open.
+    fn announce(&self, address: SocketAddr) {
+        eprintln!(
+            "contactd: first run: created company \"{DEFAULT_COMPANY}\" with an API key and a \
+             dashboard user. They are shown only this once, so keep them now:\n\n    \
+             API key:    {}\n    dashboard:  http://{address}/dashboard\n    \
+             email:      {}\n    password:   {}\n",
+            self.api_key,
+            self.email.as_str(),
+            self.password.expose()
+        );
+    }
+}
+
 /// On an empty database, creates the default company, one API key and one dashboard user
-/// for it, and prints the key and the user's password once to stderr: they are never
-/// shown again.
-async fn bootstrap(store: &dyn Store, bind: SocketAddr) -> anyhow::Result<()> {
+/// for it; their secrets are returned to be shown once.
+async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<FirstRun>> {
     if !store.list_companies().await?.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let company = match store.create_company(DEFAULT_COMPANY).await {
         Ok(company) => company,
         // Another process bootstrapped the same database first.
-        Err(StoreError::DuplicateCompanyName) => return Ok(()),
+        Err(StoreError::DuplicateCompanyName) => return Ok(None),
         Err(error) => return Err(error.into()),
     };
     let key = api_key::generate(Some("bootstrap".to_owned()));
@@ -117,16 +142,11 @@ async fn bootstrap(store: &dyn Store, bind: SocketAddr) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || password.hash()).await?
     };
     store.create_user(company.id, &email, &hash).await?;
-    eprintln!(
-        "contactd: first run: created company \"{DEFAULT_COMPANY}\" with an API key and a \
-         dashboard user. They are shown only this once, so keep them now:\n\n    \
-         API key:    {}\n    dashboard:  http://{bind}/dashboard\n    email:      {}\n    \
-         password:   {}\n",
-        key.secret,
-        email.as_str(),
-        password.expose()
-    );
-    Ok(())
+    Ok(Some(FirstRun {
+        api_key: key.secret,
+        email,
+        password,
+    }))
 }
 
 async fn shutdown_signal() {

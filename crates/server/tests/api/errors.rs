@@ -69,7 +69,6 @@ async fn an_unknown_route_is_a_404_in_the_error_shape() {
         "/api/v1/contacts/a/b",
         "/api/v2/contacts",
         "/nope",
-        "/",
     ] {
         let response = app.request(Method::GET, path, None).await;
         response.assert_error(404, "route_not_found");

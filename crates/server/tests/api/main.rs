@@ -9,6 +9,7 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod bulk;
 mod cli;
 mod contacts_create;
@@ -17,6 +18,7 @@ mod contacts_read_delete;
 mod contacts_update;
 mod crash_safety;
 mod custom_fields;
+mod dashboard;
 mod end_to_end;
 mod errors;
 mod hostile;

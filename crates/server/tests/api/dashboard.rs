@@ -1,0 +1,612 @@
+//! The dashboard through the real router: signing in and out, the login throttle, CSRF on
+//! every form, tenant isolation, and each page's forms giving the API's own answers.
+
+use axum::body::Body;
+use axum::http::{Method, Request, header};
+use serde_json::json;
+
+use crate::helpers::{
+    TestApp, contract_test, csrf_token_in, input_error, set_cookie, unescape_html,
+};
+
+const EMAIL: &str = "ann@example.com";
+const PASSWORD: &str = "correct horse battery";
+
+/// An app with a dashboard user in its company.
+async fn app_with_user() -> TestApp {
+    let app = TestApp::spawn().await;
+    app.given_user(app.company_id, EMAIL, PASSWORD).await;
+    app
+}
+
+fn location(response: &crate::helpers::TestResponse) -> &str {
+    response.headers[header::LOCATION]
+        .to_str()
+        .expect("ASCII location")
+}
+
+contract_test!(a_user_logs_in_and_out);
+async fn a_user_logs_in_and_out() {
+    let app = app_with_user().await;
+    let anonymous = app
+        .send(
+            Request::get("/dashboard/contacts")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    anonymous.assert_status(303);
+    assert_eq!(location(&anonymous), "/dashboard/login");
+
+    for (email, password) in [(EMAIL, "wrong password"), ("bob@example.com", PASSWORD)] {
+        let refused = app.submit_login(email, password).await;
+        refused.assert_status(401);
+        assert!(refused.text.contains("Wrong email or password."));
+        assert!(set_cookie(&refused, "contactd_session").is_none());
+    }
+
+    let response = app.submit_login("  ANN@example.com ", PASSWORD).await;
+    response.assert_status(303);
+    let cookie = set_cookie(&response, "contactd_session").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let page = user.get("/dashboard/contacts").await;
+    page.assert_status(200);
+    assert!(page.text.contains("acme") && page.text.contains(EMAIL));
+
+    let logout = user.post("/dashboard/logout", &[]).await;
+    logout.assert_status(303);
+    assert_eq!(location(&logout), "/dashboard/login");
+    let cleared = set_cookie(&logout, "contactd_session").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // The session is gone from the database: the old cookie opens nothing.
+    let after = user.get("/dashboard/contacts").await;
+    after.assert_status(303);
+    assert_eq!(location(&after), "/dashboard/login");
+}
+
+contract_test!(the_session_cookie_is_secure_behind_an_https_proxy);
+async fn the_session_cookie_is_secure_behind_an_https_proxy() {
+    let app = app_with_user().await;
+    let (page, login_cookie) = app.login_page().await;
+    let csrf = csrf_token_in(&page.text).unwrap();
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ])
+        .finish();
+    let response = app
+        .send(
+            Request::post("/dashboard/login")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::COOKIE, login_cookie)
+                .header("x-forwarded-proto", "https")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    response.assert_status(303);
+    let cookie = set_cookie(&response, "contactd_session").unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+contract_test!(a_form_without_its_csrf_token_is_refused_and_changes_nothing);
+async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
+    let app = app_with_user().await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let before = app.dump().await;
+    let field = [("key", "plan"), ("display_name", "Plan"), ("type", "text")];
+    let missing = user.post_without_csrf("/dashboard/fields", &field).await;
+    missing.assert_status(403);
+    assert!(missing.text.contains("This form has expired"));
+    let mut forged = field.to_vec();
+    forged.push(("csrf_token", "0000"));
+    user.post_without_csrf("/dashboard/fields", &forged)
+        .await
+        .assert_status(403);
+    user.post_without_csrf("/dashboard/logout", &[])
+        .await
+        .assert_status(403);
+    assert_eq!(app.dump().await, before, "a refused form writes nothing");
+    user.get("/dashboard/contacts").await.assert_status(200);
+
+    // The login form's own token: no login without the cookie the login page set.
+    let (page, _cookie) = app.login_page().await;
+    let csrf = csrf_token_in(&page.text).unwrap();
+    app.post_form(
+        "/dashboard/login",
+        None,
+        &[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf),
+        ],
+    )
+    .await
+    .assert_status(403);
+}
+
+contract_test!(repeated_failed_logins_hold_the_account_back_for_a_while);
+async fn repeated_failed_logins_hold_the_account_back_for_a_while() {
+    let app = app_with_user().await;
+    for _ in 0..5 {
+        app.submit_login(EMAIL, "wrong password")
+            .await
+            .assert_status(401);
+    }
+    let held = app.submit_login(EMAIL, PASSWORD).await;
+    held.assert_status(429);
+    assert!(
+        held.text
+            .contains("Too many failed logins for this account. Try again in 15 minutes."),
+        "{}",
+        held.text
+    );
+    // Fifteen minutes later the right password works, and clears the count.
+    app.database
+        .execute("UPDATE users SET last_failed_login_at = last_failed_login_at - 900001")
+        .await;
+    app.submit_login(EMAIL, PASSWORD).await.assert_status(303);
+    app.submit_login(EMAIL, "wrong password")
+        .await
+        .assert_status(401);
+    app.submit_login(EMAIL, PASSWORD).await.assert_status(303);
+}
+
+contract_test!(a_user_of_one_company_cannot_reach_another_companys_data);
+async fn a_user_of_one_company_cannot_reach_another_companys_data() {
+    let app = app_with_user().await;
+    app.given_field("plan", "select", Some(&["free", "pro"]))
+        .await;
+    let contact = app
+        .given_contact(
+            json!({"email": "ada@example.com", "custom_fields": [{"key": "plan", "value": "pro"}]}),
+        )
+        .await;
+    let id = contact["id"].as_str().unwrap().to_owned();
+    let keys = app.store.list_api_keys(app.company_id).await.unwrap();
+    let key_id = keys[0].id.to_string();
+
+    let other = app.store.create_company("globex").await.unwrap();
+    app.given_user(other.id, "bob@globex.example", PASSWORD)
+        .await;
+    let bob = app.log_in("bob@globex.example", PASSWORD).await;
+    let before = app.dump().await;
+
+    let contact_url = format!("/dashboard/contacts/{id}");
+    for path in [
+        contact_url.clone(),
+        format!("{contact_url}/edit"),
+        format!("{contact_url}/delete"),
+        "/dashboard/fields/plan".to_owned(),
+        "/dashboard/fields/plan/delete".to_owned(),
+    ] {
+        let page = bob.get(&path).await;
+        page.assert_status(404);
+        assert!(!page.text.contains("ada@example.com"), "{path}");
+    }
+    bob.post(&contact_url, &[("email", "bob@example.com")])
+        .await
+        .assert_status(404);
+    bob.post(&format!("{contact_url}/delete"), &[])
+        .await
+        .assert_status(404);
+    bob.post("/dashboard/fields/plan/delete", &[])
+        .await
+        .assert_status(404);
+    bob.post(&format!("/dashboard/keys/{key_id}/revoke"), &[])
+        .await
+        .assert_status(404);
+    assert_eq!(app.dump().await, before, "nothing of acme changed");
+
+    let list = bob.get("/dashboard/contacts").await;
+    assert!(list.text.contains("No contacts yet."));
+    let search = bob.get("/dashboard/contacts?q=ada%40example.com").await;
+    assert!(search.text.contains("0 contacts found"));
+    let fields = bob.get("/dashboard/fields").await;
+    assert!(!fields.text.contains("/dashboard/fields/plan"));
+    let keys_page = bob.get("/dashboard/keys").await;
+    assert!(!keys_page.text.contains(&keys[0].prefix));
+    app.get_contact(&id).await.assert_status(200);
+}
+
+/// The sentence the API answers `PATCH /contacts/{id}` with for this body.
+async fn api_message(app: &TestApp, id: &str, body: serde_json::Value) -> String {
+    let response = app.patch_contact_at(id, body).await;
+    assert!(response.status.is_client_error(), "{}", response.text);
+    response.body["message"].as_str().unwrap().to_owned()
+}
+
+contract_test!(contacts_are_created_edited_found_and_deleted_through_forms);
+async fn contacts_are_created_edited_found_and_deleted_through_forms() {
+    let app = app_with_user().await;
+    app.given_field("plan", "select", Some(&["free", "pro"]))
+        .await;
+    app.given_field("age", "number", None).await;
+    app.given_contact(json!({"email": "taken@example.com"}))
+        .await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+
+    let form = user.get("/dashboard/contacts/new").await;
+    form.assert_status(200);
+    assert!(
+        form.text.contains(r#"name="field.plan""#) && form.text.contains(r#"name="field.age""#)
+    );
+    let created = user
+        .post(
+            "/dashboard/contacts",
+            &[
+                ("email", "Ada@Example.com"),
+                ("phone_number", "(415) 555-2671"),
+                ("ext_id", "crm-1"),
+                ("first_name", "Ada"),
+                ("last_name", "Lovelace"),
+                ("field.plan", "pro"),
+                ("field.age", "36"),
+            ],
+        )
+        .await;
+    created.assert_status(303);
+    let url = location(&created).to_owned();
+    let id = url.rsplit('/').next().unwrap().to_owned();
+    let stored = app.get_contact(&id).await;
+    assert_eq!(stored.body["email"], "ada@example.com");
+    assert_eq!(stored.body["phone_number"], "+14155552671");
+    assert_eq!(stored.body["custom_fields"][0]["value"], 36);
+    assert_eq!(stored.body["custom_fields"][1]["value"], "pro");
+    let page = user.get(&url).await;
+    for shown in ["Ada Lovelace", "+14155552671", "crm-1", "pro", "36"] {
+        assert!(page.text.contains(shown), "{shown}");
+    }
+
+    // Refused edits show the API's own sentence at the input, and change nothing.
+    let before = app.dump().await;
+    let edit = |phone: &'static str, age: &'static str, email: &'static str| {
+        [
+            ("email", email),
+            ("phone_number", phone),
+            ("ext_id", "crm-1"),
+            ("first_name", "Ada"),
+            ("last_name", "Lovelace"),
+            ("field.plan", "pro"),
+            ("field.age", age),
+        ]
+    };
+    let bad_phone = user.post(&url, &edit("12", "36", "ada@example.com")).await;
+    bad_phone.assert_status(400);
+    assert_eq!(
+        input_error(&bad_phone.text, "phone_number").unwrap(),
+        api_message(&app, &id, json!({"phone_number": "12"})).await
+    );
+    assert!(
+        bad_phone.text.contains(r#"value="12""#),
+        "the form keeps what was typed"
+    );
+    let bad_age = user
+        .post(&url, &edit("(415) 555-2671", "old", "ada@example.com"))
+        .await;
+    bad_age.assert_status(400);
+    assert_eq!(
+        input_error(&bad_age.text, "field.age").unwrap(),
+        api_message(
+            &app,
+            &id,
+            json!({"custom_fields": {"set": [{"key": "age", "value": "old"}]}})
+        )
+        .await
+    );
+    let taken = user
+        .post(&url, &edit("(415) 555-2671", "36", "taken@example.com"))
+        .await;
+    taken.assert_status(409);
+    assert_eq!(
+        input_error(&taken.text, "email").unwrap(),
+        "another contact already has this email"
+    );
+    assert_eq!(app.dump().await, before, "refused edits write nothing");
+
+    // Fixed: a new phone number, and the age cleared.
+    let saved = user
+        .post(&url, &edit("+44 20 7946 0958", "", "ada@example.com"))
+        .await;
+    saved.assert_status(303);
+    let stored = app.get_contact(&id).await;
+    assert_eq!(stored.body["phone_number"], "+442079460958");
+    assert_eq!(stored.body["custom_fields"].as_array().unwrap().len(), 1);
+
+    for query in [
+        "ADA%40example.com",
+        "%2B44%20%2820%29%207946-0958",
+        "crm-1",
+        "love",
+        "ada%20lovelace",
+        &id,
+    ] {
+        let found = user.get(&format!("/dashboard/contacts?q={query}")).await;
+        found.assert_status(200);
+        assert!(
+            found.text.contains("1 contact found"),
+            "{query}: {}",
+            found.text
+        );
+        assert!(found.text.contains(&url), "{query}");
+    }
+    let nothing = user.get("/dashboard/contacts?q=nobody").await;
+    assert!(nothing.text.contains("0 contacts found"));
+
+    let confirm = user.get(&format!("{url}/delete")).await;
+    confirm.assert_status(200);
+    assert!(confirm.text.contains("Delete Ada Lovelace?"));
+    let deleted = user.post(&format!("{url}/delete"), &[]).await;
+    deleted.assert_status(303);
+    assert_eq!(location(&deleted), "/dashboard/contacts");
+    app.get_contact(&id).await.assert_status(404);
+    user.get(&url).await.assert_status(404);
+}
+
+contract_test!(the_contact_list_is_newest_first_a_page_at_a_time);
+async fn the_contact_list_is_newest_first_a_page_at_a_time() {
+    let app = app_with_user().await;
+    for index in 0..30 {
+        app.given_contact(json!({"ext_id": format!("c{index:02}")}))
+            .await;
+    }
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let first = user.get("/dashboard/contacts").await;
+    assert_eq!(first.text.matches("<tr>").count(), 1 + 25);
+    assert!(first.text.find(">c29<").unwrap() < first.text.find(">c05<").unwrap());
+    assert!(!first.text.contains(">c04<"));
+    let (_, rest) = first
+        .text
+        .split_once(r#"href="/dashboard/contacts?after="#)
+        .unwrap();
+    let next = format!(
+        "/dashboard/contacts?after={}",
+        rest.split('"').next().unwrap()
+    );
+    let second = user.get(&next).await;
+    assert_eq!(second.text.matches("<tr>").count(), 1 + 5);
+    assert!(second.text.contains(">c00<") && !second.text.contains("rel=\"next\""));
+    user.get("/dashboard/contacts?after=forged")
+        .await
+        .assert_status(400);
+}
+
+/// The sentence the API answers `POST /custom-fields` with for this body.
+async fn api_field_message(app: &TestApp, body: serde_json::Value) -> String {
+    let response = app.create_field(body).await;
+    assert!(response.status.is_client_error(), "{}", response.text);
+    response.body["message"].as_str().unwrap().to_owned()
+}
+
+contract_test!(custom_fields_are_defined_changed_and_deleted_through_forms);
+async fn custom_fields_are_defined_changed_and_deleted_through_forms() {
+    let app = app_with_user().await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    // The key's first use is recorded; later ones in the same minute write nothing.
+    app.request(Method::GET, "/api/v1/custom-fields", None)
+        .await
+        .assert_status(200);
+    let before = app.dump().await;
+    let refusals = [
+        (
+            ("Plan", "Plan", "text", ""),
+            "key",
+            json!({"key": "Plan", "display_name": "Plan", "type": "text"}),
+        ),
+        (
+            ("plan", "Plan", "select", ""),
+            "options",
+            json!({"key": "plan", "display_name": "Plan", "type": "select"}),
+        ),
+        (
+            ("plan", "Plan", "text", "a"),
+            "options",
+            json!({"key": "plan", "display_name": "Plan", "type": "text", "options": ["a"]}),
+        ),
+        (
+            ("plan", "", "text", ""),
+            "display_name",
+            json!({"key": "plan", "display_name": "", "type": "text"}),
+        ),
+    ];
+    for ((key, display_name, field_type, options), input, api_body) in refusals {
+        let refused = user
+            .post(
+                "/dashboard/fields",
+                &[
+                    ("key", key),
+                    ("display_name", display_name),
+                    ("type", field_type),
+                    ("options", options),
+                ],
+            )
+            .await;
+        refused.assert_status(400);
+        assert_eq!(
+            input_error(&refused.text, input).unwrap(),
+            api_field_message(&app, api_body).await,
+            "{input}"
+        );
+    }
+    assert_eq!(app.dump().await, before);
+
+    let created = user
+        .post(
+            "/dashboard/fields",
+            &[
+                ("key", "plan"),
+                ("display_name", "Plan"),
+                ("type", "select"),
+                ("options", "free\r\npro\r\n"),
+            ],
+        )
+        .await;
+    created.assert_status(303);
+    let duplicate = user
+        .post(
+            "/dashboard/fields",
+            &[("key", "plan"), ("display_name", "Plan"), ("type", "text")],
+        )
+        .await;
+    duplicate.assert_status(409);
+    assert!(input_error(&duplicate.text, "key").is_some());
+    let list = user.get("/dashboard/fields").await;
+    assert!(list.text.contains("free, pro"));
+
+    let changed = user
+        .post(
+            "/dashboard/fields/plan",
+            &[
+                ("display_name", "Pricing plan"),
+                ("new_options", "enterprise"),
+            ],
+        )
+        .await;
+    changed.assert_status(303);
+    let field = app
+        .request(Method::GET, "/api/v1/custom-fields/plan", None)
+        .await;
+    assert_eq!(field.body["display_name"], "Pricing plan");
+    assert_eq!(field.body["options"], json!(["free", "pro", "enterprise"]));
+    let unnamed = user
+        .post("/dashboard/fields/plan", &[("display_name", " ")])
+        .await;
+    unnamed.assert_status(400);
+    assert!(input_error(&unnamed.text, "display_name").is_some());
+    let repeated = user
+        .post(
+            "/dashboard/fields/plan",
+            &[("display_name", "Plan"), ("new_options", "pro")],
+        )
+        .await;
+    repeated.assert_status(400);
+    assert!(input_error(&repeated.text, "new_options").is_some());
+
+    for email in ["a@example.com", "b@example.com"] {
+        app.given_contact(
+            json!({"email": email, "custom_fields": [{"key": "plan", "value": "pro"}]}),
+        )
+        .await;
+    }
+    app.given_contact(json!({"email": "c@example.com"})).await;
+    let confirm = user.get("/dashboard/fields/plan/delete").await;
+    assert!(
+        unescape_html(&confirm.text).contains("2 contacts hold a value of it"),
+        "{}",
+        confirm.text
+    );
+    user.post("/dashboard/fields/plan/delete", &[])
+        .await
+        .assert_status(303);
+    app.request(Method::GET, "/api/v1/custom-fields/plan", None)
+        .await
+        .assert_status(404);
+    let contact = app.get_contact("alt:email:a@example.com").await;
+    assert_eq!(contact.body["custom_fields"], json!([]));
+}
+
+contract_test!(api_keys_are_created_once_listed_and_revoked);
+async fn api_keys_are_created_once_listed_and_revoked() {
+    let app = app_with_user().await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let created = user.post("/dashboard/keys", &[("name", "zapier")]).await;
+    created.assert_status(200);
+    let (_, rest) = created
+        .text
+        .split_once(r#"id="new-key" class="secret" type="text" value=""#)
+        .unwrap();
+    let secret = rest.split('"').next().unwrap().to_owned();
+    assert!(secret.starts_with("cd_"));
+    assert!(created.text.contains(r#"data-copy="new-key""#));
+
+    app.request_as(&secret, Method::GET, "/api/v1/contacts", None)
+        .await
+        .assert_status(200);
+    let list = user.get("/dashboard/keys").await;
+    assert!(!list.text.contains(&secret), "the secret is shown once");
+    assert!(list.text.contains(&secret[..11]) && list.text.contains("zapier"));
+    assert_eq!(
+        list.text.matches("never").count(),
+        1,
+        "the new key was used"
+    );
+
+    let keys = app.store.list_api_keys(app.company_id).await.unwrap();
+    let zapier = keys
+        .iter()
+        .find(|key| key.name.as_deref() == Some("zapier"))
+        .unwrap();
+    user.post(&format!("/dashboard/keys/{}/revoke", zapier.id), &[])
+        .await
+        .assert_status(303);
+    app.request_as(&secret, Method::GET, "/api/v1/contacts", None)
+        .await
+        .assert_error(401, "unauthorized");
+    assert!(user.get("/dashboard/keys").await.text.contains("revoked "));
+
+    let long = "x".repeat(101);
+    let refused = user.post("/dashboard/keys", &[("name", &long)]).await;
+    refused.assert_status(400);
+    assert!(input_error(&refused.text, "name").is_some());
+}
+
+contract_test!(pages_carry_protective_headers_and_assets_need_no_login);
+async fn pages_carry_protective_headers_and_assets_need_no_login() {
+    let app = app_with_user().await;
+    let (page, cookie) = app.login_page().await;
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/dashboard/login"] {
+        assert!(
+            set_cookie(&page, "contactd_login")
+                .unwrap()
+                .contains(attribute),
+            "{cookie}"
+        );
+    }
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(page.headers["x-frame-options"], "DENY");
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert!(
+        page.text
+            .contains(r#"<label for="input-email">Email</label>"#)
+    );
+
+    for (asset, content_type) in [
+        ("dashboard.css", "text/css; charset=utf-8"),
+        ("dashboard.js", "text/javascript; charset=utf-8"),
+    ] {
+        let response = app
+            .send(
+                Request::get(format!("/dashboard/assets/{asset}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        response.assert_status(200);
+        assert_eq!(response.headers[header::CONTENT_TYPE], content_type);
+    }
+    let missing = app
+        .send(
+            Request::get("/dashboard/assets/nope.css")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    missing.assert_status(404);
+    let root = app
+        .send(Request::get("/").body(Body::empty()).unwrap())
+        .await;
+    root.assert_status(303);
+    assert_eq!(location(&root), "/dashboard");
+}

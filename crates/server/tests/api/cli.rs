@@ -1,5 +1,7 @@
 //! The `contactd` command line (§9): admin commands, their variables, and the first run.
 
+use std::io::Write;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use contactd_client::Client;
@@ -170,7 +172,19 @@ async fn the_first_run_creates_a_default_company_and_prints_a_working_key_once()
         .list_contacts(None, None)
         .await
         .expect("the printed key works");
+    assert!(log.contains(&format!("dashboard:  {}/dashboard", server.base_url)));
+    let password = log
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("password:"))
+        .expect("the first run prints the dashboard password")
+        .trim()
+        .to_owned();
+    assert!(log.contains("email:      admin@contactd.local"));
     assert_eq!(server.terminate(), Some(0));
+    assert!(
+        user_password_matches(&url, "admin@contactd.local", &password).await,
+        "the printed password is the dashboard user's"
+    );
 
     let again = ServerProcess::start(&url, &[]);
     assert!(
@@ -178,6 +192,63 @@ async fn the_first_run_creates_a_default_company_and_prints_a_working_key_once()
         "the key is printed only once"
     );
     assert!(admin(&url, &["company", "list"]).ends_with("\tdefault\n"));
+}
+
+/// Whether `password` is the one of the dashboard user with this email.
+async fn user_password_matches(url: &str, email: &str, password: &str) -> bool {
+    let store = contactd::store::connect(url, &crate::helpers::test_postgres_settings())
+        .await
+        .expect("open database");
+    let email = contactd::domain::Email::parse(email).expect("valid email");
+    let credentials = store
+        .user_credentials(&email)
+        .await
+        .expect("read user")
+        .expect("the user exists");
+    contactd::password::verify(password, &credentials.password_hash)
+}
+
+/// Runs `contactd user create` with `stdin` as its input.
+fn create_user(url: &str, company: &str, email: &str, stdin: &str) -> std::process::Output {
+    let mut child = contactd()
+        .args(["user", "create", "--company", company])
+        .env("CONTACTD_DATABASE_URL", url)
+        .env("CONTACTD_EMAIL", email)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run contactd user create");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+#[tokio::test]
+async fn dashboard_users_are_created_with_the_password_read_from_stdin() {
+    let (_dir, url) = fresh_database();
+    admin(&url, &["company", "create", "acme"]);
+    let created = create_user(&url, "acme", "Ann@Example.com", "a long passphrase\r\nignored\n");
+    assert!(created.status.success(), "{created:?}");
+    let id = String::from_utf8(created.stdout).unwrap();
+    assert!(uuid::Uuid::try_parse(id.trim()).is_ok(), "prints the user's id: {id}");
+    assert!(user_password_matches(&url, "ann@example.com", "a long passphrase").await);
+
+    for (company, email, stdin, complaint) in [
+        ("acme", "ann@example.com", "another passphrase\n", "already exists"),
+        ("acme", "bob@example.com", "short\n", "8 to 256 characters"),
+        ("acme", "not an email", "a long passphrase\n", "--email"),
+        ("nope", "bob@example.com", "a long passphrase\n", "no company"),
+    ] {
+        let refused = create_user(&url, company, email, stdin);
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(complaint), "{email}: {stderr}");
+    }
 }
 
 #[tokio::test]

@@ -232,17 +232,35 @@ fn create_user(url: &str, company: &str, email: &str, stdin: &str) -> std::proce
 async fn dashboard_users_are_created_with_the_password_read_from_stdin() {
     let (_dir, url) = fresh_database();
     admin(&url, &["company", "create", "acme"]);
-    let created = create_user(&url, "acme", "Ann@Example.com", "a long passphrase\r\nignored\n");
+    let created = create_user(
+        &url,
+        "acme",
+        "Ann@Example.com",
+        "a long passphrase\r\nignored\n",
+    );
     assert!(created.status.success(), "{created:?}");
     let id = String::from_utf8(created.stdout).unwrap();
-    assert!(uuid::Uuid::try_parse(id.trim()).is_ok(), "prints the user's id: {id}");
+    assert!(
+        uuid::Uuid::try_parse(id.trim()).is_ok(),
+        "prints the user's id: {id}"
+    );
     assert!(user_password_matches(&url, "ann@example.com", "a long passphrase").await);
 
     for (company, email, stdin, complaint) in [
-        ("acme", "ann@example.com", "another passphrase\n", "already exists"),
+        (
+            "acme",
+            "ann@example.com",
+            "another passphrase\n",
+            "already exists",
+        ),
         ("acme", "bob@example.com", "short\n", "8 to 256 characters"),
         ("acme", "not an email", "a long passphrase\n", "--email"),
-        ("nope", "bob@example.com", "a long passphrase\n", "no company"),
+        (
+            "nope",
+            "bob@example.com",
+            "a long passphrase\n",
+            "no company",
+        ),
     ] {
         let refused = create_user(&url, company, email, stdin);
         assert!(!refused.status.success());

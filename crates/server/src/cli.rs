@@ -157,6 +157,25 @@ pub enum UserCommand {
         #[arg(long, env = "CONTACTD_EMAIL")]
         email: String,
     },
+    /// Print one line per user of a company: id, email, created.
+    List {
+        /// The company, by id or name.
+        #[arg(long, env = "CONTACTD_COMPANY")]
+        company: String,
+    },
+    /// Give a user a new password, read from stdin as by `create`; it also ends every
+    /// session of the user and clears their failed logins.
+    SetPassword {
+        /// The user's email.
+        #[arg(long, env = "CONTACTD_EMAIL")]
+        email: String,
+    },
+    /// Delete a user; their sessions end at once.
+    Delete {
+        /// The user's email.
+        #[arg(long, env = "CONTACTD_EMAIL")]
+        email: String,
+    },
 }
 
 fn parse_field_type(name: &str) -> Result<FieldType, String> {
@@ -303,16 +322,50 @@ async fn run_user(store: &dyn Store, command: UserCommand) -> anyhow::Result<()>
         UserCommand::Create { company, email } => {
             let company = find_company(store, &company).await?;
             let email = Email::parse(&email).context("--email")?;
-            let password = Password::parse(&read_password(&email)?)?;
-            let hash = tokio::task::spawn_blocking(move || password.hash()).await?;
+            let hash = new_password_hash(&email).await?;
             let user = store
                 .create_user(company.id, &email, &hash)
                 .await
                 .map_err(|error| cli_error(error.into()))?;
             println!("{}", user.id);
         }
+        UserCommand::List { company } => {
+            let company = find_company(store, &company).await?;
+            for user in store.list_users(company.id).await? {
+                println!(
+                    "{}\t{}\tcreated {}",
+                    user.id,
+                    user.email,
+                    contactd_api::format_timestamp(&user.created_at)
+                );
+            }
+        }
+        UserCommand::SetPassword { email } => {
+            let email = Email::parse(&email).context("--email")?;
+            if store.user_credentials(&email).await?.is_none() {
+                bail!("no user with email {}", email.as_str());
+            }
+            let hash = new_password_hash(&email).await?;
+            match store.set_password(&email, &hash).await {
+                Err(StoreError::NotFound) => bail!("no user with email {}", email.as_str()),
+                other => other?,
+            }
+        }
+        UserCommand::Delete { email } => {
+            let email = Email::parse(&email).context("--email")?;
+            match store.delete_user(&email).await {
+                Err(StoreError::NotFound) => bail!("no user with email {}", email.as_str()),
+                other => other?,
+            }
+        }
     }
     Ok(())
+}
+
+/// Reads a new password for `email` (see [`read_password`]) and hashes it.
+async fn new_password_hash(email: &Email) -> anyhow::Result<String> {
+    let password = Password::parse(&read_password(email)?)?;
+    Ok(tokio::task::spawn_blocking(move || password.hash()).await?)
 }
 
 /// Reads a new user's password: at a hidden prompt, twice, on a terminal; otherwise the

@@ -336,6 +336,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         email: &Email,
         password_hash: &str,
     ) -> Result<User, StoreError>;
+    /// Lists a company's dashboard users, oldest first.
+    async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError>;
+    /// Gives a user a new password: clears the failed logins and ends every session.
+    async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError>;
+    /// Deletes a user and their sessions.
+    async fn delete_user(&self, email: &Email) -> Result<(), StoreError>;
     /// Finds what a login checks of the user with this email.
     async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError>;
     /// Counts a failed login of a user.

@@ -796,6 +796,57 @@ impl Store for PostgresStore {
         Ok(row.into())
     }
 
+    async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError> {
+        let rows: Vec<UserRow> = self
+            .with_session(async |conn| {
+                Ok(sqlx::query_as(sql::LIST_USERS)
+                    .persistent(self.persistent)
+                    .bind(company_id)
+                    .fetch_all(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError> {
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            let user_id: Uuid = sqlx::query_scalar(sql::SET_PASSWORD)
+                .persistent(self.persistent)
+                .bind(email.as_str())
+                .bind(password_hash)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            sqlx::query(sql::DELETE_USER_SESSIONS)
+                .persistent(self.persistent)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_user(&self, email: &Email) -> Result<(), StoreError> {
+        let deleted = retrying(|| {
+            self.with_session(async |conn| {
+                Ok(sqlx::query(sql::DELETE_USER)
+                    .persistent(self.persistent)
+                    .bind(email.as_str())
+                    .execute(conn)
+                    .await?)
+            })
+        })
+        .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
         let row: Option<CredentialsRow> = self
             .with_session(async |conn| {

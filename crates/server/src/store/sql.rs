@@ -219,6 +219,17 @@ pub const COUNT_FIELD_VALUES: &str = "SELECT count(*) FROM contact_field_values 
 pub const INSERT_USER: &str = "INSERT INTO users (id, company_id, email, password_hash, \
      created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, company_id, email, created_at";
 
+pub const LIST_USERS: &str = "SELECT id, company_id, email, created_at FROM users \
+     WHERE company_id = $1 ORDER BY created_at, id";
+
+/// Sets a user's password hash (`$1` email, `$2` hash) and clears the failed logins.
+pub const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2, failed_logins = 0, \
+     last_failed_login_at = NULL WHERE email = $1 RETURNING id";
+
+pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+
+pub const DELETE_USER: &str = "DELETE FROM users WHERE email = $1";
+
 pub const USER_CREDENTIALS: &str = "SELECT id, password_hash, failed_logins, \
      last_failed_login_at FROM users WHERE email = $1";
 

@@ -256,6 +256,15 @@ fn key_row(row: &Row<'_>) -> rusqlite::Result<ApiKeyRow> {
     })
 }
 
+fn user_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        id: row.get("id")?,
+        company_id: row.get("company_id")?,
+        email: row.get("email")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
 fn company_row(row: &Row<'_>) -> rusqlite::Result<CompanyRow> {
     Ok(CompanyRow {
         id: row.get("id")?,
@@ -498,20 +507,48 @@ impl Store for SqliteStore {
                         &password_hash,
                         &now_ms(),
                     ],
-                    |row| {
-                        Ok(UserRow {
-                            id: row.get("id")?,
-                            company_id: row.get("company_id")?,
-                            email: row.get("email")?,
-                            created_at: row.get("created_at")?,
-                        })
-                    },
+                    user_row,
                 )
                 .map_err(unique_or(StoreError::DuplicateUserEmail))?
                 .ok_or(StoreError::NotFound)
             })
             .await?;
         Ok(row.into())
+    }
+
+    async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError> {
+        let rows = self
+            .readers
+            .read(|conn| Ok(query(conn, sql::LIST_USERS, &[&company_id], user_row)?))?;
+        Ok(rows.into_iter().map(User::from).collect())
+    }
+
+    async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError> {
+        let email = email.as_str().to_owned();
+        let password_hash = password_hash.to_owned();
+        self.writer
+            .write(move |conn| {
+                let user_id: Uuid =
+                    query_optional(conn, sql::SET_PASSWORD, &[&email, &password_hash], |row| {
+                        row.get(0)
+                    })?
+                    .ok_or(StoreError::NotFound)?;
+                execute(conn, sql::DELETE_USER_SESSIONS, &[&user_id])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_user(&self, email: &Email) -> Result<(), StoreError> {
+        let email = email.as_str().to_owned();
+        self.writer
+            .write(
+                move |conn| match execute(conn, sql::DELETE_USER, &[&email])? {
+                    0 => Err(StoreError::NotFound),
+                    _ => Ok(()),
+                },
+            )
+            .await
     }
 
     async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {

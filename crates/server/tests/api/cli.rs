@@ -210,8 +210,14 @@ async fn user_password_matches(url: &str, email: &str, password: &str) -> bool {
 
 /// Runs `contactd user create` with `stdin` as its input.
 fn create_user(url: &str, company: &str, email: &str, stdin: &str) -> std::process::Output {
+    user_command(url, &["create", "--company", company], email, stdin)
+}
+
+/// Runs `contactd user ARGS…` for `email` (given by its variable) with `stdin` as input.
+fn user_command(url: &str, args: &[&str], email: &str, stdin: &str) -> std::process::Output {
     let mut child = contactd()
-        .args(["user", "create", "--company", company])
+        .arg("user")
+        .args(args)
         .env("CONTACTD_DATABASE_URL", url)
         .env("CONTACTD_EMAIL", email)
         .stdin(Stdio::piped())
@@ -267,6 +273,49 @@ async fn dashboard_users_are_created_with_the_password_read_from_stdin() {
         let stderr = String::from_utf8_lossy(&refused.stderr);
         assert!(stderr.contains(complaint), "{email}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn dashboard_users_are_listed_given_new_passwords_and_deleted() {
+    let (_dir, url) = fresh_database();
+    admin(&url, &["company", "create", "acme"]);
+    for email in ["ann@example.com", "bob@example.com"] {
+        let created = create_user(&url, "acme", email, "a long passphrase\n");
+        assert!(created.status.success(), "{created:?}");
+    }
+    let listed = admin(&url, &["user", "list", "--company", "acme"]);
+    let emails: Vec<&str> = listed
+        .lines()
+        .map(|line| line.split('\t').nth(1).unwrap())
+        .collect();
+    assert_eq!(emails, ["ann@example.com", "bob@example.com"]);
+
+    let reset = user_command(
+        &url,
+        &["set-password"],
+        "ann@example.com",
+        "another passphrase\n",
+    );
+    assert!(reset.status.success(), "{reset:?}");
+    assert!(user_password_matches(&url, "ann@example.com", "another passphrase").await);
+    let unknown = user_command(
+        &url,
+        &["set-password"],
+        "eve@example.com",
+        "another passphrase\n",
+    );
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no user with email"));
+
+    let deleted = user_command(&url, &["delete"], "bob@example.com", "");
+    assert!(deleted.status.success(), "{deleted:?}");
+    assert_eq!(
+        admin(&url, &["user", "list", "--company", "acme"])
+            .lines()
+            .count(),
+        1
+    );
+    let again = user_command(&url, &["delete"], "bob@example.com", "");
+    assert!(!again.status.success());
 }
 
 #[tokio::test]

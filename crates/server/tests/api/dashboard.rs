@@ -57,6 +57,9 @@ async fn a_user_logs_in_and_out() {
     let page = user.get("/dashboard/contacts").await;
     page.assert_status(200);
     assert!(page.text.contains("acme") && page.text.contains(EMAIL));
+    let signed_in = user.get("/dashboard/login").await;
+    signed_in.assert_status(303);
+    assert_eq!(location(&signed_in), "/dashboard");
 
     let logout = user.post("/dashboard/logout", &[]).await;
     logout.assert_status(303);
@@ -67,6 +70,46 @@ async fn a_user_logs_in_and_out() {
     let after = user.get("/dashboard/contacts").await;
     after.assert_status(303);
     assert_eq!(location(&after), "/dashboard/login");
+}
+
+contract_test!(a_new_password_or_a_deleted_user_ends_every_session);
+async fn a_new_password_or_a_deleted_user_ends_every_session() {
+    let app = app_with_user().await;
+    let first = app.log_in(EMAIL, PASSWORD).await;
+    let second = app.log_in(EMAIL, PASSWORD).await;
+    for _ in 0..5 {
+        app.submit_login(EMAIL, "wrong password")
+            .await
+            .assert_status(401);
+    }
+    let email = contactd::domain::Email::parse(EMAIL).unwrap();
+    let new_password = "a brand new passphrase";
+    let hash = contactd::password::Password::parse(new_password)
+        .unwrap()
+        .hash();
+    app.store.set_password(&email, &hash).await.unwrap();
+    for session in [&first, &second] {
+        session.get("/dashboard/contacts").await.assert_status(303);
+    }
+    app.submit_login(EMAIL, PASSWORD).await.assert_status(401);
+    let third = app.log_in(EMAIL, new_password).await;
+    let users = app.store.list_users(app.company_id).await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].email, EMAIL);
+
+    app.store.delete_user(&email).await.unwrap();
+    third.get("/dashboard/contacts").await.assert_status(303);
+    app.submit_login(EMAIL, new_password)
+        .await
+        .assert_status(401);
+    assert!(matches!(
+        app.store.delete_user(&email).await,
+        Err(contactd::store::StoreError::NotFound)
+    ));
+    assert!(matches!(
+        app.store.set_password(&email, &hash).await,
+        Err(contactd::store::StoreError::NotFound)
+    ));
 }
 
 contract_test!(the_session_cookie_is_secure_behind_an_https_proxy);

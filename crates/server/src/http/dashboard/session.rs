@@ -165,8 +165,22 @@ struct LoginPage {
     error: Option<String>,
 }
 
-/// `GET /dashboard/login`: the form, with a fresh login token unless the browser has one.
-pub async fn login_page(jar: CookieJar, headers: HeaderMap) -> Response {
+/// `GET /dashboard/login`: the form, with a fresh login token unless the browser has one;
+/// a browser that is signed in already goes on to the dashboard.
+pub async fn login_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    if let Some(cookie) = jar.get(SESSION_COOKIE)
+        && state
+            .store
+            .find_session(&token_hash(cookie.value()))
+            .await?
+            .is_some()
+    {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
     let token = jar
         .get(LOGIN_COOKIE)
         .map_or_else(random_token, |cookie| cookie.value().to_owned());
@@ -183,7 +197,7 @@ pub async fn login_page(jar: CookieJar, headers: HeaderMap) -> Response {
         email: String::new(),
         error: None,
     };
-    (jar, render_with(StatusCode::OK, &page)).into_response()
+    Ok((jar, render_with(StatusCode::OK, &page)).into_response())
 }
 
 /// The login form as sent.

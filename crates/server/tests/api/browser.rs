@@ -18,6 +18,10 @@ use tempfile::TempDir;
 
 use crate::helpers::{ServerProcess, admin, contactd};
 
+/// The WebDriver key codes of Tab and Enter.
+const TAB: char = '\u{E004}';
+const ENTER: char = '\u{E007}';
+
 /// A chromedriver of this test's own, in its own process group so that the Chromium it
 /// starts goes with it, even when the test fails half-way.
 struct Driver {
@@ -119,8 +123,15 @@ impl Browser {
         self.client.goto(url).await.expect("open the page");
     }
 
-    /// Saves a screenshot of the page as `NAME.png`.
+    /// Checks the page (see [`ACCESSIBILITY_CHECKS`]), then saves a screenshot of it as
+    /// `NAME.png`.
     async fn shot(&self, name: &str) {
+        let problems = self
+            .client
+            .execute(ACCESSIBILITY_CHECKS, vec![])
+            .await
+            .expect("run the checks");
+        assert_eq!(problems, serde_json::json!([]), "{name}");
         let png = self.client.screenshot().await.expect("screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("save screenshot");
     }
@@ -144,6 +155,11 @@ impl Browser {
             .await
             .expect("mark the page");
         element.click().await.expect("click");
+        self.wait_for_page().await;
+    }
+
+    /// Waits until the page marked `window.leaving` has given way to a loaded one.
+    async fn wait_for_page(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let arrived = self
@@ -159,7 +175,7 @@ impl Browser {
             if arrived {
                 return;
             }
-            assert!(Instant::now() < deadline, "clicking {css} led nowhere");
+            assert!(Instant::now() < deadline, "no new page loaded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -215,6 +231,37 @@ impl Browser {
         let _ = tokio::time::timeout(Duration::from_secs(5), self.client.close()).await;
     }
 }
+
+/// What every page must have for people on a keyboard or a screen reader, returned as a
+/// list of problems: a language; one `h1`; a label for every control; a name for every
+/// button and link; unique ids; and every id that `aria-describedby` or a label's `for`
+/// names present on the page.
+const ACCESSIBILITY_CHECKS: &str = r#"
+const problems = [];
+if (!document.documentElement.lang) problems.push("no lang on <html>");
+const h1 = document.querySelectorAll("h1").length;
+if (h1 !== 1) problems.push(`${h1} h1 elements`);
+for (const control of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+  if (control.labels.length === 0) problems.push(`unlabelled control ${control.name}`);
+}
+for (const element of document.querySelectorAll("button, a[href]")) {
+  const name = (element.getAttribute("aria-label") || element.textContent).trim();
+  if (!name) problems.push(`nameless ${element.outerHTML.slice(0, 80)}`);
+}
+const ids = [...document.querySelectorAll("[id]")].map((element) => element.id);
+for (const id of ids.filter((id, index) => ids.indexOf(id) !== index)) {
+  problems.push(`duplicate id ${id}`);
+}
+for (const element of document.querySelectorAll("[aria-describedby]")) {
+  for (const id of element.getAttribute("aria-describedby").split(" ")) {
+    if (!document.getElementById(id)) problems.push(`aria-describedby names missing ${id}`);
+  }
+}
+for (const label of document.querySelectorAll("label[for]")) {
+  if (!document.getElementById(label.htmlFor)) problems.push(`label for missing ${label.htmlFor}`);
+}
+return problems;
+"#;
 
 /// The word after `label` in the first run's announcement.
 fn announced(log: &str, label: &str) -> String {
@@ -408,8 +455,34 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
     browser.goto(&format!("{base}/dashboard/contacts")).await;
     browser.click("header form.logout button").await;
 
-    // Back as the first user: delete the contact, after confirming.
-    browser.log_in(&base, &email, &password).await;
+    // Back as the first user, by keyboard alone: type, Tab to the password, Enter.
+    browser.goto(&format!("{base}/dashboard/login")).await;
+    let email_input = browser
+        .client
+        .find(Locator::Css("#input-email"))
+        .await
+        .expect("the email input");
+    email_input
+        .send_keys(&format!("{email}{TAB}"))
+        .await
+        .expect("type");
+    browser
+        .client
+        .execute("window.leaving = true", vec![])
+        .await
+        .expect("mark the page");
+    let focused = browser.client.active_element().await.expect("focus");
+    assert_eq!(
+        focused.attr("id").await.expect("id").as_deref(),
+        Some("input-password")
+    );
+    focused
+        .send_keys(&format!("{password}{ENTER}"))
+        .await
+        .expect("type");
+    browser.wait_for_page().await;
+    assert_eq!(browser.path().await, "/dashboard/contacts");
+    // Then delete the contact, after confirming.
     browser.goto(&format!("{base}{contact_path}")).await;
     browser.click("a[href$='/delete']").await;
     browser.shot("13-contact-delete").await;

@@ -355,6 +355,17 @@ impl FormInput {
         self.kind == InputKind::Lines
     }
 
+    /// The ids of the hint and the error shown for the input, for `aria-describedby`.
+    fn described_by(&self) -> String {
+        let hint = self.hint.as_ref().map(|_| format!("hint-{}", self.name));
+        let error = self.error.as_ref().map(|_| format!("error-{}", self.name));
+        [hint, error]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     fn inputmode(&self) -> &'static str {
         match self.kind {
             InputKind::Number => "decimal",

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled, member, refused,
-    render, render_with, show_time,
+    ConfirmDelete, FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled,
+    member, refused, render, render_with, show_time,
 };
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::http::error::ApiError;
@@ -511,15 +511,6 @@ pub async fn update_contact(
     }
 }
 
-#[derive(Template)]
-#[template(path = "dashboard/contact_delete.html")]
-struct DeletePage {
-    nav: Option<Nav>,
-    name: String,
-    url: String,
-    csrf_token: String,
-}
-
 /// `GET /dashboard/contacts/{id}/delete`: asks before deleting.
 pub async fn confirm_delete(
     State(state): State<AppState>,
@@ -527,11 +518,16 @@ pub async fn confirm_delete(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
-    let page = DeletePage {
+    let page = ConfirmDelete {
         nav: Some(Nav::new(&user, Section::Contacts)),
-        name: full_name(&contact),
+        title: format!("Delete {}?", full_name(&contact)),
+        paragraphs: vec![
+            "The contact and all its custom field values are deleted; its email, phone \
+             number and ext_id can then be given to another contact. This cannot be undone."
+                .to_owned(),
+        ],
         url: contact_url(contact.id),
-        csrf_token: user.csrf_token.clone(),
+        button: "Delete contact",
     };
     Ok(render(&page))
 }

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use contactd_api::{self as api, FieldType};
 
 use super::{
-    FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled, member, refused,
-    render, render_with, show_time,
+    ConfirmDelete, FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled,
+    member, refused, render, render_with, show_time,
 };
 use crate::domain::FieldKey;
 use crate::http::error::ApiError;
@@ -254,15 +254,6 @@ pub async fn update_field(
     }
 }
 
-#[derive(Template)]
-#[template(path = "dashboard/field_delete.html")]
-struct DeletePage {
-    nav: Option<Nav>,
-    field: FieldRow,
-    holders: u64,
-    csrf_token: String,
-}
-
 /// `GET /dashboard/fields/{key}/delete`: asks before deleting, saying how many contacts
 /// would lose their value.
 pub async fn confirm_delete(
@@ -271,15 +262,29 @@ pub async fn confirm_delete(
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
-    let holders = state
+    let holders = match state
         .store
         .count_field_values(user.caller.company_id, &field.key)
-        .await?;
-    let page = DeletePage {
+        .await?
+    {
+        0 => "No contact holds a value of it.".to_owned(),
+        1 => "1 contact holds a value of it; that value is deleted with the field.".to_owned(),
+        many => {
+            format!("{many} contacts hold a value of it; those values are deleted with the field.")
+        }
+    };
+    let page = ConfirmDelete {
         nav: Some(Nav::new(&user, Section::Fields)),
-        field: FieldRow::from(&field),
-        holders,
-        csrf_token: user.csrf_token.clone(),
+        title: format!("Delete the field {}?", field.display_name),
+        paragraphs: vec![
+            holders,
+            format!(
+                "A field created later with the key {} starts empty. This cannot be undone.",
+                field.key
+            ),
+        ],
+        url: field_url(&field.key),
+        button: "Delete field",
     };
     Ok(render(&page))
 }

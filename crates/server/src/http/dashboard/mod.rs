@@ -220,6 +220,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
     }
 }
 
+/// The page that asks before deleting something: what will be lost, and the button.
+#[derive(Template)]
+#[template(path = "dashboard/confirm_delete.html")]
+struct ConfirmDelete {
+    nav: Option<Nav>,
+    title: String,
+    /// What deleting does, a paragraph each.
+    paragraphs: Vec<String>,
+    /// The page of the thing; the form posts to its `/delete`.
+    url: String,
+    button: &'static str,
+}
+
 /// The dashboard's sections, for the navigation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Section {

@@ -124,6 +124,8 @@ pub enum PageError {
     NotFound,
     /// 400: the form could not be read.
     BadForm(String),
+    /// 500: a failure the user cannot act on; logged, never shown.
+    Internal(&'static str),
 }
 
 impl From<ApiError> for PageError {
@@ -176,6 +178,10 @@ impl IntoResponse for PageError {
                 "There is no such page in your company's dashboard.".to_owned(),
             ),
             Self::BadForm(reason) => (400, "That did not work", reason),
+            Self::Internal(cause) => {
+                tracing::error!(cause, "a dashboard request failed");
+                (500, "Something went wrong", "internal error".to_owned())
+            }
         };
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let page = ErrorPage {

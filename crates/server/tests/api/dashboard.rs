@@ -148,6 +148,7 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     let missing = user.post_without_csrf("/dashboard/fields", &field).await;
     missing.assert_status(403);
     assert!(missing.text.contains("This form has expired"));
+    assert!(missing.text.contains(EMAIL), "signed-in navigation");
     let mut forged = field.to_vec();
     forged.push(("csrf_token", "0000"));
     user.post_without_csrf("/dashboard/fields", &forged)
@@ -233,6 +234,10 @@ async fn a_user_of_one_company_cannot_reach_another_companys_data() {
         let page = bob.get(&path).await;
         page.assert_status(404);
         assert!(!page.text.contains("ada@example.com"), "{path}");
+        assert!(
+            page.text.contains("bob@globex.example"),
+            "signed-in navigation"
+        );
     }
     bob.post(&contact_url, &[("email", "bob@example.com")])
         .await

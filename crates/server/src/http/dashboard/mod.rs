@@ -16,6 +16,7 @@ mod session;
 use std::collections::HashMap;
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -140,8 +141,9 @@ impl From<StoreError> for PageError {
     }
 }
 
-/// The error page.
-#[derive(Template)]
+/// The error page. It is also kept in the response's extensions, so that
+/// [`with_navigation`] can show it again with the signed-in user's navigation.
+#[derive(Clone, Template)]
 #[template(path = "dashboard/error.html")]
 struct ErrorPage {
     nav: Option<Nav>,
@@ -190,8 +192,27 @@ impl IntoResponse for PageError {
             title,
             message,
         };
-        (status, render(&page)).into_response()
+        let mut response = render_with(status, &page);
+        response.extensions_mut().insert(page);
+        response
     }
+}
+
+/// An error page answered to a signed-in user, shown again with their navigation: errors
+/// are raised where the session is not at hand, and this runs where it is.
+fn with_navigation(response: Response, user: &SessionUser) -> Response {
+    let Some(page) = response.extensions().get::<ErrorPage>() else {
+        return response;
+    };
+    let page = ErrorPage {
+        nav: Some(Nav::signed_in(user)),
+        ..page.clone()
+    };
+    let Ok(html) = page.render() else {
+        return response;
+    };
+    let (parts, _) = response.into_parts();
+    Response::from_parts(parts, Body::from(html))
 }
 
 /// A page rendered to HTML. Templates are checked when the binary is compiled; rendering
@@ -253,25 +274,35 @@ pub struct Nav {
     pub company_name: String,
     pub email: String,
     pub csrf_token: String,
-    pub section: Section,
+    /// The section shown, if any (an error page is in none).
+    pub section: Option<Section>,
 }
 
 impl Nav {
     fn new(user: &SessionUser, section: Section) -> Self {
         Self {
+            section: Some(section),
+            ..Self::signed_in(user)
+        }
+    }
+
+    /// The navigation of a page in no section.
+    fn signed_in(user: &SessionUser) -> Self {
+        Self {
             company_name: user.company_name.clone(),
             email: user.email.clone(),
             csrf_token: user.csrf_token.clone(),
-            section,
+            section: None,
         }
     }
 
     /// `aria-current` of the link to the section named `name`.
     fn current(&self, name: &str) -> &'static str {
         let shown = match self.section {
-            Section::Contacts => "contacts",
-            Section::Fields => "fields",
-            Section::Keys => "keys",
+            Some(Section::Contacts) => "contacts",
+            Some(Section::Fields) => "fields",
+            Some(Section::Keys) => "keys",
+            None => "",
         };
         if shown == name { "page" } else { "false" }
     }

@@ -23,7 +23,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{FormBody, Nav, PageError, render_with};
+use super::{FormBody, Nav, PageError, render_with, with_navigation};
 use crate::domain::Email;
 use crate::http::AppState;
 use crate::password;
@@ -118,8 +118,8 @@ pub async fn require_session(
     let Some(user) = user else {
         return Ok(Redirect::to(LOGIN).into_response());
     };
-    request.extensions_mut().insert(user);
-    Ok(next.run(request).await)
+    request.extensions_mut().insert(user.clone());
+    Ok(with_navigation(next.run(request).await, &user))
 }
 
 /// Refuses (403) a form, on any method but GET and HEAD, whose `csrf_token` is missing or

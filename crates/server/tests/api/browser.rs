@@ -370,6 +370,7 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
     browser.click("main form button[type=submit]").await;
     let contact_path = browser.path().await;
     assert!(contact_path.starts_with("/dashboard/contacts/"));
+    assert_eq!(browser.text("#notice").await, "Contact created.");
     let page = browser.page_text().await;
     assert!(
         page.contains("+14155552671") && page.contains("pro"),

@@ -6,7 +6,7 @@ use axum::http::{Method, Request, header};
 use serde_json::json;
 
 use crate::helpers::{
-    TestApp, contract_test, csrf_token_in, input_error, set_cookie, unescape_html,
+    DashboardUser, TestApp, contract_test, csrf_token_in, input_error, set_cookie, unescape_html,
 };
 
 const EMAIL: &str = "ann@example.com";
@@ -19,10 +19,28 @@ async fn app_with_user() -> TestApp {
     app
 }
 
+/// Where a redirect leads, without its query.
 fn location(response: &crate::helpers::TestResponse) -> &str {
-    response.headers[header::LOCATION]
+    let location = response.headers[header::LOCATION]
         .to_str()
-        .expect("ASCII location")
+        .expect("ASCII location");
+    location.split('?').next().unwrap_or(location)
+}
+
+/// The sentence saying what a form did, on the page it redirected to.
+async fn notice_after(user: &DashboardUser<'_>, response: &crate::helpers::TestResponse) -> String {
+    response.assert_status(303);
+    let target = response.headers[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = user.get(&target).await;
+    page.assert_status(200);
+    let (_, rest) = page
+        .text
+        .split_once(r#"id="notice">"#)
+        .unwrap_or_else(|| panic!("{target} says what was done"));
+    unescape_html(rest.split("</p>").next().unwrap())
 }
 
 contract_test!(a_user_logs_in_and_out);
@@ -363,7 +381,7 @@ async fn contacts_are_created_edited_found_and_deleted_through_forms() {
     let saved = user
         .post(&url, &edit("+44 20 7946 0958", "", "ada@example.com"))
         .await;
-    saved.assert_status(303);
+    assert_eq!(notice_after(&user, &saved).await, "Changes saved.");
     let stored = app.get_contact(&id).await;
     assert_eq!(stored.body["phone_number"], "+442079460958");
     assert_eq!(stored.body["custom_fields"].as_array().unwrap().len(), 1);
@@ -392,8 +410,8 @@ async fn contacts_are_created_edited_found_and_deleted_through_forms() {
     confirm.assert_status(200);
     assert!(confirm.text.contains("Delete Ada Lovelace?"));
     let deleted = user.post(&format!("{url}/delete"), &[]).await;
-    deleted.assert_status(303);
     assert_eq!(location(&deleted), "/dashboard/contacts");
+    assert_eq!(notice_after(&user, &deleted).await, "Contact deleted.");
     app.get_contact(&id).await.assert_status(404);
     user.get(&url).await.assert_status(404);
 }
@@ -424,6 +442,10 @@ async fn the_contact_list_is_newest_first_a_page_at_a_time() {
     user.get("/dashboard/contacts?after=forged")
         .await
         .assert_status(400);
+    let unknown_notice = user.get("/dashboard/contacts?done=%3Cb%3Ehi").await;
+    unknown_notice.assert_status(200);
+    assert!(!unknown_notice.text.contains(r#"id="notice""#));
+    assert!(!unknown_notice.text.contains("<b>hi"));
 }
 
 /// The sentence the API answers `POST /custom-fields` with for this body.
@@ -550,9 +572,11 @@ async fn custom_fields_are_defined_changed_and_deleted_through_forms() {
         "{}",
         confirm.text
     );
-    user.post("/dashboard/fields/plan/delete", &[])
-        .await
-        .assert_status(303);
+    let deleted = user.post("/dashboard/fields/plan/delete", &[]).await;
+    assert_eq!(
+        notice_after(&user, &deleted).await,
+        "Custom field deleted, with every value of it."
+    );
     app.request(Method::GET, "/api/v1/custom-fields/plan", None)
         .await
         .assert_status(404);
@@ -591,9 +615,14 @@ async fn api_keys_are_created_once_listed_and_revoked() {
         .iter()
         .find(|key| key.name.as_deref() == Some("zapier"))
         .unwrap();
-    user.post(&format!("/dashboard/keys/{}/revoke", zapier.id), &[])
-        .await
-        .assert_status(303);
+    let revoked = user
+        .post(&format!("/dashboard/keys/{}/revoke", zapier.id), &[])
+        .await;
+    assert!(
+        notice_after(&user, &revoked)
+            .await
+            .starts_with("API key revoked")
+    );
     app.request_as(&secret, Method::GET, "/api/v1/contacts", None)
         .await
         .assert_error(401, "unauthorized");

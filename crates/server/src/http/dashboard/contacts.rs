@@ -8,14 +8,14 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use contactd_api::{self as api, FieldType};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    ConfirmDelete, FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled,
-    member, refused, render, render_with, show_time,
+    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem,
+    Section, filled, member, refused, render, render_with, show_time,
 };
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::http::error::ApiError;
@@ -105,6 +105,8 @@ struct ContactsPage {
 pub struct ListQuery {
     q: Option<String>,
     after: Option<String>,
+    #[serde(flatten)]
+    done: DoneQuery,
 }
 
 /// `GET /dashboard/contacts`: the newest contacts a page at a time, or what a search finds.
@@ -147,7 +149,7 @@ pub async fn list_contacts(
         (search(&state, &user, &text).await?, None)
     };
     let page = ContactsPage {
-        nav: Some(Nav::new(&user, Section::Contacts)),
+        nav: Some(Nav::new(&user, Section::Contacts).done(&query.done)),
         rows: contacts.iter().map(ContactRow::from).collect(),
         next_page,
         later_page: text.is_empty() && query.after.is_some(),
@@ -233,11 +235,12 @@ pub async fn show_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(id): Path<String>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let members = &contact.members;
     let page = ContactPage {
-        nav: Some(Nav::new(&user, Section::Contacts)),
+        nav: Some(Nav::new(&user, Section::Contacts).done(&done)),
         name: full_name(&contact),
         url: contact_url(contact.id),
         id: contact.id,
@@ -409,7 +412,7 @@ pub async fn create_contact(
         custom_fields,
     };
     match contacts::create_one(&state, &user.caller, &body).await {
-        Ok(created) => Ok(Redirect::to(&contact_url(created.id)).into_response()),
+        Ok(created) => Ok(Done::ContactCreated.redirect(&contact_url(created.id))),
         Err(error) => {
             let mut inputs = contact_inputs(&definitions, |name| member(&form, name).to_owned());
             let (status, problem) =
@@ -497,7 +500,7 @@ pub async fn update_contact(
     };
     let identifier = ContactIdentifier::Id(contact.id);
     match contacts::apply_update(&state, &user.caller, identifier, &body).await {
-        Ok(updated) => Ok(Redirect::to(&contact_url(updated.id)).into_response()),
+        Ok(updated) => Ok(Done::ContactSaved.redirect(&contact_url(updated.id))),
         Err(error) => {
             let mut inputs = contact_inputs(&definitions, |name| member(&form, name).to_owned());
             let (status, problem) = refused(&mut inputs, error, |field| {
@@ -540,7 +543,7 @@ pub async fn delete_contact(
 ) -> Result<Response, PageError> {
     let id = Uuid::try_parse(&id).map_err(|_| PageError::NotFound)?;
     contacts::delete_one(&state, &user.caller, &ContactIdentifier::Id(id)).await?;
-    Ok(Redirect::to(LIST).into_response())
+    Ok(Done::ContactDeleted.redirect(LIST))
 }
 
 #[cfg(test)]

@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
 use contactd_api::{self as api, FieldType};
 
 use super::{
-    ConfirmDelete, FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled,
-    member, refused, render, render_with, show_time,
+    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem,
+    Section, filled, member, refused, render, render_with, show_time,
 };
 use crate::domain::FieldKey;
 use crate::http::error::ApiError;
@@ -112,8 +112,10 @@ async fn fields_page(
 pub async fn list_fields(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    let page = fields_page(&state, &user, create_inputs(|_| String::new()), None).await?;
+    let mut page = fields_page(&state, &user, create_inputs(|_| String::new()), None).await?;
+    page.nav = page.nav.map(|nav| nav.done(&done));
     Ok(render(&page))
 }
 
@@ -142,7 +144,7 @@ pub async fn create_field(
         )),
     };
     match created {
-        Ok(_) => Ok(Redirect::to(LIST).into_response()),
+        Ok(_) => Ok(Done::FieldCreated.redirect(LIST)),
         Err(error) => {
             let mut inputs = create_inputs(|name| member(&form, name).to_owned());
             let (status, problem) = refused(&mut inputs, error, |field| Some(field.to_owned()))?;
@@ -209,13 +211,16 @@ pub async fn edit_field(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(key): Path<String>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
     let inputs = edit_inputs(&field, |name| match name {
         "display_name" => field.display_name.clone(),
         _ => String::new(),
     });
-    Ok(render(&field_page(&user, &field, inputs, None)))
+    let mut page = field_page(&user, &field, inputs, None);
+    page.nav = page.nav.map(|nav| nav.done(&done));
+    Ok(render(&page))
 }
 
 /// `POST /dashboard/fields/{key}`: renames the field and adds the new options.
@@ -233,7 +238,7 @@ pub async fn update_field(
             .then(|| field.options.iter().cloned().chain(new_options).collect()),
     };
     match custom_fields::update(&state, &user.caller, &field.key, body).await {
-        Ok(updated) => Ok(Redirect::to(&field_url(&updated.key)).into_response()),
+        Ok(updated) => Ok(Done::FieldSaved.redirect(&field_url(&updated.key))),
         Err(error) => {
             let mut inputs = edit_inputs(&field, |name| member(&form, name).to_owned());
             let (status, problem) = refused(&mut inputs, error, |field| {
@@ -297,5 +302,5 @@ pub async fn delete_field(
 ) -> Result<Response, PageError> {
     let key = FieldKey::parse(&key).map_err(|_| PageError::NotFound)?;
     custom_fields::delete(&state, &user.caller, &key).await?;
-    Ok(Redirect::to(LIST).into_response())
+    Ok(Done::FieldDeleted.redirect(LIST))
 }

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use uuid::Uuid;
 
 use super::{
-    FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled, member, refused,
-    render, render_with, show_time,
+    Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled,
+    member, refused, render, render_with, show_time,
 };
 use crate::api_key;
 use crate::http::AppState;
@@ -93,10 +93,11 @@ async fn keys_page(
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
+    Query(done): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    Ok(render(
-        &keys_page(&state, &user, None, name_input(""), None).await?,
-    ))
+    let mut page = keys_page(&state, &user, None, name_input(""), None).await?;
+    page.nav = page.nav.map(|nav| nav.done(&done));
+    Ok(render(&page))
 }
 
 /// `POST /dashboard/keys`: makes a key and shows its secret, once. The page is answered
@@ -146,5 +147,5 @@ pub async fn revoke_key(
     state.store.revoke_api_key(id).await?;
     // The cache is keyed by the secret's hash, which is not known here: start it over.
     state.caches.callers.clear();
-    Ok(Redirect::to(LIST).into_response())
+    Ok(Done::KeyRevoked.redirect(LIST))
 }

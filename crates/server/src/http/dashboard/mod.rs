@@ -23,6 +23,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use axum::{Form, Router};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
@@ -268,7 +269,77 @@ pub enum Section {
     Keys,
 }
 
-/// What the layout shows of the signed-in user: the navigation and the logout form.
+/// A change a form made, said on the page it redirected to (as `?done=…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Done {
+    ContactCreated,
+    ContactSaved,
+    ContactDeleted,
+    FieldCreated,
+    FieldSaved,
+    FieldDeleted,
+    KeyRevoked,
+}
+
+impl Done {
+    const ALL: [Self; 7] = [
+        Self::ContactCreated,
+        Self::ContactSaved,
+        Self::ContactDeleted,
+        Self::FieldCreated,
+        Self::FieldSaved,
+        Self::FieldDeleted,
+        Self::KeyRevoked,
+    ];
+
+    /// The value of `done` in the URL.
+    fn name(self) -> &'static str {
+        match self {
+            Self::ContactCreated => "contact_created",
+            Self::ContactSaved => "contact_saved",
+            Self::ContactDeleted => "contact_deleted",
+            Self::FieldCreated => "field_created",
+            Self::FieldSaved => "field_saved",
+            Self::FieldDeleted => "field_deleted",
+            Self::KeyRevoked => "key_revoked",
+        }
+    }
+
+    /// What the page says.
+    fn sentence(self) -> &'static str {
+        match self {
+            Self::ContactCreated => "Contact created.",
+            Self::ContactSaved => "Changes saved.",
+            Self::ContactDeleted => "Contact deleted.",
+            Self::FieldCreated => "Custom field created.",
+            Self::FieldSaved => "Custom field saved.",
+            Self::FieldDeleted => "Custom field deleted, with every value of it.",
+            Self::KeyRevoked => "API key revoked: requests with it are refused from now on.",
+        }
+    }
+
+    /// A redirect to `path`, saying this was done.
+    fn redirect(self, path: &str) -> Response {
+        Redirect::to(&format!("{path}?done={}", self.name())).into_response()
+    }
+}
+
+/// The `done` a page was sent to with; anything else in it is ignored (it only ever shows
+/// one of [`Done`]'s fixed sentences, never text from the URL).
+#[derive(Debug, Default, Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+impl DoneQuery {
+    fn done(&self) -> Option<Done> {
+        let name = self.done.as_deref()?;
+        Done::ALL.into_iter().find(|done| done.name() == name)
+    }
+}
+
+/// What the layout shows of the signed-in user: the navigation and the logout form, and
+/// what was just done.
 #[derive(Debug, Clone)]
 pub struct Nav {
     pub company_name: String,
@@ -276,6 +347,8 @@ pub struct Nav {
     pub csrf_token: String,
     /// The section shown, if any (an error page is in none).
     pub section: Option<Section>,
+    /// The sentence saying what the form before this page did.
+    pub notice: Option<&'static str>,
 }
 
 impl Nav {
@@ -293,6 +366,15 @@ impl Nav {
             email: user.email.clone(),
             csrf_token: user.csrf_token.clone(),
             section: None,
+            notice: None,
+        }
+    }
+
+    /// The same, saying what the form before this page did.
+    fn done(self, query: &DoneQuery) -> Self {
+        Self {
+            notice: query.done().map(Done::sentence),
+            ..self
         }
     }
 

@@ -1,8 +1,6 @@
-//! API key secrets: how they are made, and the hash that is all the store ever keeps.
+//! API keys: how one is made, and what the store keeps of it (its hash and prefix).
 
-use rand::RngCore;
-use sha2::{Digest, Sha256};
-
+use crate::secret;
 use crate::store::NewApiKey;
 
 /// Every key starts with this, so a leaked one is recognisable (and greppable by scanners).
@@ -21,20 +19,13 @@ pub struct GeneratedKey {
 
 /// Makes a new key from 256 random bits.
 pub fn generate(name: Option<String>) -> GeneratedKey {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let secret = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+    let secret = format!("{KEY_PREFIX}{}", secret::random_hex());
     let record = NewApiKey {
         name,
         prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
-        key_hash: hash(&secret),
+        key_hash: secret::hash(&secret),
     };
     GeneratedKey { secret, record }
-}
-
-/// SHA-256 of the whole key: enough for high-entropy keys, and cheap on every request.
-pub fn hash(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -46,7 +37,7 @@ mod tests {
         let first = generate(Some("ci".to_owned()));
         let second = generate(None);
         assert_ne!(first.secret, second.secret);
-        assert_eq!(first.record.key_hash, hash(&first.secret));
+        assert_eq!(first.record.key_hash, secret::hash(&first.secret));
         assert!(first.secret.starts_with(&first.record.prefix));
         assert_eq!(first.record.prefix.len(), DISPLAY_PREFIX_LEN);
         assert_eq!(first.secret.len(), KEY_PREFIX.len() + 64);

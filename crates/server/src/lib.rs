@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod password;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod transfer;

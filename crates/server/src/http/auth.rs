@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::api_key;
+use crate::secret;
 
 /// Resolves `Authorization: Bearer <key>` to its company and hands the request on with the
 /// [`crate::store::Caller`] in its extensions; answers 401 otherwise.
@@ -32,7 +32,7 @@ pub async fn require_api_key(
         .ok_or(ApiError::Unauthorized(
             "malformed Authorization header: expected Bearer <key>",
         ))?;
-    let hash = api_key::hash(key);
+    let hash = secret::hash(key);
     // Unknown keys fail the fetch and are never cached, so guessing cannot fill the cache.
     let caller = state
         .caches

@@ -369,7 +369,7 @@ pub async fn new_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
 ) -> Result<Response, PageError> {
-    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
     let page = create_form(&user, contact_inputs(&definitions, |_| String::new()), None);
     Ok(render(&page))
 }
@@ -397,7 +397,7 @@ pub async fn create_contact(
     Extension(user): Extension<SessionUser>,
     FormBody(form): FormBody<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
     let (custom_fields, _) = field_values(&definitions, &form);
     let set_keys: Vec<String> = custom_fields
         .iter()
@@ -432,7 +432,7 @@ pub async fn edit_contact(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
-    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
     let members = &contact.members;
     let inputs = contact_inputs(&definitions, |name| {
         let value = match name {
@@ -478,7 +478,7 @@ pub async fn update_contact(
     FormBody(form): FormBody<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
-    let definitions = state.store.list_fields(user.caller.company_id).await?;
+    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
     let (set, blank) = field_values(&definitions, &form);
     // Only values the contact holds are removed: clearing an empty input changes nothing.
     let remove: Vec<String> = blank

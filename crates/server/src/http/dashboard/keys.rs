@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use uuid::Uuid;
 
@@ -55,7 +54,6 @@ impl From<&ApiKey> for KeyRow {
 #[template(path = "dashboard/keys.html")]
 struct KeysPage {
     nav: Option<Nav>,
-    csrf_token: String,
     keys: Vec<KeyRow>,
     /// The secret of the key just created: shown on this response only.
     new_key: Option<String>,
@@ -81,7 +79,6 @@ async fn keys_page(
     let keys = state.store.list_api_keys(user.caller.company_id).await?;
     Ok(KeysPage {
         nav: Some(Nav::new(user, Section::Keys)),
-        csrf_token: user.csrf_token.clone(),
         keys: keys.iter().rev().map(KeyRow::from).collect(),
         new_key,
         inputs,
@@ -128,7 +125,7 @@ pub async fn create_key(
         .create_api_key(user.caller.company_id, &key.record)
         .await?;
     let page = keys_page(&state, &user, Some(key.secret), name_input(""), None).await?;
-    Ok(render_with(StatusCode::OK, &page))
+    Ok(render(&page))
 }
 
 /// `POST /dashboard/keys/{id}/revoke`: revokes a key of the user's company; requests

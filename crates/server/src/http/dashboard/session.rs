@@ -19,15 +19,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::Utc;
-use rand::RngCore;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::{FormBody, Nav, PageError, render_with, with_navigation};
+use super::{FormBody, Nav, PageError, render, render_with, with_navigation};
 use crate::domain::Email;
 use crate::http::AppState;
-use crate::password;
 use crate::store::{NewSession, SessionUser};
+use crate::{password, secret};
 
 /// The login page's path; where every page sends a visitor without a session.
 pub const LOGIN: &str = "/dashboard/login";
@@ -45,17 +43,6 @@ const LOGIN_FORM_LIFETIME: Duration = Duration::from_secs(60 * 60);
 /// Failed logins in a row after which an account takes one attempt per [`LOCKOUT`].
 const MAX_FAILED_LOGINS: u32 = 5;
 const LOCKOUT: Duration = Duration::from_secs(15 * 60);
-
-/// A random 256-bit token, hex-encoded.
-fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
 
 /// Whether the browser reached us over HTTPS, directly or through a proxy that says so.
 /// Trusting the headers is safe here: a client that lies gets a `Secure` cookie its own
@@ -110,7 +97,7 @@ pub async fn require_session(
         Some(cookie) => {
             state
                 .store
-                .find_session(&token_hash(cookie.value()))
+                .find_session(&secret::hash(cookie.value()))
                 .await?
         }
         None => None,
@@ -148,7 +135,7 @@ pub async fn verify_csrf(
         .map(|(_, value)| value.into_owned());
     match (expected, sent) {
         // Compared as hashes, so the time taken says nothing about the expected token.
-        (Some(expected), Some(sent)) if token_hash(&expected) == token_hash(&sent) => Ok(next
+        (Some(expected), Some(sent)) if secret::hash(&expected) == secret::hash(&sent) => Ok(next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await),
         _ => Err(PageError::Csrf),
@@ -175,7 +162,7 @@ pub async fn login_page(
     if let Some(cookie) = jar.get(SESSION_COOKIE)
         && state
             .store
-            .find_session(&token_hash(cookie.value()))
+            .find_session(&secret::hash(cookie.value()))
             .await?
             .is_some()
     {
@@ -183,7 +170,7 @@ pub async fn login_page(
     }
     let token = jar
         .get(LOGIN_COOKIE)
-        .map_or_else(random_token, |cookie| cookie.value().to_owned());
+        .map_or_else(secret::random_hex, |cookie| cookie.value().to_owned());
     let jar = jar.add(cookie(
         LOGIN_COOKIE,
         token.clone(),
@@ -197,7 +184,7 @@ pub async fn login_page(
         email: String::new(),
         error: None,
     };
-    Ok((jar, render_with(StatusCode::OK, &page)).into_response())
+    Ok((jar, render(&page)).into_response())
 }
 
 /// The login form as sent.
@@ -258,13 +245,13 @@ pub async fn login(
         state.store.record_failed_login(credentials.id).await?;
         return Ok(refuse(StatusCode::UNAUTHORIZED, WRONG));
     }
-    let token = random_token();
+    let token = secret::random_hex();
     state
         .store
         .create_session(&NewSession {
-            token_hash: token_hash(&token),
+            token_hash: secret::hash(&token),
             user_id: credentials.id,
-            csrf_token: random_token(),
+            csrf_token: secret::random_hex(),
             expires_at: Utc::now() + SESSION_LIFETIME,
         })
         .await?;
@@ -300,7 +287,7 @@ pub async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<Res
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
         state
             .store
-            .delete_session(&token_hash(cookie.value()))
+            .delete_session(&secret::hash(cookie.value()))
             .await?;
     }
     let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));

@@ -8,12 +8,23 @@
 //! deleted field) rolls back its savepoint only, so it never fails or changes the others in
 //! its batch; and no write is answered before the commit that made it durable.
 //!
-//! Copying the WAL back into the database file (a checkpoint) is left to a thread of its
-//! own. SQLite would otherwise run it inside a commit every thousand pages, and in a profile
-//! of the seed PATCH that was a sixth of the writer's time, with every write of the next
-//! batch waiting on it. A passive checkpoint never blocks the writer or the readers.
+//! Copying the WAL back into the database file (a checkpoint) is mostly left to a thread of
+//! its own. SQLite would otherwise run it inside a commit every thousand pages, and in a
+//! profile of the seed PATCH that was a sixth of the writer's time, with every write of the
+//! next batch waiting on it. A passive checkpoint never blocks the writer or the readers.
+//!
+//! But a checkpoint that runs beside the writer never catches up with it, and SQLite only
+//! starts the WAL again from its beginning when a write transaction begins on a log that is
+//! wholly copied back: under back-to-back commits that never happened, and the WAL grew by
+//! gigabytes. So once the WAL passes [`WAL_CHECKPOINT_BYTES`] the writer itself, between two
+//! batches, finishes the copy (a passive checkpoint with no write beside it copies every
+//! frame no reader still needs, and the checkpointer thread has already copied most), and
+//! its next batch starts the log again; `journal_size_limit` then cuts the file back. When
+//! writes pause, the checkpointer truncates the WAL to nothing. See
+//! `docs/robustness.md#disk-the-sqlite-write-ahead-log`.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -24,6 +35,18 @@ use super::{ItemResults, StoreError};
 /// The most writes one commit carries: enough to amortise the fsync, few enough that the
 /// last write of a batch does not wait long behind the others.
 const MAX_BATCH: usize = 256;
+
+/// The most items (contacts of bulk writes, one for any other write) one commit carries
+/// beyond its first write: every frame of a transaction stays in the WAL until it commits,
+/// so 256 bulk writes of 1,000 contacts in one batch would take the WAL past its bound.
+const MAX_BATCH_ITEMS: usize = 2_000;
+
+/// The WAL size past which the writer finishes the checkpoint itself between two batches,
+/// so that the next batch starts the log again from its beginning.
+pub const WAL_CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How long writes must pause before the checkpointer truncates the WAL to nothing.
+const IDLE_BEFORE_TRUNCATE: Duration = Duration::from_secs(1);
 
 /// How many writes may wait for the writer before callers wait to queue.
 const QUEUE_DEPTH: usize = 4096;
@@ -43,14 +66,18 @@ impl GroupCommit {
     /// which they own from then on; both stop when the last `GroupCommit` is dropped. The
     /// writer connection should have automatic checkpoints turned off.
     pub fn start(writer: Connection, checkpointer: Connection) -> std::io::Result<Self> {
+        let wal = writer.path().map(wal_path).ok_or_else(|| {
+            std::io::Error::other("the writer's database must be a file, for its WAL")
+        })?;
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (committed, commits) = sync_channel(1);
+        let checkpointer_wal = wal.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".to_owned())
-            .spawn(move || run_checkpointer(checkpointer, commits))?;
+            .spawn(move || run_checkpointer(checkpointer, &checkpointer_wal, commits))?;
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
-            .spawn(move || run_writer(writer, receiver, committed))?;
+            .spawn(move || run_writer(writer, &wal, receiver, committed))?;
         Ok(Self { queue })
     }
 
@@ -116,6 +143,11 @@ trait QueuedWrite: Send {
 
     /// Answers the caller: its result if the batch committed, else why it did not.
     fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
+
+    /// How many items the write carries, against [`MAX_BATCH_ITEMS`].
+    fn items(&self) -> usize {
+        1
+    }
 }
 
 /// Runs one write, or one item of a write, in a savepoint, so that its failure undoes it
@@ -188,6 +220,10 @@ where
         Ok(())
     }
 
+    fn items(&self) -> usize {
+        self.items.len()
+    }
+
     fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
         let result = match committed {
             Ok(()) if self.results.len() == self.items.len() => Ok(self.results),
@@ -200,17 +236,24 @@ where
 
 fn run_writer(
     conn: Connection,
+    wal: &Path,
     mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>,
     committed: SyncSender<()>,
 ) {
     let mut batch: Vec<Box<dyn QueuedWrite>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = queue.blocking_recv() {
+    // A write taken from the queue that did not fit the last batch: it starts the next.
+    let mut held_over = None;
+    while let Some(first) = held_over.take().or_else(|| queue.blocking_recv()) {
+        let mut items = first.items();
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
+        while batch.len() < MAX_BATCH && items < MAX_BATCH_ITEMS {
+            let Ok(write) = queue.try_recv() else { break };
+            if items + write.items() > MAX_BATCH_ITEMS {
+                held_over = Some(write);
+                break;
             }
+            items += write.items();
+            batch.push(write);
         }
         let outcome = commit_batch(&conn, &mut batch);
         if let Err(error) = &outcome {
@@ -229,6 +272,29 @@ fn run_writer(
         for write in batch.drain(..) {
             write.answer(outcome.as_ref().map(drop));
         }
+        if wal_bytes(wal) > WAL_CHECKPOINT_BYTES {
+            // Nothing else writes now, so this copies every frame that no reader's snapshot
+            // still needs; the next batch then starts the log again from its beginning.
+            checkpoint(&conn, "PASSIVE");
+        }
+    }
+}
+
+/// The WAL file of the database at `path`.
+pub fn wal_path(path: &str) -> PathBuf {
+    PathBuf::from(format!("{path}-wal"))
+}
+
+/// The size of a WAL file, 0 when there is none.
+pub fn wal_bytes(wal: &Path) -> u64 {
+    std::fs::metadata(wal).map_or(0, |metadata| metadata.len())
+}
+
+/// Runs a checkpoint of the given mode; a failure is logged, since the next one may succeed.
+fn checkpoint(conn: &Connection, mode: &str) {
+    let pragma = format!("PRAGMA wal_checkpoint({mode})");
+    if let Err(error) = conn.query_row(&pragma, [], |_| Ok(())) {
+        tracing::warn!(%error, mode, "could not checkpoint the WAL");
     }
 }
 
@@ -244,13 +310,26 @@ fn batch_error(error: &rusqlite::Error) -> StoreError {
     }
 }
 
-/// Checkpoints the WAL after commits, at most once per [`CHECKPOINT_REST`].
-fn run_checkpointer(conn: Connection, commits: Receiver<()>) {
-    while commits.recv().is_ok() {
-        if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(%error, "could not checkpoint the WAL");
+/// Checkpoints the WAL after commits, at most once per [`CHECKPOINT_REST`], and truncates it
+/// once commits have paused for [`IDLE_BEFORE_TRUNCATE`].
+///
+/// The connection must not wait on locks (a busy timeout of zero): a truncating checkpoint
+/// takes the write lock and then waits for readers, and waiting there would hold up every
+/// write behind a long read; without waiting it gives up at once and tries again later.
+fn run_checkpointer(conn: Connection, wal: &Path, commits: Receiver<()>) {
+    loop {
+        match commits.recv_timeout(IDLE_BEFORE_TRUNCATE) {
+            Ok(()) => {
+                checkpoint(&conn, "PASSIVE");
+                std::thread::sleep(CHECKPOINT_REST);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if wal_bytes(wal) > 0 {
+                    checkpoint(&conn, "TRUNCATE");
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
         }
-        std::thread::sleep(CHECKPOINT_REST);
     }
 }
 

@@ -49,9 +49,11 @@ const STATEMENT_CACHE: usize = 64;
 /// savepoint, and SQLite otherwise copies each page it changes inside one to a temporary
 /// file first (in a profile of a bulk import, those writes were a third of the writer's
 /// time). They hold pages of the open transaction only, and a crash loses nothing the WAL
-/// does not already protect.
+/// does not already protect. When the log starts again from its beginning, SQLite cuts the
+/// WAL file back to 16 MiB (`journal_size_limit`; see `group_commit.rs`).
 const WRITER_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY;";
+     PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -16384; PRAGMA temp_store = MEMORY; \
+     PRAGMA journal_size_limit = 16777216;";
 
 /// The SQLite store.
 ///
@@ -85,8 +87,10 @@ impl SqliteStore {
         let writer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         writer.execute_batch(WRITER_PRAGMAS)?;
         let checkpointer = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        // A checkpoint syncs the database file before the WAL it copied may be reused.
+        // A checkpoint syncs the database file before the WAL it copied may be reused. The
+        // checkpointer never waits for a lock (see `run_checkpointer`).
         checkpointer.execute_batch("PRAGMA synchronous = FULL;")?;
+        checkpointer.busy_timeout(Duration::ZERO)?;
         Ok(Self {
             readers: Arc::new(Readers {
                 path,

@@ -28,4 +28,5 @@ mod operations;
 mod postgres_backend;
 mod postgres_outage;
 mod readme;
+mod robustness;
 mod scale_out;

@@ -203,6 +203,17 @@ async fn run_on_database(
              itself, without --database-pgbouncer"
         );
     }
+    if let DatabaseCommand::Serve(config) = &command
+        && database.database_url.starts_with("postgres")
+        && config.max_exports >= database.database_max_connections as usize
+    {
+        bail!(
+            "--max-exports ({}) must be below --database-max-connections ({}): each export \
+             holds a connection for as long as it runs, and other requests need one too",
+            config.max_exports,
+            database.database_max_connections
+        );
+    }
     let store = store::connect(&database.database_url, &database.postgres())
         .await
         .context("could not open the database")?;

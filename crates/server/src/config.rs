@@ -82,6 +82,41 @@ pub struct ServeConfig {
         default_value_t = crate::http::DEFAULT_BULK_BODY_LIMIT
     )]
     pub bulk_body_limit: usize,
+
+    /// How long a request head may take to arrive, counted from when the server starts
+    /// waiting for it: on a kept-alive connection, from the end of the previous response, so
+    /// an idle connection is closed after this long too.
+    #[arg(long, env = "CONTACTD_HEADER_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// The longest gap allowed while a request body arrives; a body that stops for longer
+    /// is answered 408.
+    #[arg(long, env = "CONTACTD_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// How long a response may wait for the client to read it (an export included) before
+    /// the connection is closed and what the response held (an export's snapshot and its
+    /// database connection) is released.
+    #[arg(long, env = "CONTACTD_STALL_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: Duration,
+
+    /// Connections served at once; more are answered 503 and closed at once. Lowered at
+    /// start-up to what the process's file limit leaves room for.
+    #[arg(long, env = "CONTACTD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// How long a shutdown (SIGTERM, SIGINT) waits for in-flight requests before exiting.
+    #[arg(long, env = "CONTACTD_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Exports running at once, in all; more are answered 429. On PostgreSQL each holds a
+    /// database connection, so this must stay below `--database-max-connections`.
+    #[arg(long, env = "CONTACTD_MAX_EXPORTS", default_value_t = crate::http::exports::DEFAULT_MAX_EXPORTS)]
+    pub max_exports: usize,
+
+    /// Exports one company runs at once; more are answered 429.
+    #[arg(long, env = "CONTACTD_MAX_EXPORTS_PER_COMPANY", default_value_t = crate::http::exports::DEFAULT_MAX_EXPORTS_PER_COMPANY)]
+    pub max_exports_per_company: usize,
 }
 
 /// How log lines are written to stderr.

@@ -5,6 +5,7 @@
 pub mod api_key;
 pub mod cli;
 pub mod config;
+mod connection;
 pub mod domain;
 pub mod http;
 pub mod password;

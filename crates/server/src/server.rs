@@ -5,15 +5,23 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceBuilder;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::api_key;
 use crate::config::ServeConfig;
+use crate::connection;
 use crate::domain::Email;
+use crate::http::error::ApiError;
+use crate::http::exports::ExportBudget;
 use crate::http::{AppState, app};
 use crate::password::Password;
 use crate::store::{Store, StoreError};
@@ -37,32 +45,48 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
     tracing::info!(%address, "contactd is listening");
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
     state.bulk_body_limit = config.bulk_body_limit;
-    serve_until_signal(listener, app(state)).await;
+    state.stall_timeout = config.stall_timeout;
+    state.exports = Arc::new(ExportBudget::new(
+        config.max_exports,
+        config.max_exports_per_company,
+    ));
+    serve_until_signal(listener, app(state), &config).await;
     tracing::info!("contactd stopped");
     Ok(())
 }
 
 /// The most hyper buffers of a request head, and the most headers it parses. Both are
 /// above what the router accepts (`http::MAX_HEADER_BYTES`, `http::MAX_HEADERS`), so an
-/// oversized head reaches the router and is refused there with a 431 in the API's error
-/// shape; only a head past these gets hyper's own bare 431. hyper makes room for
+/// oversized head reaches the router and is refused there with a 431 that names the limits;
+/// a head past these gets hyper's own 431, which `connection.rs` gives the same body. hyper makes room for
 /// `MAX_HEAD_HEADERS` headers on every request it parses (at 10,000 that was 7% of the
 /// server's CPU in a profile of `GET /contacts/{id}`; at 1,024 it is 4% of `/healthz`, the
 /// cheapest request), so it stays a small multiple of the router's limit.
 const MAX_HEAD_BYTES: usize = 2 * 1024 * 1024;
 const MAX_HEAD_HEADERS: usize = 1024;
 
+/// File descriptors kept for everything but client connections: the database files and
+/// their read connections, the PostgreSQL pool, logs.
+const RESERVED_FILES: usize = 128;
+
 /// Accepts connections until SIGTERM or SIGINT, then stops accepting, lets every in-flight
-/// request finish, and returns.
-async fn serve_until_signal(listener: TcpListener, app: Router) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// request finish (for `shutdown_timeout` at most), and returns. Every connection is held to
+/// the timeouts and limits of `docs/robustness.md#timeouts-and-connection-limits`.
+async fn serve_until_signal(listener: TcpListener, app: Router, config: &ServeConfig) {
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEAD_HEADERS);
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+    let service = ServiceBuilder::new()
+        .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
+        .service(app);
+    let connections = Arc::new(Semaphore::new(connection_limit(config.max_connections)));
+    let too_many = connection::refusal(
+        &ApiError::TooManyConnections,
+        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1",
+    );
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -72,31 +96,74 @@ async fn serve_until_signal(listener: TcpListener, app: Router) {
                 Err(error) => {
                     // Out of file descriptors, say: wait a moment rather than spin.
                     tracing::warn!(%error, "could not accept a connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = &mut shutdown => break,
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // Answered without reading the request, and closed at once: a full socket
+            // buffer (a client that sends and never reads) only loses it the answer.
+            let _ = stream.try_write(&too_many);
+            continue;
+        };
         // Responses are written whole; Nagle's delay would only add latency.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY");
         }
-        let connection = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(app.clone()),
-            )
-            .into_owned();
+        let io = connection::client_io(stream, config.stall_timeout);
+        let connection =
+            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service.clone()));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            timeout = ?config.shutdown_timeout,
+            "shutting down with requests still in flight: they did not finish in time"
+        );
+    }
+}
+
+/// The connections served at once: `wanted`, or fewer when the file limit leaves no room
+/// for them. The soft file limit is raised to the hard one first, as most servers do.
+fn connection_limit(wanted: usize) -> usize {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let files = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) => {
+            if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
+                hard
+            } else {
+                soft
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not read the file limit");
+            return wanted;
+        }
+    };
+    let room = usize::try_from(files)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(RESERVED_FILES)
+        .max(1);
+    if wanted > room {
+        tracing::warn!(
+            wanted,
+            room,
+            "--max-connections lowered to what the file limit leaves room for"
+        );
+    }
+    wanted.min(room)
 }
 
 /// What the first run made: shown once, then never again.

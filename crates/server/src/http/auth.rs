@@ -8,6 +8,7 @@ use axum::response::Response;
 use super::AppState;
 use super::error::ApiError;
 use crate::secret;
+use crate::store::KeyUse;
 
 /// Resolves `Authorization: Bearer <key>` to its company and hands the request on with the
 /// [`crate::store::Caller`] in its extensions; answers 401 otherwise.
@@ -38,13 +39,40 @@ pub async fn require_api_key(
         .caches
         .callers
         .get_or_fetch(hash, async {
-            state
+            let found = state
                 .store
                 .authenticate(&hash)
                 .await?
-                .ok_or(ApiError::Unauthorized("unknown or revoked API key"))
+                .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
+            record_use(&state, &found);
+            Ok::<_, ApiError>(found.caller)
         })
         .await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
+}
+
+/// How often a key's `last_used_at` is rewritten: often enough for a listing to be
+/// useful, rarely enough that reads do not all turn into writes.
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// Records the key's use when its `last_used_at` is older than the resolution, without
+/// making the request wait for it: a read must never wait for the SQLite writer, which
+/// another process may hold for seconds (`docs/robustness.md`). A lost update of this
+/// bookkeeping is only logged; the next request a minute on writes it again.
+fn record_use(state: &AppState, found: &KeyUse) {
+    let now = chrono::Utc::now().timestamp_millis();
+    if found
+        .last_used_at
+        .is_some_and(|at| now - at < LAST_USED_RESOLUTION_MS)
+    {
+        return;
+    }
+    let store = state.store.clone();
+    let key_id = found.key_id;
+    tokio::spawn(async move {
+        if let Err(error) = store.touch_api_key(key_id, now).await {
+            tracing::warn!(%error, "could not record an API key's use");
+        }
+    });
 }

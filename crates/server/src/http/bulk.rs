@@ -355,24 +355,27 @@ pub(super) async fn export_contacts(
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let format = query.format.unwrap_or_default();
-    let export = state.store.export_contacts(caller.company_id).await?;
+    let permit = state.exports.start(caller.company_id)?;
+    let export = state
+        .store
+        .export_contacts(caller.company_id, state.stall_timeout)
+        .await?;
     let total = export.total;
     let encoder = Encoder {
         format,
         fields: export.fields,
     };
     let head = stream::iter(encoder.head().map(Ok));
-    let pages = stream::unfold(export.pages, |mut pages| async move {
-        pages.recv().await.map(|page| (page, pages))
-    })
-    .map(move |page| match page {
-        Ok(contacts) => encoder.page(contacts),
-        Err(error) => {
-            // The status is sent already: end the body short, which the client sees as a
-            // broken transfer rather than a complete file.
-            tracing::error!(%error, "an export failed part way");
-            Err(std::io::Error::other("the export failed"))
-        }
+    let body = ExportBody {
+        encoder,
+        pages: Some(export.pages),
+        sent: 0,
+        total,
+        _permit: permit,
+    };
+    let pages = stream::unfold(body, |mut body| async move {
+        let chunk = body.next_chunk().await?;
+        Some((chunk, body))
     });
     let (content_type, disposition) = match format {
         api::ExportFormat::Ndjson => (
@@ -399,6 +402,40 @@ pub(super) async fn export_contacts(
         Body::from_stream(head.chain(pages)),
     )
         .into_response())
+}
+
+/// The body of a running export: its pages, encoded, counted against its total. A reader
+/// that stopped early (its client stalled, or its snapshot held too much) ends the channel
+/// before the last contact, and that must reach the client as an error, which ends the body
+/// short, never as a complete-looking file.
+struct ExportBody {
+    encoder: Encoder,
+    /// `None` once the body has failed.
+    pages: Option<tokio::sync::mpsc::Receiver<crate::store::ExportPage>>,
+    sent: u64,
+    total: u64,
+    /// Held until the body is dropped: the export counts against the budget until then.
+    _permit: super::exports::ExportPermit,
+}
+
+impl ExportBody {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, std::io::Error>> {
+        let pages = self.pages.as_mut()?;
+        let failure = match pages.recv().await {
+            Some(Ok(contacts)) => {
+                self.sent += contacts.len() as u64;
+                return Some(self.encoder.page(contacts));
+            }
+            None if self.sent >= self.total => return None,
+            Some(Err(error)) => error.to_string(),
+            None => format!("it ended {} contacts short", self.total - self.sent),
+        };
+        // The status is sent already: end the body short, which the client sees as a broken
+        // transfer rather than a complete file. Nothing is sent after the error.
+        self.pages = None;
+        tracing::error!(error = failure, "an export failed part way");
+        Some(Err(std::io::Error::other("the export failed")))
+    }
 }
 
 /// Turns pages of contacts into the bytes of an export.

@@ -51,6 +51,25 @@ pub enum ApiError {
     /// 415: the body is not declared as JSON.
     #[error("the request body must be JSON, sent with Content-Type: application/json")]
     UnsupportedMediaType,
+    /// 408: the request's body stopped arriving (`docs/robustness.md`).
+    #[error("the request body stopped arriving before it was complete")]
+    BodyTimeout,
+    /// 414: the request target is longer than the HTTP layer reads.
+    #[error("the request URI is too long")]
+    UriTooLong,
+    /// 400: the request is not well-formed HTTP (a bad request line or header, or
+    /// conflicting framing such as two different `Content-Length`s).
+    #[error(
+        "the request is not well-formed HTTP/1.1: its request line, a header or its framing is malformed"
+    )]
+    MalformedRequest,
+    /// 429: the caller runs as many of these requests at once as allowed; answered with
+    /// `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { code: &'static str, message: String },
+    /// 503: the server is at its connection limit; retrying later may succeed.
+    #[error("the server is at its connection limit; try again shortly")]
+    TooManyConnections,
     /// 503: the database cannot be reached; retrying later may succeed.
     #[error("the database is unavailable; try again shortly")]
     Unavailable,
@@ -101,20 +120,30 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::MalformedRequest => StatusCode::BAD_REQUEST,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable | Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> String {
         match self {
-            Self::BadRequest { code, .. } | Self::NotFound { code, .. } => (*code).to_owned(),
+            Self::BadRequest { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::TooManyRequests { code, .. } => (*code).to_owned(),
             Self::Conflict { code, .. } => code.clone(),
             Self::Unauthorized(_) => "unauthorized".to_owned(),
             Self::MethodNotAllowed => "method_not_allowed".to_owned(),
             Self::PayloadTooLarge(_) => "payload_too_large".to_owned(),
             Self::HeadersTooLarge => "headers_too_large".to_owned(),
             Self::UnsupportedMediaType => "unsupported_media_type".to_owned(),
+            Self::BodyTimeout => "body_timeout".to_owned(),
+            Self::UriTooLong => "uri_too_long".to_owned(),
+            Self::MalformedRequest => "malformed_request".to_owned(),
+            Self::TooManyConnections => "too_many_connections".to_owned(),
             Self::Unavailable => "database_unavailable".to_owned(),
             Self::Internal(_) => "internal".to_owned(),
         }
@@ -205,6 +234,9 @@ impl ApiError {
     }
 }
 
+/// What a 429 or 503 asks a client to wait before retrying, in seconds.
+const RETRY_AFTER_SECS: &str = "1";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -213,6 +245,15 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        ) {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
         }
         response
     }

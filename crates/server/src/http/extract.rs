@@ -84,9 +84,23 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(limit)
+    } else if timed_out(&rejection) {
+        ApiError::BodyTimeout
     } else {
         ApiError::bad_request("invalid_body", rejection.body_text(), None)
     }
+}
+
+/// Whether a body failed because it stopped arriving (the server's body timeout).
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// The most an error repeats of what the request said (a member name, a value), in

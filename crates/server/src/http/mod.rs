@@ -11,6 +11,7 @@ mod cursor;
 mod custom_fields;
 mod dashboard;
 pub mod error;
+pub mod exports;
 mod extract;
 mod health;
 pub mod openapi;
@@ -44,8 +45,16 @@ pub struct AppState {
     pub body_limit: usize,
     /// The largest body of the routes that take many contacts at once (§11), in bytes.
     pub bulk_body_limit: usize,
+    /// How long an export waits for its client to take the next page before it is
+    /// abandoned, releasing its snapshot (`docs/robustness.md`).
+    pub stall_timeout: Duration,
+    /// How many exports may run at once.
+    pub exports: Arc<exports::ExportBudget>,
     caches: Arc<cache::Caches>,
 }
+
+/// The default of [`AppState::stall_timeout`] and of the server's write stall timeout.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default of [`AppState::bulk_body_limit`]: 1,000 contacts of 16 KiB each.
 pub const DEFAULT_BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -58,6 +67,8 @@ impl AppState {
             default_region,
             body_limit,
             bulk_body_limit: DEFAULT_BULK_BODY_LIMIT,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            exports: Arc::default(),
             caches: Arc::default(),
         }
     }

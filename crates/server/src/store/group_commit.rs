@@ -66,9 +66,12 @@ impl GroupCommit {
     /// which they own from then on; both stop when the last `GroupCommit` is dropped. The
     /// writer connection should have automatic checkpoints turned off.
     pub fn start(writer: Connection, checkpointer: Connection) -> std::io::Result<Self> {
-        let wal = writer.path().map(wal_path).ok_or_else(|| {
-            std::io::Error::other("the writer's database must be a file, for its WAL")
-        })?;
+        let wal = writer
+            .path()
+            .map(|path| wal_path(Path::new(path)))
+            .ok_or_else(|| {
+                std::io::Error::other("the writer's database must be a file, for its WAL")
+            })?;
         let (queue, receiver) = mpsc::channel(QUEUE_DEPTH);
         let (committed, commits) = sync_channel(1);
         let checkpointer_wal = wal.clone();
@@ -281,8 +284,10 @@ fn run_writer(
 }
 
 /// The WAL file of the database at `path`.
-pub fn wal_path(path: &str) -> PathBuf {
-    PathBuf::from(format!("{path}-wal"))
+pub fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 /// The size of a WAL file, 0 when there is none.

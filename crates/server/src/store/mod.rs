@@ -11,10 +11,12 @@ mod sql;
 mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use contactd_api::FieldType;
+use tokio::sync::mpsc::error::SendTimeoutError;
 use uuid::Uuid;
 
 use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
@@ -39,6 +41,15 @@ pub struct Caller {
     pub company_id: Uuid,
     /// Signs this company's list cursors, so that no other company's cursor is accepted.
     pub cursor_secret: Vec<u8>,
+}
+
+/// An unrevoked key found by its hash: the company it acts for, and when it was last used.
+#[derive(Debug, Clone)]
+pub struct KeyUse {
+    pub key_id: Uuid,
+    pub caller: Caller,
+    /// Milliseconds since the epoch; `None` for a key never used.
+    pub last_used_at: Option<i64>,
 }
 
 /// An API key as listed: never the secret, which only its creator ever sees.
@@ -218,12 +229,38 @@ pub struct Export {
 /// A page of an export, or why it could not be read.
 pub type ExportPage = Result<Vec<Contact>, StoreError>;
 
-/// The channel an export's reader sends its pages on.
-fn export_channel() -> (
-    tokio::sync::mpsc::Sender<ExportPage>,
-    tokio::sync::mpsc::Receiver<ExportPage>,
-) {
-    tokio::sync::mpsc::channel(2)
+/// The channel an export's reader sends its pages on; a page not taken within `stall` ends
+/// the export.
+fn export_channel(stall: Duration) -> (PageSender, tokio::sync::mpsc::Receiver<ExportPage>) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    (PageSender { sender, stall }, receiver)
+}
+
+/// The reading end's side of an export's pages.
+#[derive(Debug)]
+struct PageSender {
+    sender: tokio::sync::mpsc::Sender<ExportPage>,
+    stall: Duration,
+}
+
+impl PageSender {
+    /// Hands a page over; `false` when the export is over, because the client went away or
+    /// took nothing for `stall`. An export that stops early sends fewer contacts than its
+    /// `total`, which the HTTP layer turns into a broken transfer, never a short file (see
+    /// `docs/robustness.md#timeouts-and-connection-limits`).
+    async fn hand_over(&self, page: ExportPage) -> bool {
+        match self.sender.send_timeout(page, self.stall).await {
+            Ok(()) => true,
+            Err(SendTimeoutError::Timeout(_)) => {
+                tracing::warn!(
+                    stall = ?self.stall,
+                    "an export was abandoned: its client took nothing for too long"
+                );
+                false
+            }
+            Err(SendTimeoutError::Closed(_)) => false,
+        }
+    }
 }
 
 /// The contact members that must be unique within a company.
@@ -326,8 +363,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError>;
     /// Revokes a key; revoking a revoked key changes nothing.
     async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError>;
-    /// Finds the company of an unrevoked key by the key's hash, and records its use.
-    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError>;
+    /// Finds an unrevoked key by its hash, with the company it acts for. A read only: the
+    /// key's use is recorded apart, with [`Store::touch_api_key`], so that no request waits
+    /// for a write to be let in.
+    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<KeyUse>, StoreError>;
+    /// Records that a key was used at `at` (milliseconds since the epoch).
+    async fn touch_api_key(&self, key_id: Uuid, at: i64) -> Result<(), StoreError>;
 
     /// Creates a dashboard user of a company; the email is unique across companies.
     async fn create_user(
@@ -437,8 +478,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         items: Vec<ContactUpsert>,
     ) -> Result<ItemResults<Upserted>, StoreError>;
-    /// Starts reading every contact of a company from one snapshot.
-    async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError>;
+    /// Starts reading every contact of a company from one snapshot, which is released when
+    /// the last page is taken, when `pages` is dropped, or when a page waits `stall` to be
+    /// taken.
+    async fn export_contacts(
+        &self,
+        company_id: Uuid,
+        stall: Duration,
+    ) -> Result<Export, StoreError>;
 }
 
 /// How the PostgreSQL store uses its server; the SQLite store has no such choices.
@@ -855,7 +902,3 @@ fn now_ms() -> i64 {
 fn timestamp(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
-
-/// How often a key's `last_used_at` is rewritten: often enough for a listing to be
-/// useful, rarely enough that reads do not all turn into writes.
-const LAST_USED_RESOLUTION_MS: i64 = 60_000;

@@ -25,12 +25,12 @@ use uuid::Uuid;
 
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
-    CredentialsRow, Export, ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange,
-    FieldRow, IdentifierMatch, ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey,
-    NewFieldDefinition, NewSession, PostgresSettings, SessionRow, SessionUser, Store, StoreError,
-    UniqueMember, Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern,
-    export_channel, field_write_error, identifiers_change, now_ms, options_json, sql, unique_or,
-    unique_value, values_change,
+    CredentialsRow, Export, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow,
+    IdentifierMatch, ItemResults, KeyUse, ListPosition, NewApiKey, NewFieldDefinition, NewSession,
+    PageSender, PostgresSettings, SessionRow, SessionUser, Store, StoreError, UniqueMember,
+    Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
+    field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
+    values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -500,7 +500,7 @@ impl PostgresStore {
         &self,
         conn: &mut PgConnection,
         company_id: Uuid,
-        pages_sent: &tokio::sync::mpsc::Sender<ExportPage>,
+        pages_sent: &PageSender,
     ) -> Result<(), StoreError> {
         let mut rows = sqlx::query_as::<_, ContactRow>(sql::EXPORT_CONTACTS)
             .persistent(self.persistent)
@@ -509,13 +509,13 @@ impl PostgresStore {
         let mut pages = ExportPages::default();
         while let Some(row) = rows.try_next().await? {
             if let Some(page) = pages.push(row)?
-                && pages_sent.send(Ok(page)).await.is_err()
+                && !pages_sent.hand_over(Ok(page)).await
             {
                 return Ok(());
             }
         }
         if let Some(page) = pages.finish() {
-            let _ = pages_sent.send(Ok(page)).await;
+            pages_sent.hand_over(Ok(page)).await;
         }
         Ok(())
     }
@@ -737,7 +737,7 @@ impl Store for PostgresStore {
         row.map(ApiKey::from).ok_or(StoreError::NotFound)
     }
 
-    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError> {
+    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<KeyUse>, StoreError> {
         let found: Option<(Uuid, Uuid, Vec<u8>, Option<i64>)> = self
             .with_session(async |conn| {
                 Ok(sqlx::query_as(sql::AUTHENTICATE)
@@ -747,28 +747,31 @@ impl Store for PostgresStore {
                     .await?)
             })
             .await?;
-        let Some((key_id, company_id, cursor_secret, last_used_at)) = found else {
-            return Ok(None);
-        };
-        let now = now_ms();
-        if last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
-            retrying(|| {
-                self.with_session(async |conn| {
-                    sqlx::query(sql::TOUCH_KEY)
-                        .persistent(self.persistent)
-                        .bind(key_id)
-                        .bind(now)
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
+        Ok(
+            found.map(|(key_id, company_id, cursor_secret, last_used_at)| KeyUse {
+                key_id,
+                caller: Caller {
+                    company_id,
+                    cursor_secret,
+                },
+                last_used_at,
+            }),
+        )
+    }
+
+    async fn touch_api_key(&self, key_id: Uuid, at: i64) -> Result<(), StoreError> {
+        retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query(sql::TOUCH_KEY)
+                    .persistent(self.persistent)
+                    .bind(key_id)
+                    .bind(at)
+                    .execute(conn)
+                    .await?;
+                Ok(())
             })
-            .await?;
-        }
-        Ok(Some(Caller {
-            company_id,
-            cursor_secret,
-        }))
+        })
+        .await
     }
 
     async fn create_user(
@@ -1137,7 +1140,11 @@ impl Store for PostgresStore {
         self.write_items(company_id, &items).await
     }
 
-    async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError> {
+    async fn export_contacts(
+        &self,
+        company_id: Uuid,
+        stall: Duration,
+    ) -> Result<Export, StoreError> {
         let mut tx = self.pool.begin().await?;
         self.run(
             &mut tx,
@@ -1150,12 +1157,12 @@ impl Store for PostgresStore {
             .bind(company_id)
             .fetch_one(&mut *tx)
             .await?;
-        let (pages_sent, pages) = export_channel();
+        let (pages_sent, pages) = export_channel(stall);
         let store = self.clone();
         tokio::spawn(async move {
             if let Err(error) = store.send_pages(&mut tx, company_id, &pages_sent).await {
                 // The client sees the body end short; the reason is logged with the request.
-                let _ = pages_sent.send(Err(error)).await;
+                pages_sent.hand_over(Err(error)).await;
             }
             if let Err(error) = tx.rollback().await {
                 tracing::warn!(%error, "could not end an export's snapshot");

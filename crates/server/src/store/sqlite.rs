@@ -18,13 +18,13 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use uuid::Uuid;
 
-use super::group_commit::GroupCommit;
+use super::group_commit::{GroupCommit, wal_bytes, wal_path};
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
     CredentialsRow, Export, ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange,
-    FieldRow, IdentifierMatch, ItemResults, LAST_USED_RESOLUTION_MS, ListPosition, NewApiKey,
-    NewFieldDefinition, NewSession, SessionRow, SessionUser, Store, StoreError, UniqueMember,
-    Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
+    FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition, NewApiKey, NewFieldDefinition,
+    NewSession, PageSender, SessionRow, SessionUser, Store, StoreError, UniqueMember, Upserted,
+    User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
     field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
     values_change,
 };
@@ -34,6 +34,11 @@ use crate::domain::{ContactIdentifier, Email, FieldKey};
 /// How long a statement waits for another connection's (or process's) write lock before
 /// failing: long enough to ride out a burst, short enough that a stuck writer surfaces.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most WAL an export's snapshot may keep from being reused before the export is
+/// ended: below the bound of `docs/robustness.md#disk-the-sqlite-write-ahead-log` (64 MiB)
+/// by what writers add between two looks and what one batch holds.
+const WAL_LIMIT_BYTES: u64 = 48 * 1024 * 1024;
 
 /// Idle read connections kept for reuse. Reads run on the threads that serve requests, so
 /// no more than that many are ever open at once; this only bounds what a burst leaves.
@@ -456,38 +461,33 @@ impl Store for SqliteStore {
         row.map(ApiKey::from).ok_or(StoreError::NotFound)
     }
 
-    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<Caller>, StoreError> {
-        let found = self.readers.read(|conn| {
+    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<KeyUse>, StoreError> {
+        self.readers.read(|conn| {
             Ok(query_optional(
                 conn,
                 sql::AUTHENTICATE,
                 &[&&key_hash[..]],
                 |row| {
-                    Ok((
-                        row.get::<_, Uuid>(0)?,
-                        row.get::<_, Uuid>(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
-                        row.get::<_, Option<i64>>(3)?,
-                    ))
+                    Ok(KeyUse {
+                        key_id: row.get(0)?,
+                        caller: Caller {
+                            company_id: row.get(1)?,
+                            cursor_secret: row.get(2)?,
+                        },
+                        last_used_at: row.get(3)?,
+                    })
                 },
             )?)
-        })?;
-        let Some((key_id, company_id, cursor_secret, last_used_at)) = found else {
-            return Ok(None);
-        };
-        let now = now_ms();
-        if last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_MS) {
-            self.writer
-                .write(move |conn| {
-                    execute(conn, sql::TOUCH_KEY, &[&key_id, &now])?;
-                    Ok(())
-                })
-                .await?;
-        }
-        Ok(Some(Caller {
-            company_id,
-            cursor_secret,
-        }))
+        })
+    }
+
+    async fn touch_api_key(&self, key_id: Uuid, at: i64) -> Result<(), StoreError> {
+        self.writer
+            .write(move |conn| {
+                execute(conn, sql::TOUCH_KEY, &[&key_id, &at])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn create_user(
@@ -858,15 +858,30 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn export_contacts(&self, company_id: Uuid) -> Result<Export, StoreError> {
+    async fn export_contacts(
+        &self,
+        company_id: Uuid,
+        stall: Duration,
+    ) -> Result<Export, StoreError> {
         let readers = self.readers.clone();
         let (fields_sent, fields) = tokio::sync::oneshot::channel();
         // The snapshot is a read transaction held on a connection of its own for the whole
         // export, on a thread that may block while the client is slow to take pages.
+        let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
+            let wal = wal_path(&readers.path);
             let outcome = readers.read(|conn| {
                 conn.execute_batch("BEGIN")?;
-                export_snapshot(conn, company_id, fields_sent);
+                export_snapshot(
+                    conn,
+                    company_id,
+                    fields_sent,
+                    &Snapshot {
+                        runtime,
+                        stall,
+                        wal,
+                    },
+                );
                 Ok(conn.execute_batch("COMMIT")?)
             });
             if let Err(error) = outcome {
@@ -879,6 +894,40 @@ impl Store for SqliteStore {
     }
 }
 
+/// What an export's reader needs to hand its pages over and to know when to let go of its
+/// snapshot.
+struct Snapshot {
+    runtime: tokio::runtime::Handle,
+    stall: Duration,
+    wal: PathBuf,
+}
+
+impl Snapshot {
+    /// Whether the snapshot keeps more WAL than [`WAL_LIMIT_BYTES`] from being reused:
+    /// frames written since it began cannot be copied back until it ends.
+    fn holds_too_much_wal(&self) -> bool {
+        wal_bytes(&self.wal) > WAL_LIMIT_BYTES
+    }
+
+    /// Hands a page over, from the reader's blocking thread; `false` when the export is
+    /// over: the client went away or stalled, or the snapshot held too much WAL meanwhile.
+    fn hand_over(&self, pages_sent: &PageSender, page: ExportPage) -> bool {
+        self.runtime.block_on(async {
+            tokio::select! {
+                taken = pages_sent.hand_over(page) => taken,
+                () = async {
+                    while !self.holds_too_much_wal() {
+                        tokio::time::sleep(WAL_WATCH).await;
+                    }
+                } => false,
+            }
+        })
+    }
+}
+
+/// How often an export waiting on its client looks at the WAL.
+const WAL_WATCH: Duration = Duration::from_millis(100);
+
 /// Reads an export inside the connection's open read transaction: the definitions and the
 /// count first, answered on `fields_sent` with the receiving end of the pages, then every
 /// page.
@@ -886,8 +935,9 @@ fn export_snapshot(
     conn: &Connection,
     company_id: Uuid,
     fields_sent: tokio::sync::oneshot::Sender<Result<Export, StoreError>>,
+    snapshot: &Snapshot,
 ) {
-    let (pages_sent, pages) = export_channel();
+    let (pages_sent, pages) = export_channel(snapshot.stall);
     let started = export_head(conn, company_id).map(|(fields, total)| Export {
         fields,
         total,
@@ -897,9 +947,9 @@ fn export_snapshot(
     if fields_sent.send(started).is_err() || failed {
         return;
     }
-    if let Err(error) = send_pages(conn, company_id, &pages_sent) {
+    if let Err(error) = send_pages(conn, company_id, &pages_sent, snapshot) {
         // The client sees the body end short; the reason is logged with the request.
-        let _ = pages_sent.blocking_send(Err(error));
+        snapshot.hand_over(&pages_sent, Err(error));
     }
 }
 
@@ -917,11 +967,14 @@ fn export_head(
 }
 
 /// Reads every contact of the snapshot, sending a page at a time; stops early, without an
-/// error, when the receiver is gone (the client went away).
+/// error, when the client went away or stalled, or when the snapshot holds too much WAL (an
+/// export that writes cannot outrun must not make the WAL grow without bound, see
+/// `docs/robustness.md#disk-the-sqlite-write-ahead-log`).
 fn send_pages(
     conn: &Connection,
     company_id: Uuid,
-    pages_sent: &tokio::sync::mpsc::Sender<ExportPage>,
+    pages_sent: &PageSender,
+    snapshot: &Snapshot,
 ) -> Result<(), StoreError> {
     let mut statement = conn.prepare_cached(sql::EXPORT_CONTACTS)?;
     bind(&mut statement, &[&company_id])?;
@@ -929,14 +982,18 @@ fn send_pages(
     let mut pages = ExportPages::default();
     let mut contact_rows = ContactRows::default();
     while let Some(row) = rows.next()? {
-        if let Some(page) = pages.push(contact_rows.read(row)?)?
-            && pages_sent.blocking_send(Ok(page)).is_err()
-        {
-            return Ok(());
+        if let Some(page) = pages.push(contact_rows.read(row)?)? {
+            if snapshot.holds_too_much_wal() {
+                tracing::warn!("an export was ended: writes made the WAL it holds pass its bound");
+                return Ok(());
+            }
+            if !snapshot.hand_over(pages_sent, Ok(page)) {
+                return Ok(());
+            }
         }
     }
     if let Some(page) = pages.finish() {
-        let _ = pages_sent.blocking_send(Ok(page));
+        snapshot.hand_over(pages_sent, Ok(page));
     }
     Ok(())
 }

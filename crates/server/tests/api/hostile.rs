@@ -2429,7 +2429,7 @@ async fn an_absurd_header_gets_an_error_in_the_spec_shape() {
 contract_test!(an_absurd_header_gets_an_error_in_the_spec_shape);
 
 /// Sends raw bytes to a real server and returns the status and the body of its answer.
-fn send_raw(server: &ServerProcess, head: &[u8]) -> (u16, String) {
+pub(crate) fn send_raw(server: &ServerProcess, head: &[u8]) -> (u16, String) {
     let address = server.base_url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
     stream
@@ -2454,7 +2454,7 @@ fn send_raw(server: &ServerProcess, head: &[u8]) -> (u16, String) {
 
 /// Checks an answer of the real server is a 4xx in the SPEC shape.
 #[track_caller]
-fn assert_spec_refusal(status: u16, body: &str) {
+pub(crate) fn assert_spec_refusal(status: u16, body: &str) {
     assert!((400..500).contains(&status), "status {status}: {body:.300}");
     let body: Value = serde_json::from_str(body)
         .unwrap_or_else(|_| panic!("{status} with a body that is not JSON: {body:?}"));

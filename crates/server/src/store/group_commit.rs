@@ -25,7 +25,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -58,14 +58,29 @@ const CHECKPOINT_REST: Duration = Duration::from_millis(100);
 /// The queue into the writer thread.
 #[derive(Debug, Clone)]
 pub struct GroupCommit {
-    queue: mpsc::Sender<Box<dyn QueuedWrite>>,
+    queue: mpsc::Sender<Queued>,
+    /// How long a write may wait, from when it is queued, for its batch to get the
+    /// database's write lock (which another process, such as the admin CLI, may hold).
+    lock_wait: Duration,
+}
+
+/// A write in the queue, with the moment past which it is refused rather than run.
+struct Queued {
+    write: Box<dyn QueuedWrite>,
+    deadline: Instant,
 }
 
 impl GroupCommit {
     /// Starts the writer thread on `writer` and the checkpointer thread on `checkpointer`,
     /// which they own from then on; both stop when the last `GroupCommit` is dropped. The
-    /// writer connection should have automatic checkpoints turned off.
-    pub fn start(writer: Connection, checkpointer: Connection) -> std::io::Result<Self> {
+    /// writer connection should have automatic checkpoints turned off. A write still
+    /// waiting `lock_wait` after it was queued fails as busy (a 503) and writes nothing, so
+    /// that no request waits longer, however many batches wait before it.
+    pub fn start(
+        writer: Connection,
+        checkpointer: Connection,
+        lock_wait: Duration,
+    ) -> std::io::Result<Self> {
         let wal = writer
             .path()
             .map(|path| wal_path(Path::new(path)))
@@ -81,7 +96,7 @@ impl GroupCommit {
         std::thread::Builder::new()
             .name("sqlite-writer".to_owned())
             .spawn(move || run_writer(writer, &wal, receiver, committed))?;
-        Ok(Self { queue })
+        Ok(Self { queue, lock_wait })
     }
 
     /// Runs `work` in the next batch and returns its result once the batch is on disk.
@@ -128,7 +143,11 @@ impl GroupCommit {
         write: Box<dyn QueuedWrite>,
         answer: oneshot::Receiver<Result<R, StoreError>>,
     ) -> Result<R, StoreError> {
-        self.queue.send(write).await.map_err(|_| writer_gone())?;
+        let queued = Queued {
+            write,
+            deadline: Instant::now() + self.lock_wait,
+        };
+        self.queue.send(queued).await.map_err(|_| writer_gone())?;
         answer.await.map_err(|_| writer_gone())?
     }
 }
@@ -240,25 +259,25 @@ where
 fn run_writer(
     conn: Connection,
     wal: &Path,
-    mut queue: mpsc::Receiver<Box<dyn QueuedWrite>>,
+    mut queue: mpsc::Receiver<Queued>,
     committed: SyncSender<()>,
 ) {
-    let mut batch: Vec<Box<dyn QueuedWrite>> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     // A write taken from the queue that did not fit the last batch: it starts the next.
     let mut held_over = None;
     while let Some(first) = held_over.take().or_else(|| queue.blocking_recv()) {
-        let mut items = first.items();
+        let mut items = first.write.items();
         batch.push(first);
         while batch.len() < MAX_BATCH && items < MAX_BATCH_ITEMS {
-            let Ok(write) = queue.try_recv() else { break };
-            if items + write.items() > MAX_BATCH_ITEMS {
-                held_over = Some(write);
+            let Ok(queued) = queue.try_recv() else { break };
+            if items + queued.write.items() > MAX_BATCH_ITEMS {
+                held_over = Some(queued);
                 break;
             }
-            items += write.items();
-            batch.push(write);
+            items += queued.write.items();
+            batch.push(queued);
         }
-        let outcome = commit_batch(&conn, &mut batch);
+        let outcome = lock_for(&conn, &mut batch).and_then(|()| commit_batch(&conn, &mut batch));
         if let Err(error) = &outcome {
             tracing::error!(%error, "a batch of writes failed");
         }
@@ -272,8 +291,8 @@ fn run_writer(
             // Full means a checkpoint is already due; nothing to add.
             let _ = committed.try_send(());
         }
-        for write in batch.drain(..) {
-            write.answer(outcome.as_ref().map(drop));
+        for queued in batch.drain(..) {
+            queued.write.answer(outcome.as_ref().map(drop));
         }
         if wal_bytes(wal) > WAL_CHECKPOINT_BYTES {
             // Nothing else writes now, so this copies every frame that no reader's snapshot
@@ -281,6 +300,14 @@ fn run_writer(
             checkpoint(&conn, "PASSIVE");
         }
     }
+}
+
+/// What a write refused for waiting too long is answered: SQLite's busy error, a 503.
+fn lock_timeout() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+        Some("the write waited too long for the database's write lock".to_owned()),
+    )
 }
 
 /// The WAL file of the database at `path`.
@@ -338,14 +365,42 @@ fn run_checkpointer(conn: Connection, wal: &Path, commits: Receiver<()>) {
     }
 }
 
-/// Runs a batch in one transaction and commits it.
-fn commit_batch(conn: &Connection, batch: &mut [Box<dyn QueuedWrite>]) -> rusqlite::Result<()> {
-    let run = |statement: &str| conn.prepare_cached(statement)?.execute([]).map(drop);
-    run("BEGIN IMMEDIATE")?;
-    for write in batch.iter_mut() {
-        write.run(conn)?;
+/// Begins the batch's transaction, waiting for the write lock (which another process may
+/// hold) until the earliest deadline of its writes: each write that reaches its deadline
+/// first is answered busy and taken out of the batch, and the rest wait on, until the lock
+/// is had or no write is left (then the batch is empty and nothing is begun).
+fn lock_for(conn: &Connection, batch: &mut Vec<Queued>) -> rusqlite::Result<()> {
+    loop {
+        let now = Instant::now();
+        let (expired, waiting): (Vec<_>, Vec<_>) =
+            batch.drain(..).partition(|queued| queued.deadline <= now);
+        *batch = waiting;
+        let refusal = lock_timeout();
+        for queued in expired {
+            queued.write.answer(Err(&refusal));
+        }
+        let Some(earliest) = batch.iter().map(|queued| queued.deadline).min() else {
+            return Ok(());
+        };
+        conn.busy_timeout(earliest.saturating_duration_since(now))?;
+        match conn.prepare_cached("BEGIN IMMEDIATE")?.execute([]) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == rusqlite::ErrorCode::DatabaseBusy => {}
+            Err(error) => return Err(error),
+        }
     }
-    run("COMMIT")
+}
+
+/// Runs a batch inside the transaction [`lock_for`] began, and commits it.
+fn commit_batch(conn: &Connection, batch: &mut [Queued]) -> rusqlite::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    for queued in batch.iter_mut() {
+        queued.write.run(conn)?;
+    }
+    conn.prepare_cached("COMMIT")?.execute([]).map(drop)
 }
 
 #[cfg(test)]
@@ -360,7 +415,7 @@ mod tests {
         conn.execute_batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)")
             .expect("create table");
         let checkpointer = Connection::open(path).expect("open");
-        GroupCommit::start(conn, checkpointer).expect("writer")
+        GroupCommit::start(conn, checkpointer, Duration::from_secs(5)).expect("writer")
     }
 
     /// Every `x` of table `t`, in order, as committed.

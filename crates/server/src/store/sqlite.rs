@@ -32,7 +32,8 @@ use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContac
 use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 /// How long a statement waits for another connection's (or process's) write lock before
-/// failing: long enough to ride out a burst, short enough that a stuck writer surfaces.
+/// failing, and how long a write waits from when it is queued to when it runs: long enough
+/// to ride out a burst, short enough that a stuck writer surfaces.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most WAL an export's snapshot may keep from being reused before the export is
@@ -101,7 +102,7 @@ impl SqliteStore {
                 path,
                 idle: Mutex::new(Vec::new()),
             }),
-            writer: GroupCommit::start(writer, checkpointer).map_err(|error| {
+            writer: GroupCommit::start(writer, checkpointer, BUSY_TIMEOUT).map_err(|error| {
                 StoreError::WriteFailed(format!("could not start the writer thread: {error}"))
             })?,
         })

@@ -490,3 +490,62 @@ async fn a_read_with_a_fresh_key_never_waits_for_another_process_s_write_lock() 
         })
         .await;
 }
+
+/// While another process holds SQLite's write lock for 8 s, no write waits more than about
+/// 5 s: each is answered 503 (writing nothing) once it has waited 5 s, or 200 when the lock
+/// comes back before then (before, a write queued behind a refused batch waited up to 10 s
+/// and answered 200).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_write_waits_more_than_five_seconds_for_another_process_s_lock() {
+    use sqlx::{Connection, Executor};
+    Backend::Sqlite
+        .run(async {
+            let app = Arc::new(TestApp::spawn().await);
+            app.given_contact(json!({"ext_id": "warm"})).await;
+            let mut other = sqlx::SqliteConnection::connect(&app.database.url)
+                .await
+                .expect("open");
+            other.execute("BEGIN IMMEDIATE").await.expect("lock");
+            let writes: Vec<_> = (0..16)
+                .map(|i| {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_millis(500 * i)).await;
+                        let sent = Instant::now();
+                        let body = json!({"ext_id": format!("during-{i}")});
+                        let status = app.create_contact(body).await.status.as_u16();
+                        (i, status, sent.elapsed())
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            other.execute("ROLLBACK").await.expect("unlock");
+            let (mut refused, mut written) = (0, 0);
+            for write in writes {
+                let (i, status, waited) = write.await.expect("write");
+                assert!(
+                    waited < Duration::from_millis(5800),
+                    "write {i} waited {waited:?}"
+                );
+                match status {
+                    503 => {
+                        refused += 1;
+                        assert!(
+                            waited > Duration::from_millis(4500),
+                            "write {i}: {waited:?}"
+                        );
+                        app.get_contact(&format!("alt:ext_id:during-{i}"))
+                            .await
+                            .assert_status(404);
+                    }
+                    200 => written += 1,
+                    other => panic!("write {i} answered {other}"),
+                }
+            }
+            assert!(
+                refused > 0 && written > 0,
+                "{refused} refused, {written} written"
+            );
+        })
+        .await;
+}

@@ -12,6 +12,7 @@ mod auth;
 mod browser;
 mod bulk;
 mod cli;
+mod concurrent_admins;
 mod contacts_create;
 mod contacts_list;
 mod contacts_read_delete;

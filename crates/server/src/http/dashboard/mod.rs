@@ -406,6 +406,9 @@ pub struct FormInput {
     pub hint: Option<String>,
     pub error: Option<String>,
     pub required: bool,
+    /// The value the input showed when the form was loaded, sent back with the form as a
+    /// hidden input so that saving writes only what the user changed ([`changed`]).
+    pub shown: Option<String>,
 }
 
 /// How an input is shown.
@@ -436,6 +439,7 @@ impl FormInput {
             hint: None,
             error: None,
             required: false,
+            shown: None,
         }
     }
 
@@ -452,6 +456,16 @@ impl FormInput {
     fn required(mut self) -> Self {
         self.required = true;
         self
+    }
+
+    fn shown(mut self, shown: impl Into<String>) -> Self {
+        self.shown = Some(shown.into());
+        self
+    }
+
+    /// The hidden input carrying [`FormInput::shown`] back.
+    fn shown_name(&self) -> String {
+        shown_name(&self.name)
     }
 
     fn options(mut self, options: Vec<String>) -> Self {
@@ -547,6 +561,32 @@ fn refused(
             input,
         },
     ))
+}
+
+/// The prefix of the hidden input that carries back what the input `NAME` showed.
+const SHOWN: &str = "shown.";
+
+fn shown_name(name: &str) -> String {
+    format!("{SHOWN}{name}")
+}
+
+/// What the user set the input `name` to, if they changed it: `None` when the form did not
+/// have the input (it was not shown: a custom field defined after the form was loaded) or
+/// when it still holds what it showed. A save writes only these, so it never overwrites
+/// what someone else changed meanwhile in an input this user left alone
+/// (`docs/robustness.md#concurrent-admins-no-lost-updates`). A form without the hidden
+/// input (sent by a script) writes every input it has.
+fn changed<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    let value = form.get(name)?;
+    match form.get(&shown_name(name)) {
+        Some(shown) if shown == value => None,
+        _ => Some(value),
+    }
+}
+
+/// What the input `name` showed when the form was loaded, as the form carries it back.
+fn shown_in<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    form.get(&shown_name(name)).map(String::as_str)
 }
 
 /// The value of a form member, as typed; `""` when absent.

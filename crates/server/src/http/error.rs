@@ -191,6 +191,11 @@ impl From<StoreError> for ApiError {
                 message: invalid.message,
                 field: None,
             },
+            other if other.is_unstorable_text() => Self::bad_request(
+                "invalid_text",
+                "the request holds a character that cannot be stored, such as NUL",
+                None,
+            ),
             other if other.is_unavailable() => Self::Unavailable,
             other => Self::Internal(other),
         }

@@ -358,6 +358,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused a text it cannot hold (PostgreSQL: NUL, or a character
+    /// its encoding lacks). Every input is checked for these before it reaches a store, so
+    /// this is a last line: such a write is the client's to fix (a 400), never a 500.
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+    }
+
     /// Whether the database is out of reach or too busy to answer now (a 503, worth a
     /// retry), rather than failing.
     pub fn is_unavailable(&self) -> bool {

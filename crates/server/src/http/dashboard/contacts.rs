@@ -7,15 +7,15 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use contactd_api::{self as api, FieldType};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem,
-    Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
+    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
+    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
 };
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::http::error::ApiError;
@@ -113,7 +113,7 @@ pub struct ListQuery {
 pub async fn list_contacts(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> Result<Response, PageError> {
     let caller = &user.caller;
     let text = query.q.unwrap_or_default().trim().to_owned();
@@ -235,7 +235,7 @@ pub async fn show_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(id): Path<String>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let members = &contact.members;

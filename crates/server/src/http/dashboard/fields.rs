@@ -7,13 +7,13 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use contactd_api::{self as api, FieldType};
 
 use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem,
-    Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
+    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
+    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
 };
 use crate::domain::FieldKey;
 use crate::http::error::ApiError;
@@ -112,7 +112,7 @@ async fn fields_page(
 pub async fn list_fields(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let mut page = fields_page(&state, &user, create_inputs(|_| String::new()), None).await?;
     page.nav = page.nav.map(|nav| nav.done(&done));
@@ -217,7 +217,7 @@ pub async fn edit_field(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(key): Path<String>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
     let inputs = edit_inputs(

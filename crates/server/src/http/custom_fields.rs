@@ -9,7 +9,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{Json, PathParam};
 use crate::domain::{DisplayName, FieldKey, SelectOptions};
-use crate::store::{Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition};
+use crate::store::{
+    Caller, FieldDefinition, FieldDefinitionChange, NewFieldDefinition, OptionsChange, StoreError,
+};
 
 /// Routes under `/api/v1/custom-fields`.
 pub fn router() -> Router<AppState> {
@@ -111,12 +113,13 @@ pub(super) async fn find(
     path = "/api/v1/custom-fields/{key}",
     tag = "custom fields",
     summary = "Update Custom Field",
-    description = "Renames a field, or grows a select field's options (`options` is the full new list and keeps every existing option). Key and type never change.",
+    description = "Renames a field, or grows a select field's options. `options` is the full new list: it must hold every option stored when the change is written, so a list that leaves one out (another change added it meanwhile, say) is refused with 409 `conflict` naming it, and nothing is written; read the field and send the full list again. Key and type never change.",
     params(("key" = String, Path, description = "The field's key")),
     request_body = api::UpdateCustomField,
     responses(
         (status = 200, description = "The definition updated", body = api::CustomField),
         (status = 404, description = "No such field", body = api::ErrorBody),
+        (status = 409, description = "The list leaves out a stored option (`conflict`)", body = api::ErrorBody),
     )
 )]
 pub(super) async fn update_field(
@@ -126,38 +129,51 @@ pub(super) async fn update_field(
     Json(body): Json<api::UpdateCustomField>,
 ) -> Result<Json<api::CustomField>, ApiError> {
     let key = parse_path_key(&key)?;
-    Ok(Json(field_body(update(&state, &caller, &key, body).await?)))
+    let change = FieldDefinitionChange {
+        display_name: parse_display_name(body.display_name.as_deref())?,
+        options: body
+            .options
+            .map(|options| parse_options(options).map(OptionsChange::Replace))
+            .transpose()?,
+    };
+    Ok(Json(field_body(
+        update(&state, &caller, &key, &change).await?,
+    )))
 }
 
-/// Renames a definition or grows its options: the API's update and the dashboard's.
+/// Renames a definition or grows its options: the API's update and the dashboard's. The
+/// store judges the change against the definition as it is when the change is written
+/// (`docs/robustness.md#concurrent-admins-no-lost-updates`), so nothing is read here first.
 pub(super) async fn update(
     state: &AppState,
     caller: &Caller,
     key: &FieldKey,
-    body: api::UpdateCustomField,
+    change: &FieldDefinitionChange,
 ) -> Result<FieldDefinition, ApiError> {
-    let current = find(state, caller, key).await?;
-    let change = FieldDefinitionChange {
-        display_name: body
-            .display_name
-            .as_deref()
-            .map(DisplayName::parse)
-            .transpose()
-            .map_err(|invalid| ApiError::invalid(invalid, "display_name"))?,
-        options: body
-            .options
-            .map(|options| grown_options(&current, options))
-            .transpose()?,
-    };
-    // Options only ever grow, and key and type never change, so applying the change to a
-    // definition that moved since it was read above cannot make a stored value invalid.
     let updated = state
         .store
-        .update_field(caller.company_id, key, &change)
+        .update_field(caller.company_id, key, change)
         .await
-        .map_err(ApiError::not_found_as(|| field_not_found(key)))?;
+        .map_err(|error| match error {
+            StoreError::NotFound => field_not_found(key),
+            // Only the options can be refused by the domain here (not a select, too many).
+            StoreError::Invalid(invalid) => ApiError::invalid(invalid, "options"),
+            other => other.into(),
+        })?;
     state.caches.fields.remove(&caller.company_id);
     Ok(updated)
+}
+
+/// A new display name, when one is given.
+pub(super) fn parse_display_name(name: Option<&str>) -> Result<Option<DisplayName>, ApiError> {
+    name.map(DisplayName::parse)
+        .transpose()
+        .map_err(|invalid| ApiError::invalid(invalid, "display_name"))
+}
+
+/// A list of options, at the request member `options`.
+pub(super) fn parse_options(options: Vec<String>) -> Result<SelectOptions, ApiError> {
+    SelectOptions::parse(options).map_err(|invalid| ApiError::invalid(invalid, "options"))
 }
 
 #[utoipa::path(
@@ -207,10 +223,7 @@ pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinitio
     let display_name = DisplayName::parse(&body.display_name)
         .map_err(|invalid| ApiError::invalid(invalid, "display_name"))?;
     let options = match (body.field_type, body.options) {
-        (FieldType::Select, Some(options)) => Some(
-            SelectOptions::parse(options)
-                .map_err(|invalid| ApiError::invalid(invalid, "options"))?,
-        ),
+        (FieldType::Select, Some(options)) => Some(parse_options(options)?),
         (FieldType::Select, None) => {
             return Err(ApiError::bad_request(
                 "invalid_options",
@@ -233,37 +246,6 @@ pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinitio
         field_type: body.field_type,
         options,
     })
-}
-
-/// The new option list of a select field: every current option must still be there.
-fn grown_options(
-    current: &FieldDefinition,
-    wanted: Vec<String>,
-) -> Result<SelectOptions, ApiError> {
-    if current.field_type != FieldType::Select {
-        return Err(ApiError::bad_request(
-            "invalid_options",
-            "options are only allowed on select fields",
-            Some("options".to_owned()),
-        ));
-    }
-    let options =
-        SelectOptions::parse(wanted).map_err(|invalid| ApiError::invalid(invalid, "options"))?;
-    if let Some(missing) = current
-        .options
-        .iter()
-        .find(|option| !options.contains(option))
-    {
-        return Err(ApiError::bad_request(
-            "options_removed",
-            format!(
-                "option `{missing}` is missing: options can be added but never removed, \
-                 since contacts may hold them"
-            ),
-            Some("options".to_owned()),
-        ));
-    }
-    Ok(options)
 }
 
 pub(super) fn parse_path_key(key: &str) -> Result<FieldKey, ApiError> {

@@ -30,7 +30,8 @@ pub enum ApiError {
     /// 405: the route exists but not with this method.
     #[error("this method is not allowed on this route")]
     MethodNotAllowed,
-    /// 409: the write would break a uniqueness rule.
+    /// 409: the write would break a uniqueness rule, or was judged against a state that
+    /// changed meanwhile (`conflict`).
     #[error("{message}")]
     Conflict {
         code: String,
@@ -187,6 +188,24 @@ impl From<StoreError> for ApiError {
                 field: Some("email".to_owned()),
                 conflicting_contact_id: None,
             },
+            StoreError::OptionsLeftOut { key, missing } => {
+                let quoted: Vec<String> =
+                    missing.iter().map(|option| format!("{option:?}")).collect();
+                let (options, are, them) = match quoted.as_slice() {
+                    [one] => (format!("option {one}"), "is", "it"),
+                    many => (format!("options {}", many.join(", ")), "are", "them"),
+                };
+                Self::Conflict {
+                    code: "conflict".to_owned(),
+                    message: format!(
+                        "{options} of {key} {are} stored but missing from this list: another \
+                         change may have added {them} while this request was made, and options \
+                         are never removed; read the field and send the full list again"
+                    ),
+                    field: Some("options".to_owned()),
+                    conflicting_contact_id: None,
+                }
+            }
             StoreError::NotFound => Self::NotFound {
                 code: "not_found",
                 message: "no such resource in your company".to_owned(),
@@ -201,6 +220,11 @@ impl From<StoreError> for ApiError {
                 message: invalid.message,
                 field: None,
             },
+            other if other.is_unstorable_text() => Self::bad_request(
+                "invalid_text",
+                "the request holds a character that cannot be stored, such as NUL",
+                None,
+            ),
             other if other.is_unavailable() => Self::Unavailable,
             other => Self::Internal(other),
         }

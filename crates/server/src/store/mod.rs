@@ -135,11 +135,71 @@ pub struct NewFieldDefinition {
     pub options: Option<SelectOptions>,
 }
 
-/// A change to a definition: a new display name and/or the full, grown option list.
+/// A change to a definition: a new display name and/or more options.
 #[derive(Debug, Clone, Default)]
 pub struct FieldDefinitionChange {
     pub display_name: Option<DisplayName>,
-    pub options: Option<SelectOptions>,
+    pub options: Option<OptionsChange>,
+}
+
+/// How a change grows a select field's options. Either is judged against the options
+/// stored when the change is written, inside the write's transaction, so that no change
+/// can drop an option another one added meanwhile (`docs/robustness.md#concurrent-admins-no-lost-updates`).
+#[derive(Debug, Clone)]
+pub enum OptionsChange {
+    /// The full new list, as the API's PATCH sends it: refused
+    /// ([`StoreError::OptionsLeftOut`]) unless it holds every stored option.
+    Replace(SelectOptions),
+    /// Options to add after the stored ones, as the dashboard's form sends them.
+    Add(SelectOptions),
+}
+
+impl FieldDefinitionChange {
+    /// The definition `stored` becomes with this change. Called by each store with the
+    /// definition as it reads it inside the write's transaction (the row locked), so the
+    /// check and the write are one step.
+    fn apply_to(&self, mut stored: FieldDefinition) -> Result<FieldDefinition, StoreError> {
+        if let Some(name) = &self.display_name {
+            stored.display_name = name.as_str().to_owned();
+        }
+        let Some(change) = &self.options else {
+            return Ok(stored);
+        };
+        if stored.field_type != FieldType::Select {
+            return Err(StoreError::Invalid(Invalid::new(
+                "invalid_options",
+                "options are only allowed on select fields",
+            )));
+        }
+        stored.options = match change {
+            OptionsChange::Replace(list) => {
+                let missing: Vec<String> = stored
+                    .options
+                    .iter()
+                    .filter(|option| !list.contains(option))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StoreError::OptionsLeftOut {
+                        key: stored.key,
+                        missing,
+                    });
+                }
+                list.as_slice().to_vec()
+            }
+            // Parsed again as a whole: the sum must still be at most 500 distinct options.
+            OptionsChange::Add(added) => SelectOptions::parse(
+                stored
+                    .options
+                    .iter()
+                    .chain(added.as_slice())
+                    .cloned()
+                    .collect(),
+            )?
+            .into_vec(),
+        };
+        Ok(stored)
+    }
 }
 
 /// A contact as read back (§3).
@@ -304,6 +364,15 @@ pub enum StoreError {
     /// The contact, field, key or company named does not exist (in the caller's company).
     #[error("not found")]
     NotFound,
+    /// A select field's new option list leaves out options stored when it was written:
+    /// options are never removed, so another change added them meanwhile, or the list is
+    /// wrong; either way the caller must send the full list again.
+    #[error("the options of {key} leave out stored options")]
+    OptionsLeftOut {
+        key: FieldKey,
+        /// The stored options the list lacks, in stored order.
+        missing: Vec<String>,
+    },
     /// A custom field used by the write was deleted before the write committed.
     #[error("a custom field was deleted while this request was using it")]
     FieldDeleted,
@@ -326,6 +395,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused a text it cannot hold (PostgreSQL: NUL, or a character
+    /// its encoding lacks). Every input is checked for these before it reaches a store, so
+    /// this is a last line: such a write is the client's to fix (a 400), never a 500.
+    pub fn is_unstorable_text(&self) -> bool {
+        matches!(self, Self::Database(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+    }
+
     /// Whether the database is out of reach or too busy to answer now (a 503, worth a
     /// retry), rather than failing.
     pub fn is_unavailable(&self) -> bool {
@@ -409,7 +486,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         key: &FieldKey,
     ) -> Result<Option<FieldDefinition>, StoreError>;
-    /// Renames a definition or grows its options.
+    /// Renames a definition or grows its options, judged against the definition as it is
+    /// stored when the change is written ([`OptionsChange`]).
     async fn update_field(
         &self,
         company_id: Uuid,
@@ -758,8 +836,13 @@ impl TryFrom<FieldRow> for FieldDefinition {
 }
 
 /// The JSON array stored for a select field's options.
-fn options_json(options: &SelectOptions) -> String {
-    serde_json::Value::from(options.as_slice()).to_string()
+fn options_json(options: &[String]) -> String {
+    serde_json::Value::from(options).to_string()
+}
+
+/// The JSON array stored for a definition's options, `NULL` for every type but select.
+fn stored_options(field: &FieldDefinition) -> Option<String> {
+    (field.field_type == FieldType::Select).then(|| options_json(&field.options))
 }
 
 fn parse_field_type(name: &str) -> Result<FieldType, StoreError> {

@@ -29,8 +29,8 @@ use super::{
     IdentifierMatch, ItemResults, KeyUse, ListPosition, NewApiKey, NewFieldDefinition, NewSession,
     PageSender, PostgresSettings, SessionRow, SessionUser, Store, StoreError, UniqueMember,
     Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
-    field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
-    values_change,
+    field_write_error, identifiers_change, now_ms, options_json, sql, stored_options, unique_or,
+    unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -130,6 +130,11 @@ fn lock_contact(id: &IdentifierMatch<'_>) -> &'static str {
         }
     }
 }
+
+/// Reads a definition (`$1` company, `$2` key) and locks its row until the transaction
+/// ends, so a change is judged against what it overwrites.
+const LOCK_FIELD: &str = "SELECT id, key, display_name, field_type, options, created_at \
+     FROM custom_fields WHERE company_id = $1 AND key = $2 FOR UPDATE";
 
 /// Creates the database a URL names when it does not exist, as SQLite creates its file, so
 /// one command starts contactd on a fresh server. Another process creating it at the same
@@ -950,7 +955,12 @@ impl Store for PostgresStore {
                     .bind(field.key.as_str())
                     .bind(field.display_name.as_str())
                     .bind(field.field_type.as_str())
-                    .bind(field.options.as_ref().map(options_json))
+                    .bind(
+                        field
+                            .options
+                            .as_ref()
+                            .map(|options| options_json(options.as_slice())),
+                    )
                     .bind(now_ms())
                     .fetch_one(conn)
                     .await
@@ -990,20 +1000,29 @@ impl Store for PostgresStore {
         key: &FieldKey,
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError> {
-        let row: Option<FieldRow> = retrying(|| {
-            self.with_session(async |conn| {
-                Ok(sqlx::query_as(sql::UPDATE_FIELD)
-                    .persistent(self.persistent)
-                    .bind(company_id)
-                    .bind(key.as_str())
-                    .bind(change.display_name.as_ref().map(|name| name.as_str()))
-                    .bind(change.options.as_ref().map(options_json))
-                    .fetch_optional(conn)
-                    .await?)
-            })
+        retrying(|| async {
+            let mut tx = self.pool.begin().await?;
+            // The row stays locked until the commit: a concurrent change of the same field,
+            // from any process, waits here and then reads what this one wrote.
+            let stored: Option<FieldRow> = sqlx::query_as(LOCK_FIELD)
+                .persistent(self.persistent)
+                .bind(company_id)
+                .bind(key.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let stored = FieldDefinition::try_from(stored.ok_or(StoreError::NotFound)?)?;
+            let updated = change.apply_to(stored)?;
+            sqlx::query(sql::UPDATE_FIELD)
+                .persistent(self.persistent)
+                .bind(updated.id)
+                .bind(&updated.display_name)
+                .bind(stored_options(&updated))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(updated)
         })
-        .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+        .await
     }
 
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {

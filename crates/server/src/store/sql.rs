@@ -205,11 +205,10 @@ pub const GET_FIELD: &str = concat!(
     " FROM custom_fields WHERE company_id = $1 AND key = $2"
 );
 
-pub const UPDATE_FIELD: &str = concat!(
-    "UPDATE custom_fields SET display_name = coalesce($3, display_name), \
-     options = coalesce($4, options) WHERE company_id = $1 AND key = $2 RETURNING ",
-    field_columns!()
-);
+/// Writes a definition's name and options (`$1` its id), as `FieldDefinitionChange` made
+/// them from the row read in the same transaction.
+pub const UPDATE_FIELD: &str =
+    "UPDATE custom_fields SET display_name = $2, options = $3 WHERE id = $1";
 
 pub const DELETE_FIELD: &str = "DELETE FROM custom_fields WHERE company_id = $1 AND key = $2";
 

@@ -25,8 +25,8 @@ use super::{
     FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition, NewApiKey, NewFieldDefinition,
     NewSession, PageSender, SessionRow, SessionUser, Store, StoreError, UniqueMember, Upserted,
     User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
-    field_write_error, identifiers_change, now_ms, options_json, sql, unique_or, unique_value,
-    values_change,
+    field_write_error, identifiers_change, now_ms, options_json, sql, stored_options, unique_or,
+    unique_value, values_change,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -656,7 +656,10 @@ impl Store for SqliteStore {
                         &field.key.as_str(),
                         &field.display_name.as_str(),
                         &field.field_type.as_str(),
-                        &field.options.as_ref().map(options_json),
+                        &field
+                            .options
+                            .as_ref()
+                            .map(|options| options_json(options.as_slice())),
                         &now_ms(),
                     ],
                     field_row,
@@ -698,23 +701,31 @@ impl Store for SqliteStore {
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError> {
         let (key, change) = (key.clone(), change.clone());
-        let row = self
-            .writer
+        // The writer runs one closure at a time, so nothing changes the row between the
+        // read and the write here.
+        self.writer
             .write(move |conn| {
-                Ok(query_optional(
+                let stored: FieldDefinition = query_optional(
+                    conn,
+                    sql::GET_FIELD,
+                    &[&company_id, &key.as_str()],
+                    field_row,
+                )?
+                .ok_or(StoreError::NotFound)?
+                .try_into()?;
+                let updated = change.apply_to(stored)?;
+                execute(
                     conn,
                     sql::UPDATE_FIELD,
                     &[
-                        &company_id,
-                        &key.as_str(),
-                        &change.display_name.as_ref().map(|name| name.as_str()),
-                        &change.options.as_ref().map(options_json),
+                        &updated.id,
+                        &updated.display_name,
+                        &stored_options(&updated),
                     ],
-                    field_row,
-                )?)
+                )?;
+                Ok(updated)
             })
-            .await?;
-        row.ok_or(StoreError::NotFound)?.try_into()
+            .await
     }
 
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {

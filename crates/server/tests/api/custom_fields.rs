@@ -338,7 +338,7 @@ async fn a_select_field_gains_options_but_never_loses_one() {
     assert_eq!(grown.body["options"], json!(["free", "pro", "enterprise"]));
 
     let shrunk = patch_field(&app, "plan", json!({"options": ["free", "enterprise"]})).await;
-    shrunk.assert_error(400, "options_removed");
+    shrunk.assert_error(409, "conflict");
     assert_eq!(shrunk.field(), Some("options"));
     assert!(
         shrunk.body["message"]

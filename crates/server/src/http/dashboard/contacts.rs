@@ -7,15 +7,15 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use contactd_api::{self as api, FieldType};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem,
-    Section, filled, member, refused, render, render_with, show_time,
+    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
+    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
 };
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::http::error::ApiError;
@@ -113,7 +113,7 @@ pub struct ListQuery {
 pub async fn list_contacts(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    Query(query): Query<ListQuery>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> Result<Response, PageError> {
     let caller = &user.caller;
     let text = query.q.unwrap_or_default().trim().to_owned();
@@ -235,7 +235,7 @@ pub async fn show_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(id): Path<String>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let members = &contact.members;
@@ -285,13 +285,19 @@ struct ContactFormPage {
 }
 
 /// The inputs of the contact form: the members, then one per custom field of the company,
-/// filled from `values` (form member → value).
+/// filled from `values` (form member → value); an edit form also says what each input
+/// showed when it was loaded (`shown`), so that its save writes only what the user changed.
 fn contact_inputs(
     definitions: &[FieldDefinition],
     values: impl Fn(&str) -> String,
+    shown: impl Fn(&str) -> Option<String>,
 ) -> Vec<FormInput> {
+    let with_shown = |input: FormInput| match shown(&input.name) {
+        Some(value) => input.shown(value),
+        None => input,
+    };
     let members = MEMBERS.iter().map(|(name, label, kind)| {
-        let input = FormInput::new(*name, *label, *kind).value(values(name));
+        let input = with_shown(FormInput::new(*name, *label, *kind).value(values(name)));
         match *name {
             "phone_number" => {
                 input.hint("Any common format; without + it is read in this server's region.")
@@ -308,9 +314,11 @@ fn contact_inputs(
             FieldType::Date => (InputKind::Date, Some("A date, YYYY-MM-DD.")),
             FieldType::Select => (InputKind::Select, None),
         };
-        let input = FormInput::new(name.clone(), field.display_name.clone(), kind)
-            .value(values(&name))
-            .options(field.options.clone());
+        let input = with_shown(
+            FormInput::new(name.clone(), field.display_name.clone(), kind)
+                .value(values(&name))
+                .options(field.options.clone()),
+        );
         match hint {
             Some(hint) => input.hint(hint),
             None => input,
@@ -343,25 +351,50 @@ fn input_of(field: &str, set_keys: &[String], remove_keys: &[String]) -> Option<
         })
 }
 
-/// The custom field values a form gives: (key, value) of each filled field input, and the
-/// keys of the blank ones.
+/// The custom field values a create form gives: (key, value) of each filled field input.
 fn field_values(
     definitions: &[FieldDefinition],
     form: &HashMap<String, String>,
-) -> (Vec<api::CustomFieldInput>, Vec<String>) {
-    let mut set = Vec::new();
-    let mut blank = Vec::new();
-    for field in definitions {
-        let key = field.key.as_str().to_owned();
-        match filled(form, &format!("{FIELD_INPUT}{key}")) {
-            Some(value) => set.push(api::CustomFieldInput {
+) -> Vec<api::CustomFieldInput> {
+    definitions
+        .iter()
+        .filter_map(|field| {
+            let key = field.key.as_str().to_owned();
+            let value = filled(form, &format!("{FIELD_INPUT}{key}"))?;
+            Some(api::CustomFieldInput {
                 key,
                 value: serde_json::Value::String(value),
+            })
+        })
+        .collect()
+}
+
+/// The custom field changes of an edit form: a value for each field input the user filled
+/// in or changed, a removal for each they cleared. A field the form did not show (defined
+/// after it was loaded) and one left as shown are not touched.
+fn field_changes(
+    definitions: &[FieldDefinition],
+    form: &HashMap<String, String>,
+) -> api::CustomFieldChanges {
+    let mut changes = api::CustomFieldChanges::default();
+    for field in definitions {
+        let key = field.key.as_str().to_owned();
+        match changed(form, &format!("{FIELD_INPUT}{key}")) {
+            Some(value) if value.trim().is_empty() => changes.remove.push(key),
+            Some(value) => changes.set.push(api::CustomFieldInput {
+                key,
+                value: serde_json::Value::String(value.to_owned()),
             }),
-            None => blank.push(key),
+            None => {}
         }
     }
-    (set, blank)
+    changes
+}
+
+/// The change an edit form makes to a member: `None` (kept) unless the user changed the
+/// input; a blank input clears the member.
+fn member_change(form: &HashMap<String, String>, name: &str) -> Option<Option<String>> {
+    changed(form, name).map(|value| (!value.trim().is_empty()).then(|| value.to_owned()))
 }
 
 /// `GET /dashboard/contacts/new`: the empty form.
@@ -370,7 +403,8 @@ pub async fn new_contact(
     Extension(user): Extension<SessionUser>,
 ) -> Result<Response, PageError> {
     let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
-    let page = create_form(&user, contact_inputs(&definitions, |_| String::new()), None);
+    let inputs = contact_inputs(&definitions, |_| String::new(), |_| None);
+    let page = create_form(&user, inputs, None);
     Ok(render(&page))
 }
 
@@ -398,7 +432,7 @@ pub async fn create_contact(
     FormBody(form): FormBody<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
-    let (custom_fields, _) = field_values(&definitions, &form);
+    let custom_fields = field_values(&definitions, &form);
     let set_keys: Vec<String> = custom_fields
         .iter()
         .map(|value| value.key.clone())
@@ -414,7 +448,11 @@ pub async fn create_contact(
     match contacts::create_one(&state, &user.caller, &body).await {
         Ok(created) => Ok(Done::ContactCreated.redirect(&contact_url(created.id))),
         Err(error) => {
-            let mut inputs = contact_inputs(&definitions, |name| member(&form, name).to_owned());
+            let mut inputs = contact_inputs(
+                &definitions,
+                |name| member(&form, name).to_owned(),
+                |_| None,
+            );
             let (status, problem) =
                 refused(&mut inputs, error, |field| input_of(field, &set_keys, &[]))?;
             Ok(render_with(
@@ -433,23 +471,31 @@ pub async fn edit_contact(
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
-    let members = &contact.members;
-    let inputs = contact_inputs(&definitions, |name| {
-        let value = match name {
-            "email" => members.email.clone(),
-            "phone_number" => members.phone_number.clone(),
-            "ext_id" => members.ext_id.clone(),
-            "first_name" => members.first_name.clone(),
-            "last_name" => members.last_name.clone(),
-            _ => contact
-                .custom_fields
-                .iter()
-                .find(|field| name.strip_prefix(FIELD_INPUT) == Some(field.key.as_str()))
-                .map(|field| field.value.to_storage()),
-        };
-        value.unwrap_or_default()
-    });
+    let inputs = contact_inputs(
+        &definitions,
+        |name| stored_value(&contact, name),
+        |name| Some(stored_value(&contact, name)),
+    );
     Ok(render(&edit_form(&user, &contact, inputs, None)))
+}
+
+/// What the edit form's input `name` shows of a contact: the member or custom field value
+/// as stored, `""` when it has none.
+fn stored_value(contact: &Contact, name: &str) -> String {
+    let members = &contact.members;
+    let value = match name {
+        "email" => members.email.clone(),
+        "phone_number" => members.phone_number.clone(),
+        "ext_id" => members.ext_id.clone(),
+        "first_name" => members.first_name.clone(),
+        "last_name" => members.last_name.clone(),
+        _ => contact
+            .custom_fields
+            .iter()
+            .find(|field| name.strip_prefix(FIELD_INPUT) == Some(field.key.as_str()))
+            .map(|field| field.value.to_storage()),
+    };
+    value.unwrap_or_default()
 }
 
 fn edit_form(
@@ -469,8 +515,15 @@ fn edit_form(
     }
 }
 
-/// `POST /dashboard/contacts/{id}`: applies the form as the API's PATCH would (a blank
-/// input clears its member or custom field), or shows it again with the API's sentence.
+/// `POST /dashboard/contacts/{id}`: applies the inputs the user changed as the API's PATCH
+/// would (a blank input clears its member or custom field), or shows the form again with
+/// the API's sentence.
+///
+/// Only changed inputs are written (each input's value is compared with the value the form
+/// showed, carried back in a hidden input): a member or custom field someone else changed
+/// after the form was loaded keeps that change unless this user changed it too, and a field
+/// defined after the form was loaded is not touched at all
+/// (`docs/robustness.md#concurrent-admins-no-lost-updates`).
 pub async fn update_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
@@ -479,32 +532,43 @@ pub async fn update_contact(
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
-    let (set, blank) = field_values(&definitions, &form);
-    // Only values the contact holds are removed: clearing an empty input changes nothing.
-    let remove: Vec<String> = blank
-        .into_iter()
-        .filter(|key| contact.custom_fields.iter().any(|field| field.key == *key))
-        .collect();
-    let set_keys: Vec<String> = set.iter().map(|value| value.key.clone()).collect();
+    let changes = field_changes(&definitions, &form);
+    let (set_keys, remove_keys): (Vec<String>, Vec<String>) = (
+        changes.set.iter().map(|value| value.key.clone()).collect(),
+        changes.remove.clone(),
+    );
     let body = api::UpdateContact {
         id: None,
-        email: Some(filled(&form, "email")),
-        phone_number: Some(filled(&form, "phone_number").map(api::PhoneNumberInput::Text)),
-        ext_id: Some(filled(&form, "ext_id")),
-        first_name: Some(filled(&form, "first_name")),
-        last_name: Some(filled(&form, "last_name")),
-        custom_fields: Some(api::CustomFieldChanges {
-            set,
-            remove: remove.clone(),
-        }),
+        email: member_change(&form, "email"),
+        phone_number: member_change(&form, "phone_number")
+            .map(|phone| phone.map(api::PhoneNumberInput::Text)),
+        ext_id: member_change(&form, "ext_id"),
+        first_name: member_change(&form, "first_name"),
+        last_name: member_change(&form, "last_name"),
+        custom_fields: Some(changes),
     };
     let identifier = ContactIdentifier::Id(contact.id);
     match contacts::apply_update(&state, &user.caller, identifier, &body).await {
         Ok(updated) => Ok(Done::ContactSaved.redirect(&contact_url(updated.id))),
         Err(error) => {
-            let mut inputs = contact_inputs(&definitions, |name| member(&form, name).to_owned());
+            // Shown again as sent: each input keeps what it showed when first loaded, so
+            // the next save still writes only what the user changed. An input the form did
+            // not have (a field defined since) starts from what is stored.
+            let mut inputs = contact_inputs(
+                &definitions,
+                |name| match form.get(name) {
+                    Some(value) => value.clone(),
+                    None => stored_value(&contact, name),
+                },
+                |name| {
+                    Some(match form.get(name) {
+                        Some(_) => shown_in(&form, name)?.to_owned(),
+                        None => stored_value(&contact, name),
+                    })
+                },
+            );
             let (status, problem) = refused(&mut inputs, error, |field| {
-                input_of(field, &set_keys, &remove)
+                input_of(field, &set_keys, &remove_keys)
             })?;
             Ok(render_with(
                 status,

@@ -7,18 +7,18 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use contactd_api::{self as api, FieldType};
 
 use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem,
-    Section, filled, member, refused, render, render_with, show_time,
+    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
+    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
 };
 use crate::domain::FieldKey;
 use crate::http::error::ApiError;
 use crate::http::{AppState, custom_fields};
-use crate::store::{FieldDefinition, SessionUser};
+use crate::store::{FieldDefinition, FieldDefinitionChange, OptionsChange, SessionUser};
 
 /// The field list's path.
 pub const LIST: &str = "/dashboard/fields";
@@ -112,7 +112,7 @@ async fn fields_page(
 pub async fn list_fields(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let mut page = fields_page(&state, &user, create_inputs(|_| String::new()), None).await?;
     page.nav = page.nav.map(|nav| nav.done(&done));
@@ -164,11 +164,17 @@ struct FieldPage {
     problem: Option<Problem>,
 }
 
-/// The edit form's inputs: the name, and new options for a select field.
-fn edit_inputs(field: &FieldDefinition, values: impl Fn(&str) -> String) -> Vec<FormInput> {
+/// The edit form's inputs: the name (with the name it showed when loaded, `shown_name`),
+/// and new options for a select field.
+fn edit_inputs(
+    field: &FieldDefinition,
+    values: impl Fn(&str) -> String,
+    shown_name: &str,
+) -> Vec<FormInput> {
     let mut inputs = vec![
         FormInput::new("display_name", "Display name", InputKind::Text)
             .value(values("display_name"))
+            .shown(shown_name)
             .hint("1 to 100 characters.")
             .required(),
     ];
@@ -211,19 +217,29 @@ pub async fn edit_field(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(key): Path<String>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
-    let inputs = edit_inputs(&field, |name| match name {
-        "display_name" => field.display_name.clone(),
-        _ => String::new(),
-    });
+    let inputs = edit_inputs(
+        &field,
+        |name| match name {
+            "display_name" => field.display_name.clone(),
+            _ => String::new(),
+        },
+        &field.display_name,
+    );
     let mut page = field_page(&user, &field, inputs, None);
     page.nav = page.nav.map(|nav| nav.done(&done));
     Ok(render(&page))
 }
 
-/// `POST /dashboard/fields/{key}`: renames the field and adds the new options.
+/// `POST /dashboard/fields/{key}`: renames the field if the name was changed in the form,
+/// and adds the new options.
+///
+/// The options are sent as an addition ([`OptionsChange::Add`]), not as the list the page
+/// showed plus the new ones: adding commutes, so two admins adding options at once both get
+/// theirs, and neither is refused for the other's. The name is written only when this user
+/// changed it, so saving new options never undoes someone else's rename.
 pub async fn update_field(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
@@ -232,15 +248,25 @@ pub async fn update_field(
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
     let new_options = lines(member(&form, "new_options"));
-    let body = api::UpdateCustomField {
-        display_name: Some(member(&form, "display_name").to_owned()),
-        options: (!new_options.is_empty())
-            .then(|| field.options.iter().cloned().chain(new_options).collect()),
+    let change = custom_fields::parse_display_name(changed(&form, "display_name")).and_then(
+        |display_name| {
+            Ok(FieldDefinitionChange {
+                display_name,
+                options: (!new_options.is_empty())
+                    .then(|| custom_fields::parse_options(new_options).map(OptionsChange::Add))
+                    .transpose()?,
+            })
+        },
+    );
+    let updated = match change {
+        Ok(change) => custom_fields::update(&state, &user.caller, &field.key, &change).await,
+        Err(error) => Err(error),
     };
-    match custom_fields::update(&state, &user.caller, &field.key, body).await {
+    match updated {
         Ok(updated) => Ok(Done::FieldSaved.redirect(&field_url(&updated.key))),
         Err(error) => {
-            let mut inputs = edit_inputs(&field, |name| member(&form, name).to_owned());
+            let shown_name = shown_in(&form, "display_name").unwrap_or(&field.display_name);
+            let mut inputs = edit_inputs(&field, |name| member(&form, name).to_owned(), shown_name);
             let (status, problem) = refused(&mut inputs, error, |field| {
                 Some(
                     if field == "options" {

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use uuid::Uuid;
 
 use super::{
-    Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, Problem, Section, filled,
-    member, refused, render, render_with, show_time,
+    Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery, Problem, Section,
+    filled, member, refused, render, render_with, show_time,
 };
 use crate::api_key;
 use crate::http::AppState;
@@ -90,7 +90,7 @@ async fn keys_page(
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    Query(done): Query<DoneQuery>,
+    PageQuery(done): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let mut page = keys_page(&state, &user, None, name_input(""), None).await?;
     page.nav = page.nav.map(|nav| nav.done(&done));

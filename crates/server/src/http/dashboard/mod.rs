@@ -17,7 +17,8 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
@@ -233,7 +234,8 @@ fn render_with(status: StatusCode, page: &impl Template) -> Response {
     (status, render(page)).into_response()
 }
 
-/// A form body; a body that cannot be read is an error page, not axum's plain text.
+/// A form body; a body that cannot be read, or that holds a NUL or bytes that are not
+/// UTF-8 text ([`readable_text`]), is an error page, not axum's plain text.
 #[derive(Debug)]
 pub struct FormBody<T>(pub T);
 
@@ -241,9 +243,50 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormBody<T> {
     type Rejection = PageError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, PageError> {
-        Form::<T>::from_request(request, state)
+        let (parts, body) = request.into_parts();
+        // Every form route runs behind the CSRF check, which has read the body within the
+        // body limit and handed it on in memory: this takes what is already there.
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .map_err(|_| PageError::BadForm("the form could not be read".to_owned()))?;
+        readable_text(&bytes).map_err(|reason| PageError::BadForm(format!("the form {reason}")))?;
+        Form::<T>::from_request(Request::from_parts(parts, Body::from(bytes)), state)
             .await
             .map(|Form(form)| Self(form))
+            .map_err(|rejection| PageError::BadForm(rejection.body_text()))
+    }
+}
+
+/// Refuses URL-encoded input (a dashboard address or form body) that decodes to anything
+/// but UTF-8 text without NUL: the one check every such input passes before it is read
+/// (`docs/robustness.md#errors-in-the-shape-whatever-the-input`).
+///
+/// The form decoder replaces bytes that are not UTF-8 with U+FFFD, so such input would
+/// otherwise be stored as something the client never sent; and PostgreSQL text cannot hold
+/// NUL, so a NUL would be a 500 there and stored on SQLite. Decoding the whole input at once
+/// is exact: `&`, `=` and `+` are ASCII, so it is UTF-8 exactly when every decoded name and
+/// value is.
+fn readable_text(encoded: &[u8]) -> Result<(), &'static str> {
+    match percent_encoding::percent_decode(encoded).decode_utf8() {
+        Ok(text) if !text.contains('\0') => Ok(()),
+        Ok(_) => Err("holds a NUL character"),
+        Err(_) => Err("holds bytes that are not UTF-8 text"),
+    }
+}
+
+/// A page's query string, refused as [`FormBody`] refuses a form.
+#[derive(Debug)]
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        readable_text(parts.uri.query().unwrap_or_default().as_bytes())
+            .map_err(|reason| PageError::BadForm(format!("the address {reason}")))?;
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| Self(query))
             .map_err(|rejection| PageError::BadForm(rejection.body_text()))
     }
 }
@@ -406,6 +449,9 @@ pub struct FormInput {
     pub hint: Option<String>,
     pub error: Option<String>,
     pub required: bool,
+    /// The value the input showed when the form was loaded, sent back with the form as a
+    /// hidden input so that saving writes only what the user changed ([`changed`]).
+    pub shown: Option<String>,
 }
 
 /// How an input is shown.
@@ -436,6 +482,7 @@ impl FormInput {
             hint: None,
             error: None,
             required: false,
+            shown: None,
         }
     }
 
@@ -452,6 +499,16 @@ impl FormInput {
     fn required(mut self) -> Self {
         self.required = true;
         self
+    }
+
+    fn shown(mut self, shown: impl Into<String>) -> Self {
+        self.shown = Some(shown.into());
+        self
+    }
+
+    /// The hidden input carrying [`FormInput::shown`] back.
+    fn shown_name(&self) -> String {
+        shown_name(&self.name)
     }
 
     fn options(mut self, options: Vec<String>) -> Self {
@@ -549,6 +606,32 @@ fn refused(
     ))
 }
 
+/// The prefix of the hidden input that carries back what the input `NAME` showed.
+const SHOWN: &str = "shown.";
+
+fn shown_name(name: &str) -> String {
+    format!("{SHOWN}{name}")
+}
+
+/// What the user set the input `name` to, if they changed it: `None` when the form did not
+/// have the input (it was not shown: a custom field defined after the form was loaded) or
+/// when it still holds what it showed. A save writes only these, so it never overwrites
+/// what someone else changed meanwhile in an input this user left alone
+/// (`docs/robustness.md#concurrent-admins-no-lost-updates`). A form without the hidden
+/// input (sent by a script) writes every input it has.
+fn changed<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    let value = form.get(name)?;
+    match form.get(&shown_name(name)) {
+        Some(shown) if shown == value => None,
+        _ => Some(value),
+    }
+}
+
+/// What the input `name` showed when the form was loaded, as the form carries it back.
+fn shown_in<'a>(form: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    form.get(&shown_name(name)).map(String::as_str)
+}
+
 /// The value of a form member, as typed; `""` when absent.
 fn member<'a>(form: &'a HashMap<String, String>, name: &str) -> &'a str {
     form.get(name).map_or("", String::as_str)
@@ -563,4 +646,45 @@ fn filled(form: &HashMap<String, String>, name: &str) -> Option<String> {
 /// How a time is shown: to the minute, in UTC.
 fn show_time(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readable_text_refuses_nul_and_bytes_that_are_not_utf_8_however_encoded() {
+        for ok in [
+            "",
+            "a=b&c=d",
+            "q=caf%C3%A9",
+            "q=%2500",
+            "q=a+b",
+            "q=%%41",
+            "name=%E2%82%AC",
+        ] {
+            assert_eq!(readable_text(ok.as_bytes()), Ok(()), "{ok}");
+        }
+        for nul in ["q=%00", "%00=x", "q=a%00b", "q=%%00"] {
+            assert_eq!(
+                readable_text(nul.as_bytes()),
+                Err("holds a NUL character"),
+                "{nul}"
+            );
+        }
+        assert!(readable_text(b"q=a\0b").is_err());
+        for odd in [
+            "q=%FF",
+            "q=caf%C3",
+            "q=%C3&r=%A9",
+            "q=%ED%A0%80",
+            "q=%C0%80",
+        ] {
+            assert_eq!(
+                readable_text(odd.as_bytes()),
+                Err("holds bytes that are not UTF-8 text"),
+                "{odd}"
+            );
+        }
+    }
 }

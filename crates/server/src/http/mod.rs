@@ -30,6 +30,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::domain::DefaultRegion;
+use crate::password::PasswordChecker;
 use crate::store::Store;
 pub use custom_fields::{field_body, parse_new_field};
 use error::ApiError;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub body_limit: usize,
     /// The largest body of the routes that take many contacts at once (§11), in bytes.
     pub bulk_body_limit: usize,
+    /// The one queue every password hash and check of the server goes through.
+    pub password_checker: PasswordChecker,
     caches: Arc<cache::Caches>,
 }
 
@@ -51,13 +54,15 @@ pub struct AppState {
 pub const DEFAULT_BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 impl AppState {
-    /// The state of a server on `store`, its caches empty, with the default bulk limit.
+    /// The state of a server on `store`, its caches empty, with the default bulk limit and
+    /// a password checker sized to this machine.
     pub fn new(store: Arc<dyn Store>, default_region: DefaultRegion, body_limit: usize) -> Self {
         Self {
             store,
             default_region,
             body_limit,
             bulk_body_limit: DEFAULT_BULK_BODY_LIMIT,
+            password_checker: PasswordChecker::for_this_machine(),
             caches: Arc::default(),
         }
     }

@@ -632,6 +632,76 @@ impl ServerProcess {
     }
 }
 
+/// The login form of a running server, as a browser holds it after opening the page: the
+/// login cookie and the token the form sends back. One form may be sent many times.
+pub struct LoginForm {
+    base_url: String,
+    /// `contactd_login=…`, as the browser sends it back.
+    cookie: String,
+    csrf: String,
+}
+
+impl ServerProcess {
+    /// Opens the dashboard's login page, as a browser would.
+    pub async fn login_form(&self, client: &reqwest::Client) -> LoginForm {
+        let page = client
+            .get(format!("{}/dashboard/login", self.base_url))
+            .send()
+            .await
+            .expect("the login page answers");
+        assert_eq!(page.status(), 200);
+        let cookie = page
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("contactd_login="))
+            .and_then(|value| value.split(';').next())
+            .expect("the login page sets its cookie")
+            .to_owned();
+        let html = page.text().await.expect("the login page");
+        LoginForm {
+            base_url: self.base_url.clone(),
+            cookie,
+            csrf: csrf_token_in(&html).expect("the login form has a token"),
+        }
+    }
+}
+
+impl LoginForm {
+    /// Sends the form with this email and password; redirects are not followed.
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &self.csrf),
+            ])
+            .finish();
+        client
+            .post(format!("{}/dashboard/login", self.base_url))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, &self.cookie)
+            .body(body)
+            .send()
+            .await
+    }
+}
+
+/// A client for [`LoginForm::submit`]: it does not follow the redirect a login answers with.
+pub fn login_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -23,6 +23,7 @@ mod end_to_end;
 mod errors;
 mod hostile;
 mod import_export;
+mod logins;
 mod openapi;
 mod operations;
 mod postgres_backend;

@@ -33,16 +33,15 @@ const DEFAULT_USER_EMAIL: &str = "admin@contactd.local";
 
 /// Serves the API on `config.bind` until SIGTERM or SIGINT, then finishes in-flight
 /// requests and returns.
+///
+/// The address is bound before the first run creates anything: a start that cannot listen
+/// (the port is taken) must not consume the credentials that are shown only once
+/// (docs/robustness.md#first-run). Connections that arrive meanwhile wait in the backlog.
 pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result<()> {
-    let first_run = bootstrap(store.as_ref()).await?;
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("could not listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    if let Some(first_run) = first_run {
-        first_run.announce(address);
-    }
-    tracing::info!(%address, "contactd is listening");
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
     state.bulk_body_limit = config.bulk_body_limit;
     state.stall_timeout = config.stall_timeout;
@@ -50,6 +49,10 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         config.max_exports,
         config.max_exports_per_company,
     ));
+    if let Some(first_run) = bootstrap(&state).await? {
+        first_run.announce(address);
+    }
+    tracing::info!(%address, "contactd is listening");
     serve_until_signal(listener, app(state), &config).await;
     tracing::info!("contactd stopped");
     Ok(())
@@ -58,10 +61,10 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
 /// The most hyper buffers of a request head, and the most headers it parses. Both are
 /// above what the router accepts (`http::MAX_HEADER_BYTES`, `http::MAX_HEADERS`), so an
 /// oversized head reaches the router and is refused there with a 431 that names the limits;
-/// a head past these gets hyper's own 431, which `connection.rs` gives the same body. hyper makes room for
-/// `MAX_HEAD_HEADERS` headers on every request it parses (at 10,000 that was 7% of the
-/// server's CPU in a profile of `GET /contacts/{id}`; at 1,024 it is 4% of `/healthz`, the
-/// cheapest request), so it stays a small multiple of the router's limit.
+/// a head past these gets hyper's own 431, which `connection.rs` gives the same body. hyper
+/// makes room for `MAX_HEAD_HEADERS` headers on every request it parses (at 10,000 that was
+/// 7% of the server's CPU in a profile of `GET /contacts/{id}`; at 1,024 it is 4% of
+/// `/healthz`, the cheapest request), so it stays a small multiple of the router's limit.
 const MAX_HEAD_BYTES: usize = 2 * 1024 * 1024;
 const MAX_HEAD_HEADERS: usize = 1024;
 
@@ -189,25 +192,30 @@ impl FirstRun {
 }
 
 /// On an empty database, creates the default company, one API key and one dashboard user
-/// for it; their secrets are returned to be shown once.
-async fn bootstrap(store: &dyn Store) -> anyhow::Result<Option<FirstRun>> {
+/// for it; their secrets are returned to be shown once. The secrets are made (and the
+/// password hashed) before the first write, so only three short statements separate the
+/// writes from the announcement.
+async fn bootstrap(state: &AppState) -> anyhow::Result<Option<FirstRun>> {
+    let store = state.store.as_ref();
     if !store.list_companies().await?.is_empty() {
         return Ok(None);
     }
+    let key = api_key::generate(Some("bootstrap".to_owned()));
+    let email = Email::parse(DEFAULT_USER_EMAIL)?;
+    let password = Password::generate();
+    let hash = state
+        .password_checker
+        .turn()
+        .await?
+        .hash(password.clone())
+        .await?;
     let company = match store.create_company(DEFAULT_COMPANY).await {
         Ok(company) => company,
         // Another process bootstrapped the same database first.
         Err(StoreError::DuplicateCompanyName) => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    let key = api_key::generate(Some("bootstrap".to_owned()));
     store.create_api_key(company.id, &key.record).await?;
-    let email = Email::parse(DEFAULT_USER_EMAIL)?;
-    let password = Password::generate();
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || password.hash()).await?
-    };
     store.create_user(company.id, &email, &hash).await?;
     Ok(Some(FirstRun {
         api_key: key.secret,

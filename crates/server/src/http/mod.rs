@@ -31,6 +31,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::domain::DefaultRegion;
+use crate::password::PasswordChecker;
 use crate::store::Store;
 pub use custom_fields::{field_body, parse_new_field};
 use error::ApiError;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub stall_timeout: Duration,
     /// How many exports may run at once.
     pub exports: Arc<exports::ExportBudget>,
+    /// The one queue every password hash and check of the server goes through.
+    pub password_checker: PasswordChecker,
     caches: Arc<cache::Caches>,
 }
 
@@ -60,7 +63,8 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 impl AppState {
-    /// The state of a server on `store`, its caches empty, with the default bulk limit.
+    /// The state of a server on `store`, its caches empty, with the default bulk limit and
+    /// a password checker sized to this machine.
     pub fn new(store: Arc<dyn Store>, default_region: DefaultRegion, body_limit: usize) -> Self {
         Self {
             store,
@@ -69,6 +73,7 @@ impl AppState {
             bulk_body_limit: DEFAULT_BULK_BODY_LIMIT,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             exports: Arc::default(),
+            password_checker: PasswordChecker::for_this_machine(),
             caches: Arc::default(),
         }
     }

@@ -82,15 +82,31 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// What a login checks of a user: the password hash, and the failed logins in a row.
+/// What a login checks of a user: the password hash.
 #[derive(Debug, Clone)]
 pub struct UserCredentials {
     pub id: Uuid,
     /// An argon2id PHC string.
     pub password_hash: String,
-    /// Failed logins since the last successful one.
-    pub failed_logins: u32,
-    pub last_failed_login_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a login may check its password, as [`Store::reserve_login_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The check is counted: go ahead.
+    Granted,
+    /// The email had its checks for this window, which ends at `until`.
+    Refused { until: DateTime<Utc> },
+}
+
+impl LoginAttempt {
+    /// A refusal for a window that opened at `started_ms` (none: it ended just now).
+    fn refused(started_ms: Option<i64>, window: std::time::Duration) -> Self {
+        let until = started_ms.map_or_else(Utc::now, |started| {
+            timestamp(started) + chrono::TimeDelta::from_std(window).unwrap_or_default()
+        });
+        Self::Refused { until }
+    }
 }
 
 /// A dashboard session to store: only the hash of the cookie's token is kept.
@@ -456,16 +472,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<User, StoreError>;
     /// Lists a company's dashboard users, oldest first.
     async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError>;
-    /// Gives a user a new password: clears the failed logins and ends every session.
+    /// Gives a user a new password: clears their email's login attempts and ends every
+    /// session.
     async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError>;
     /// Deletes a user and their sessions.
     async fn delete_user(&self, email: &Email) -> Result<(), StoreError>;
     /// Finds what a login checks of the user with this email.
     async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError>;
-    /// Counts a failed login of a user.
-    async fn record_failed_login(&self, user_id: Uuid) -> Result<(), StoreError>;
-    /// Stores a session after a successful login, which also clears the user's failed
-    /// logins; sessions past their expiry are deleted on the way.
+    /// Counts a password check of a login with this email, whether or not a user has it,
+    /// unless the email already had `limit` checks in its current window (opened by the
+    /// first check, `window` long): then nothing is counted and the login is refused.
+    /// Atomic however many logins arrive at once. Ended windows are deleted on the way,
+    /// so the table holds only the emails tried in the last `window`.
+    async fn reserve_login_attempt(
+        &self,
+        email: &Email,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<LoginAttempt, StoreError>;
+    /// Stores a session after a successful login, which also clears the login attempts
+    /// of the user's email; sessions past their expiry are deleted on the way.
     async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
     /// Finds the user of an unexpired session by the hash of its token.
     async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError>;
@@ -904,8 +930,6 @@ impl From<UserRow> for User {
 struct CredentialsRow {
     id: Uuid,
     password_hash: String,
-    failed_logins: i32,
-    last_failed_login_at: Option<i64>,
 }
 
 impl From<CredentialsRow> for UserCredentials {
@@ -913,10 +937,13 @@ impl From<CredentialsRow> for UserCredentials {
         Self {
             id: row.id,
             password_hash: row.password_hash,
-            failed_logins: u32::try_from(row.failed_logins).unwrap_or(0),
-            last_failed_login_at: row.last_failed_login_at.map(timestamp),
         }
     }
+}
+
+/// A login window's length in stored milliseconds.
+fn window_ms(window: std::time::Duration) -> i64 {
+    i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// One row of a session read.

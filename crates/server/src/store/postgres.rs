@@ -26,11 +26,11 @@ use uuid::Uuid;
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
     CredentialsRow, Export, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow,
-    IdentifierMatch, ItemResults, KeyUse, ListPosition, NewApiKey, NewFieldDefinition, NewSession,
-    PageSender, PostgresSettings, SessionRow, SessionUser, Store, StoreError, UniqueMember,
-    Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
-    field_write_error, identifiers_change, now_ms, options_json, sql, stored_options, unique_or,
-    unique_value, values_change,
+    IdentifierMatch, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
+    NewFieldDefinition, NewSession, PageSender, PostgresSettings, SessionRow, SessionUser, Store,
+    StoreError, UniqueMember, Upserted, User, UserCredentials, UserRow, contacts_from_rows,
+    contains_pattern, export_channel, field_write_error, identifiers_change, now_ms, options_json,
+    sql, stored_options, unique_or, unique_value, values_change, window_ms,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -832,6 +832,11 @@ impl Store for PostgresStore {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(sql::CLEAR_LOGIN_ATTEMPTS)
+                .persistent(self.persistent)
+                .bind(email.as_str())
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(())
         })
@@ -868,16 +873,41 @@ impl Store for PostgresStore {
         Ok(row.map(UserCredentials::from))
     }
 
-    async fn record_failed_login(&self, user_id: Uuid) -> Result<(), StoreError> {
+    async fn reserve_login_attempt(
+        &self,
+        email: &Email,
+        limit: u32,
+        window: Duration,
+    ) -> Result<LoginAttempt, StoreError> {
+        // Three statements, no transaction: the purge is housekeeping, the count is atomic
+        // on its own (the upsert locks the email's row), and the window's start is read
+        // only to say when a refused login may try again.
         retrying(|| {
             self.with_session(async |conn| {
-                sqlx::query(sql::RECORD_FAILED_LOGIN)
+                let now = now_ms();
+                let ended = now - window_ms(window);
+                sqlx::query(sql::PURGE_LOGIN_ATTEMPTS)
                     .persistent(self.persistent)
-                    .bind(user_id)
-                    .bind(now_ms())
-                    .execute(conn)
+                    .bind(ended)
+                    .execute(&mut *conn)
                     .await?;
-                Ok(())
+                let counted: Option<i32> = sqlx::query_scalar(sql::RESERVE_LOGIN_ATTEMPT)
+                    .persistent(self.persistent)
+                    .bind(email.as_str())
+                    .bind(now)
+                    .bind(ended)
+                    .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if counted.is_some() {
+                    return Ok(LoginAttempt::Granted);
+                }
+                let started: Option<i64> = sqlx::query_scalar(sql::LOGIN_WINDOW_START)
+                    .persistent(self.persistent)
+                    .bind(email.as_str())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(LoginAttempt::refused(started, window))
             })
         })
         .await
@@ -892,7 +922,7 @@ impl Store for PostgresStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(sql::CLEAR_FAILED_LOGINS)
+            sqlx::query(sql::CLEAR_USER_LOGIN_ATTEMPTS)
                 .persistent(self.persistent)
                 .bind(session.user_id)
                 .execute(&mut *tx)

@@ -221,22 +221,41 @@ pub const INSERT_USER: &str = "INSERT INTO users (id, company_id, email, passwor
 pub const LIST_USERS: &str = "SELECT id, company_id, email, created_at FROM users \
      WHERE company_id = $1 ORDER BY created_at, id";
 
-/// Sets a user's password hash (`$1` email, `$2` hash) and clears the failed logins.
-pub const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2, failed_logins = 0, \
-     last_failed_login_at = NULL WHERE email = $1 RETURNING id";
+/// Sets a user's password hash (`$1` email, `$2` hash).
+pub const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2 WHERE email = $1 RETURNING id";
 
 pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
 
 pub const DELETE_USER: &str = "DELETE FROM users WHERE email = $1";
 
-pub const USER_CREDENTIALS: &str = "SELECT id, password_hash, failed_logins, \
-     last_failed_login_at FROM users WHERE email = $1";
+pub const USER_CREDENTIALS: &str = "SELECT id, password_hash FROM users WHERE email = $1";
 
-pub const RECORD_FAILED_LOGIN: &str = "UPDATE users SET failed_logins = failed_logins + 1, \
-     last_failed_login_at = $2 WHERE id = $1";
+/// Deletes the login windows that opened at or before `$1`: ended ones, kept for nothing.
+pub const PURGE_LOGIN_ATTEMPTS: &str = "DELETE FROM login_attempts WHERE window_started_at <= $1";
 
-pub const CLEAR_FAILED_LOGINS: &str =
-    "UPDATE users SET failed_logins = 0, last_failed_login_at = NULL WHERE id = $1";
+/// Counts a password check of the email `$1` at `$2` and returns the count, unless the
+/// email's window (one that opened after `$3`) already has `$4` checks: then it changes
+/// nothing and returns no row. One statement, so parallel logins cannot all pass the
+/// check before any is counted. A window that opened at or before `$3` has ended: the
+/// check opens a new one.
+pub const RESERVE_LOGIN_ATTEMPT: &str = "INSERT INTO login_attempts \
+     (email, attempts, window_started_at) VALUES ($1, 1, $2) \
+     ON CONFLICT (email) DO UPDATE SET \
+     attempts = CASE WHEN login_attempts.window_started_at > $3 \
+         THEN login_attempts.attempts + 1 ELSE 1 END, \
+     window_started_at = CASE WHEN login_attempts.window_started_at > $3 \
+         THEN login_attempts.window_started_at ELSE $2 END \
+     WHERE login_attempts.window_started_at <= $3 OR login_attempts.attempts < $4 \
+     RETURNING attempts";
+
+pub const LOGIN_WINDOW_START: &str =
+    "SELECT window_started_at FROM login_attempts WHERE email = $1";
+
+pub const CLEAR_LOGIN_ATTEMPTS: &str = "DELETE FROM login_attempts WHERE email = $1";
+
+/// Clears the login attempts of the user `$1`'s email.
+pub const CLEAR_USER_LOGIN_ATTEMPTS: &str =
+    "DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = $1)";
 
 pub const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
 

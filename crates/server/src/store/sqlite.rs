@@ -22,11 +22,11 @@ use super::group_commit::{GroupCommit, wal_bytes, wal_path};
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
     CredentialsRow, Export, ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange,
-    FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition, NewApiKey, NewFieldDefinition,
-    NewSession, PageSender, SessionRow, SessionUser, Store, StoreError, UniqueMember, Upserted,
-    User, UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
-    field_write_error, identifiers_change, now_ms, options_json, sql, stored_options, unique_or,
-    unique_value, values_change,
+    FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
+    NewFieldDefinition, NewSession, PageSender, SessionRow, SessionUser, Store, StoreError,
+    UniqueMember, Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern,
+    export_channel, field_write_error, identifiers_change, now_ms, options_json, sql,
+    stored_options, unique_or, unique_value, values_change, window_ms,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -539,6 +539,7 @@ impl Store for SqliteStore {
                     })?
                     .ok_or(StoreError::NotFound)?;
                 execute(conn, sql::DELETE_USER_SESSIONS, &[&user_id])?;
+                execute(conn, sql::CLEAR_LOGIN_ATTEMPTS, &[&email])?;
                 Ok(())
             })
             .await
@@ -566,8 +567,6 @@ impl Store for SqliteStore {
                     Ok(CredentialsRow {
                         id: row.get("id")?,
                         password_hash: row.get("password_hash")?,
-                        failed_logins: row.get("failed_logins")?,
-                        last_failed_login_at: row.get("last_failed_login_at")?,
                     })
                 },
             )?)
@@ -575,11 +574,30 @@ impl Store for SqliteStore {
         Ok(row.map(UserCredentials::from))
     }
 
-    async fn record_failed_login(&self, user_id: Uuid) -> Result<(), StoreError> {
+    async fn reserve_login_attempt(
+        &self,
+        email: &Email,
+        limit: u32,
+        window: Duration,
+    ) -> Result<LoginAttempt, StoreError> {
+        let email = email.as_str().to_owned();
         self.writer
             .write(move |conn| {
-                execute(conn, sql::RECORD_FAILED_LOGIN, &[&user_id, &now_ms()])?;
-                Ok(())
+                let now = now_ms();
+                let ended = now - window_ms(window);
+                execute(conn, sql::PURGE_LOGIN_ATTEMPTS, &[&ended])?;
+                let counted = query_optional(
+                    conn,
+                    sql::RESERVE_LOGIN_ATTEMPT,
+                    &[&email, &now, &ended, &i64::from(limit)],
+                    |row| row.get::<_, i64>(0),
+                )?;
+                if counted.is_some() {
+                    return Ok(LoginAttempt::Granted);
+                }
+                let started =
+                    query_optional(conn, sql::LOGIN_WINDOW_START, &[&email], |row| row.get(0))?;
+                Ok(LoginAttempt::refused(started, window))
             })
             .await
     }
@@ -590,7 +608,7 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let now = now_ms();
                 execute(conn, sql::DELETE_EXPIRED_SESSIONS, &[&now])?;
-                execute(conn, sql::CLEAR_FAILED_LOGINS, &[&session.user_id])?;
+                execute(conn, sql::CLEAR_USER_LOGIN_ATTEMPTS, &[&session.user_id])?;
                 execute(
                     conn,
                     sql::INSERT_SESSION,

@@ -194,6 +194,53 @@ async fn the_first_run_creates_a_default_company_and_prints_a_working_key_once()
     assert!(admin(&url, &["company", "list"]).ends_with("\tdefault\n"));
 }
 
+#[tokio::test]
+async fn a_first_start_that_cannot_listen_leaves_the_first_run_to_the_next_start() {
+    let (_dir, url) = fresh_database();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let failed = contactd()
+        .args(["serve", "--bind", &address])
+        .env("CONTACTD_DATABASE_URL", &url)
+        .output()
+        .expect("run contactd serve");
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(!failed.status.success(), "{stderr}");
+    assert!(stderr.contains("could not listen"), "{stderr}");
+    assert!(
+        !stderr.contains("first run"),
+        "nothing was created to show: {stderr}"
+    );
+    assert_eq!(
+        admin(&url, &["company", "list"]),
+        "",
+        "a start that could not listen creates no company"
+    );
+    drop(taken);
+
+    let server = ServerProcess::start(&url, &[]);
+    let log = server.log();
+    assert!(log.contains("first run"), "{log}");
+    Client::new(&server.base_url, server.first_run_key())
+        .list_contacts(None, None)
+        .await
+        .expect("the printed key works");
+    let password = log
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("password:"))
+        .expect("the first run prints the dashboard password")
+        .trim()
+        .to_owned();
+    let client = crate::helpers::login_client();
+    let login = server
+        .login_form(&client)
+        .await
+        .submit(&client, "admin@contactd.local", &password)
+        .await
+        .expect("the login is answered");
+    assert_eq!(login.status(), 303, "the printed dashboard login works");
+}
+
 /// Whether `password` is the one of the dashboard user with this email.
 async fn user_password_matches(url: &str, email: &str, password: &str) -> bool {
     let store = contactd::store::connect(url, &crate::helpers::test_postgres_settings())

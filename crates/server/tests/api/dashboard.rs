@@ -206,13 +206,13 @@ async fn repeated_failed_logins_hold_the_account_back_for_a_while() {
     held.assert_status(429);
     assert!(
         held.text
-            .contains("Too many failed logins for this account. Try again in 15 minutes."),
+            .contains("Too many failed logins with this email address. Try again in 15 minutes."),
         "{}",
         held.text
     );
     // Fifteen minutes later the right password works, and clears the count.
     app.database
-        .execute("UPDATE users SET last_failed_login_at = last_failed_login_at - 900001")
+        .execute("UPDATE login_attempts SET window_started_at = window_started_at - 900001")
         .await;
     app.submit_login(EMAIL, PASSWORD).await.assert_status(303);
     app.submit_login(EMAIL, "wrong password")

@@ -148,7 +148,8 @@ impl TestDatabase {
         }
     }
 
-    /// Every row of every table, as text, tables and rows in a fixed order.
+    /// Every row of every table, as text, tables and rows in a fixed order; but for a key's
+    /// `last_used_at`, bookkeeping that any request writes just after it was answered.
     pub async fn dump(&self) -> String {
         match self.backend {
             Backend::Sqlite => self.dump_sqlite().await,
@@ -173,6 +174,7 @@ impl TestDatabase {
                 .expect("table info")
                 .iter()
                 .map(|row| row.get::<String, _>("name"))
+                .filter(|column| column != UNDUMPED_COLUMN)
                 .collect();
             let row_text = columns
                 .iter()
@@ -200,7 +202,8 @@ impl TestDatabase {
         let mut dump = String::new();
         for table in tables {
             let rows: Vec<String> = sqlx::query_scalar(&format!(
-                "SELECT row_to_json(t)::text FROM {table} t ORDER BY 1"
+                "SELECT (row_to_json(t)::jsonb - '{UNDUMPED_COLUMN}')::text FROM {table} t \
+                 ORDER BY 1"
             ))
             .fetch_all(&mut conn)
             .await
@@ -237,6 +240,9 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// The column a dump leaves out.
+const UNDUMPED_COLUMN: &str = "last_used_at";
 
 /// The body limit tests run with: small, so the 413 test needs no huge body.
 pub const TEST_BODY_LIMIT: usize = 64 * 1024;
@@ -630,6 +636,76 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The login form of a running server, as a browser holds it after opening the page: the
+/// login cookie and the token the form sends back. One form may be sent many times.
+pub struct LoginForm {
+    base_url: String,
+    /// `contactd_login=…`, as the browser sends it back.
+    cookie: String,
+    csrf: String,
+}
+
+impl ServerProcess {
+    /// Opens the dashboard's login page, as a browser would.
+    pub async fn login_form(&self, client: &reqwest::Client) -> LoginForm {
+        let page = client
+            .get(format!("{}/dashboard/login", self.base_url))
+            .send()
+            .await
+            .expect("the login page answers");
+        assert_eq!(page.status(), 200);
+        let cookie = page
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("contactd_login="))
+            .and_then(|value| value.split(';').next())
+            .expect("the login page sets its cookie")
+            .to_owned();
+        let html = page.text().await.expect("the login page");
+        LoginForm {
+            base_url: self.base_url.clone(),
+            cookie,
+            csrf: csrf_token_in(&html).expect("the login form has a token"),
+        }
+    }
+}
+
+impl LoginForm {
+    /// Sends the form with this email and password; redirects are not followed.
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &self.csrf),
+            ])
+            .finish();
+        client
+            .post(format!("{}/dashboard/login", self.base_url))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, &self.cookie)
+            .body(body)
+            .send()
+            .await
+    }
+}
+
+/// A client for [`LoginForm::submit`]: it does not follow the redirect a login answers with.
+pub fn login_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
 }
 
 impl Drop for ServerProcess {

@@ -24,6 +24,7 @@ mod end_to_end;
 mod errors;
 mod hostile;
 mod import_export;
+mod logins;
 mod odd_input;
 mod openapi;
 mod operations;

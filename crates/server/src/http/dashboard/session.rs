@@ -1,5 +1,5 @@
-//! Signing in and out: the login page, its throttle, the session cookie, and the CSRF check
-//! every form passes.
+//! Signing in and out: the login page, its bounded password checks and throttle, the
+//! session cookie, and the CSRF check every form passes.
 //!
 //! A session is a random 256-bit token in an `HttpOnly`, `SameSite=Strict` cookie (`Secure`
 //! when the request came over HTTPS, as a TLS-terminating proxy says with
@@ -24,7 +24,7 @@ use serde::Deserialize;
 use super::{FormBody, Nav, PageError, render, render_with, with_navigation};
 use crate::domain::Email;
 use crate::http::AppState;
-use crate::store::{NewSession, SessionUser};
+use crate::store::{LoginAttempt, NewSession, SessionUser};
 use crate::{password, secret};
 
 /// The login page's path; where every page sends a visitor without a session.
@@ -40,9 +40,11 @@ const CSRF_INPUT: &str = "csrf_token";
 const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 /// How long a login page's token stays valid.
 const LOGIN_FORM_LIFETIME: Duration = Duration::from_secs(60 * 60);
-/// Failed logins in a row after which an account takes one attempt per [`LOCKOUT`].
-const MAX_FAILED_LOGINS: u32 = 5;
-const LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Password checks an email gets per [`LOGIN_WINDOW`], whether or not a user has it
+/// (docs/robustness.md#dashboard-logins).
+const MAX_LOGIN_ATTEMPTS: u32 = 5;
+/// How long the window an email's first check opens lasts.
+const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Whether the browser reached us over HTTPS, directly or through a proxy that says so.
 /// Trusting the headers is safe here: a client that lies gets a `Secure` cookie its own
@@ -195,8 +197,10 @@ pub struct LoginForm {
     csrf_token: String,
 }
 
-/// `POST /dashboard/login`: checks the password and starts a session; after
-/// [`MAX_FAILED_LOGINS`] failures in a row an account takes one attempt per [`LOCKOUT`].
+/// `POST /dashboard/login`: checks the password and starts a session. A login first waits
+/// (a few seconds at most, else 503) for a turn at argon2, then counts its check against
+/// the email's [`MAX_LOGIN_ATTEMPTS`] per [`LOGIN_WINDOW`] (429 beyond them), and only
+/// then hashes; a known and an unknown email take the same steps and get the same answers.
 pub async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -213,38 +217,48 @@ pub async fn login(
         render_with(status, &page)
     };
     const WRONG: &str = "Wrong email or password.";
-    let credentials = match Email::parse(&form.email) {
-        Ok(email) => state.store.user_credentials(&email).await?,
-        Err(_) => None,
-    };
-    let Some(credentials) = credentials else {
-        check_password(form.password.clone(), None).await?;
+    // An address no account can have is refused unchecked: answering it at once tells
+    // nothing an attacker could not work out alone, and it costs no argon2 run.
+    let Ok(email) = Email::parse(&form.email) else {
         return Ok(refuse(StatusCode::UNAUTHORIZED, WRONG));
     };
-    if credentials.failed_logins >= MAX_FAILED_LOGINS
-        && let Some(last) = credentials.last_failed_login_at
-    {
-        let wait = last + LOCKOUT - Utc::now();
-        if wait > chrono::TimeDelta::zero() {
-            let minutes = wait.num_minutes() + 1;
-            return Ok(refuse(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many failed logins for this account. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                ),
-            ));
-        }
+    // The turn comes before the count, so a login turned away busy has used none of its
+    // email's checks, and the table of counts grows no faster than argon2 can check.
+    let Ok(turn) = state.password_checker.turn().await else {
+        let page = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is checking many logins right now. Try again in a few seconds.",
+        );
+        return Ok(with_retry_after(page, password::QUEUE_WAIT));
+    };
+    let attempt = state
+        .store
+        .reserve_login_attempt(&email, MAX_LOGIN_ATTEMPTS, LOGIN_WINDOW)
+        .await?;
+    if let LoginAttempt::Refused { until } = attempt {
+        let wait = (until - Utc::now()).to_std().unwrap_or_default();
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let page = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!(
+                "Too many failed logins with this email address. Try again in {minutes} \
+                 minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
+        );
+        return Ok(with_retry_after(page, wait));
     }
-    let matches = check_password(
-        form.password.clone(),
-        Some(credentials.password_hash.clone()),
-    )
-    .await?;
-    if !matches {
-        state.store.record_failed_login(credentials.id).await?;
+    let credentials = state.store.user_credentials(&email).await?;
+    let hash = credentials
+        .as_ref()
+        .map(|credentials| credentials.password_hash.clone());
+    let matches = turn
+        .verify(form.password.clone(), hash)
+        .await
+        .map_err(|_| PageError::Internal("the password check stopped unexpectedly"))?;
+    let Some(credentials) = credentials.filter(|_| matches) else {
         return Ok(refuse(StatusCode::UNAUTHORIZED, WRONG));
-    }
+    };
     let token = secret::random_hex();
     state
         .store
@@ -267,18 +281,10 @@ pub async fn login(
     Ok((jar, Redirect::to("/dashboard")).into_response())
 }
 
-/// Whether `password` matches `hash`, on a blocking thread (argon2 takes tens of
-/// milliseconds of CPU). Without a hash (no such user) it spends the same time and says no.
-async fn check_password(password: String, hash: Option<String>) -> Result<bool, PageError> {
-    tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => password::verify(&password, &hash),
-        None => {
-            password::verify_nothing(&password);
-            false
-        }
-    })
-    .await
-    .map_err(|_| PageError::Internal("the password check stopped unexpectedly"))
+/// A refusal saying, in `Retry-After`, how many seconds (rounded up) to wait.
+fn with_retry_after(response: Response, wait: Duration) -> Response {
+    let seconds = wait.as_millis().div_ceil(1000).max(1).to_string();
+    ([(header::RETRY_AFTER, seconds)], response).into_response()
 }
 
 /// `POST /dashboard/logout`: ends the session in the database, so its cookie opens nothing

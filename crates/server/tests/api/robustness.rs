@@ -549,3 +549,57 @@ async fn no_write_waits_more_than_five_seconds_for_another_process_s_lock() {
         })
         .await;
 }
+
+/// Searches that read every contact of a big company run off the request threads: with one
+/// worker thread, a request made while eight of them run is answered long before they end
+/// (before, it waited behind them all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn searches_that_read_every_contact_do_not_hold_up_other_requests() {
+    Backend::Sqlite
+        .run(async {
+            let app = Arc::new(TestApp::spawn().await);
+            app.database
+                .execute(&format!(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+                     WHERE i < 60000) \
+                     INSERT INTO contacts (id, company_id, email, first_name, last_name, \
+                     created_at, updated_at) \
+                     SELECT randomblob(16), x'{}', 'c' || i || '@example.com', 'First' || i, \
+                     'Last' || i, i, i FROM n",
+                    app.company_id.simple()
+                ))
+                .await;
+            let started = Instant::now();
+            let searches: Vec<_> = (0..8)
+                .map(|_| {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        app.store
+                            .search_contacts_by_name(app.company_id, "no such name", 25)
+                            .await
+                            .expect("search")
+                    })
+                })
+                .collect();
+            let health = {
+                let app = app.clone();
+                tokio::spawn(async move {
+                    app.request(Method::GET, "/healthz", None)
+                        .await
+                        .assert_status(200);
+                    started.elapsed()
+                })
+            };
+            let answered_after = health.await.expect("healthz");
+            for search in searches {
+                assert!(search.await.expect("search").is_empty());
+            }
+            let searches_took = started.elapsed();
+            eprintln!("healthz after {answered_after:?}; the searches took {searches_took:?}");
+            assert!(
+                answered_after * 4 < searches_took,
+                "healthz waited {answered_after:?} while the searches took {searches_took:?}"
+            );
+        })
+        .await;
+}

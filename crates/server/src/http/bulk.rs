@@ -347,6 +347,7 @@ pub(super) struct ExportQuery {
             (String = "text/csv"),
         )),
         (status = 400, description = "An unknown format or query parameter", body = api::ErrorBody),
+        (status = 429, description = "Your company (2) or the server (4) runs as many exports at once as allowed; retry after `Retry-After` seconds", body = api::ErrorBody),
     )
 )]
 pub(super) async fn export_contacts(

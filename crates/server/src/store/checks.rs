@@ -151,3 +151,17 @@ async fn renormalise(
         Err(error) => Err(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::sql;
+    use crate::domain::custom_field::RESERVED_KEYS;
+
+    #[test]
+    fn the_reserved_key_query_binds_every_reserved_key() {
+        assert_eq!(
+            sql::FIELDS_WITH_RESERVED_KEYS.matches('$').count(),
+            RESERVED_KEYS.len()
+        );
+    }
+}

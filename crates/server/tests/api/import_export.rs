@@ -409,3 +409,67 @@ fn rows_with_too_many_or_too_few_cells_or_that_are_not_utf8_fail_by_line() {
     stored.sort();
     assert_eq!(stored, ["crm-1", "crm-5"]);
 }
+
+#[test]
+fn a_field_stored_under_a_reserved_key_is_named_at_start_up_and_never_takes_a_members_cell() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let refused = contactd()
+        .args([
+            "field",
+            "create",
+            "--company",
+            "acme",
+            "--key",
+            "email",
+            "--type",
+            "text",
+        ])
+        .args(["--display-name", "Email"])
+        .env("CONTACTD_DATABASE_URL", &setup.database_url)
+        .output()
+        .expect("run contactd");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("`email` is reserved"), "{stderr}");
+
+    // A database from before keys were reserved may hold such a field.
+    let path = setup.database_url.trim_start_matches("sqlite://");
+    rusqlite::Connection::open(path)
+        .expect("open the database")
+        .execute(
+            "INSERT INTO custom_fields (id, company_id, key, display_name, field_type, \
+             created_at) SELECT randomblob(16), id, 'email', 'Old email', 'text', 1 \
+             FROM companies WHERE name = 'acme'",
+            [],
+        )
+        .expect("insert a legacy field");
+    let restarted = ServerProcess::start(&setup.database_url, &[]);
+    let log = restarted.log();
+    assert!(
+        log.lines().any(|line| line.contains("reserved key")
+            && line.contains("key=email")
+            && line.contains("company=acme")),
+        "{log}"
+    );
+
+    // The `email` column of a CSV is the contact's email, never the field's.
+    let input = setup.path("input.csv");
+    write(&input, "ext_id,email\ncrm-1,a@example.com\n");
+    setup.succeed(&key, &["import", &input]);
+    let contacts = setup.contacts(&key);
+    assert_eq!(contacts[0]["email"], "a@example.com");
+    assert_eq!(contacts[0]["custom_fields"], serde_json::json!([]));
+
+    // Its CSV export repeats the column; importing it is refused by name, before writing.
+    let exported = setup.path("acme.csv");
+    setup.succeed(&key, &["export", "-o", &exported]);
+    let output = setup.run(&key, &["import", &exported, "--match-on", "ext_id"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("column email is given twice") && stderr.contains("reserved key"),
+        "{stderr}"
+    );
+    assert_eq!(setup.contacts(&key), contacts);
+}

@@ -3,7 +3,9 @@
 //!
 //! An import streams its file: a reader thread turns rows into create payloads and hands
 //! them over in batches, several of which are in flight at once; memory holds a few batches,
-//! however large the file. Every row that fails is reported with its line number.
+//! however large the file. Every row that fails is reported with its line number, and so is
+//! every record the reader could not read whole (docs/robustness.md#import-never-reports-success-for-a-file-it-did-not-read):
+//! an import never reports success for a file it did not read completely and correctly.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
@@ -120,7 +122,9 @@ struct Row {
 /// A row as it was in the file.
 #[derive(Debug)]
 enum Source {
-    Csv(csv::StringRecord),
+    /// The record's cells as bytes, so that the errors file repeats even a row that is not
+    /// UTF-8 as it was.
+    Csv(csv::ByteRecord),
     Ndjson(String),
 }
 
@@ -137,6 +141,25 @@ struct FailedRow {
 struct Batch {
     rows: Vec<Row>,
     unreadable: Vec<FailedRow>,
+}
+
+/// What the reader made of one row of the file.
+#[derive(Debug)]
+enum ReadRow {
+    /// A payload to send.
+    Row(Row),
+    /// A row the reader could not turn into a payload.
+    Failed(FailedRow),
+}
+
+impl Batch {
+    /// Adds a row to send, or one the reader could not turn into a payload.
+    fn add(&mut self, read: ReadRow) {
+        match read {
+            ReadRow::Row(row) => self.rows.push(row),
+            ReadRow::Failed(failed) => self.unreadable.push(failed),
+        }
+    }
 }
 
 /// Tallies of an import.
@@ -168,7 +191,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         },
     );
     let (batches_sent, batches) = mpsc::channel(args.concurrency * 2);
-    let (mut errors, reader) = match format {
+    let (mut errors, reader): (_, std::thread::JoinHandle<anyhow::Result<()>>) = match format {
         ExportFormat::Csv => {
             let fields = client
                 .list_custom_fields()
@@ -180,7 +203,9 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|field| field.key)
                 .collect();
-            let mut csv = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+            let mut csv = csv::ReaderBuilder::new()
+                .flexible(false)
+                .from_reader(QuoteTracker::new(input));
             let header = check_header(&mut csv, &keys)?;
             let errors = ErrorsFile::csv(args.errors.as_deref(), &header)?;
             let batch_size = args.batch_size;
@@ -212,6 +237,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     })
     .buffered(args.concurrency);
     let mut sent = std::pin::pin!(sent);
+    // A batch refused as a whole ends the import at once: its rows' fate is unknown.
     let mut rows_done = 0;
     while let Some((batch, outcome)) = sent.next().await {
         let first_line = batch.rows.first().map_or(0, |row| row.line);
@@ -236,9 +262,12 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         }
         progress.update(read.load(Ordering::Relaxed), rows_done, tally.failed);
     }
-    reader
+    // A reader that could not go on (an I/O error) has already handed over the record it
+    // stopped at, as a failed row: the summary and the errors file count it before the
+    // import fails.
+    let read = reader
         .join()
-        .map_err(|_| anyhow!("the file reader stopped unexpectedly"))??;
+        .map_err(|_| anyhow!("the file reader stopped unexpectedly"))?;
     errors.finish()?;
     progress.finish();
     println!(
@@ -248,6 +277,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         tally.updated,
         tally.failed
     );
+    read.with_context(|| format!("{} was not read to its end", args.file.display()))?;
     if tally.failed > 0 {
         bail!(
             "{} rows failed{}",
@@ -311,68 +341,275 @@ fn check_header<R: Read>(
             }
         );
     }
-    if let Some(twice) = header
+    if let Some((_, twice)) = header
         .iter()
         .enumerate()
         .find(|(index, column)| header[..*index].contains(column))
     {
-        bail!("the CSV column {} is given twice", twice.1);
+        if is_member_column(twice) && field_keys.contains(twice) {
+            // An export of a company holding a field under a reserved key (defined before
+            // keys were reserved) repeats the member's column: which cell is which cannot
+            // be told from the file.
+            bail!(
+                "the CSV column {twice} is given twice: the company has a custom field with \
+                 the reserved key `{twice}`, so a CSV cannot tell it from the contact's own \
+                 {twice}; import the NDJSON export instead, or move the field's values to a \
+                 field with another key"
+            );
+        }
+        bail!("the CSV column {twice} is given twice");
     }
     Ok(header)
+}
+
+/// Whether a CSV column is a contact's own (a member, its id or a timestamp): such a column
+/// always means the contact's member, never a custom field of the same key, which only a
+/// database from before keys were reserved can hold.
+fn is_member_column(column: &str) -> bool {
+    CSV_COLUMNS.contains(&column)
+}
+
+/// Passes a CSV through, running the quote states of the csv crate's reader over its bytes,
+/// to tell at the end whether the file ended inside a quoted cell.
+///
+/// The csv crate does not report an unterminated quote: at the end of its input, csv-core
+/// ends a quoted cell as if it had been closed (its final transition from
+/// `InQuotedField` is `EndRecord`), so a stray `"` makes the rest of the file one cell and
+/// the reader reports one good record. Nothing of its state is public, so the same states
+/// run here, over every byte exactly once as the reader takes it: with the reader's
+/// settings used here (RFC 4180: `,`, `"` that opens a quoted cell only at a cell's start,
+/// `""` for a quote inside one, no escape character, no comments) these are its states
+/// for quoting, and line ends only end a record outside quotes, which is all that decides
+/// where a quoted cell ends. A quote that is never closed runs to the end of the file, so
+/// it can only be in the file's last record; the reader keeps that record back until the
+/// end, and fails it when [`QuoteTracker::ends_in_quotes`] says so.
+#[derive(Debug)]
+struct QuoteTracker<R> {
+    inner: R,
+    state: QuoteState,
+}
+
+/// Where the bytes read so far leave a CSV reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    /// At the start of a cell (or of a record): a `"` here opens a quoted cell.
+    CellStart,
+    /// In a cell that did not start with `"`: quotes are plain characters.
+    Unquoted,
+    /// In a quoted cell.
+    Quoted,
+    /// Just after a `"` in a quoted cell: a second `"` is a quote character, anything else
+    /// has closed the cell.
+    QuoteInQuoted,
+}
+
+impl<R> QuoteTracker<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            state: QuoteState::CellStart,
+        }
+    }
+
+    /// Whether the bytes read so far end inside a quoted cell: once the reader has reached
+    /// the end of the file, whether its last record opened a quote it never closed.
+    fn ends_in_quotes(&self) -> bool {
+        self.state == QuoteState::Quoted
+    }
+
+    fn track(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.state = match (self.state, byte) {
+                (QuoteState::CellStart, b'"') => QuoteState::Quoted,
+                (QuoteState::Quoted, b'"') => QuoteState::QuoteInQuoted,
+                (QuoteState::Quoted, _) => QuoteState::Quoted,
+                (QuoteState::QuoteInQuoted, b'"') => QuoteState::Quoted,
+                (_, b',' | b'\r' | b'\n') => QuoteState::CellStart,
+                _ => QuoteState::Unquoted,
+            };
+        }
+    }
+}
+
+impl<R: Read> Read for QuoteTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let count = self.inner.read(buf)?;
+        self.track(&buf[..count]);
+        Ok(count)
+    }
 }
 
 /// Reads CSV rows into create payloads: a member per non-empty cell, and a custom field
 /// value per non-empty cell of a field's column. An empty cell sets nothing (a CSV cannot
 /// tell an empty value from none).
+///
+/// A record with more or fewer cells than the header, one that is not UTF-8, and one that
+/// opens a quote it never closes fail alone, by line. A read error ends the reading: the
+/// record it stopped at fails, and the error is returned, so the import fails too.
 fn read_csv<R: Read>(
-    mut csv: csv::Reader<R>,
+    mut csv: csv::Reader<QuoteTracker<R>>,
     header: &[String],
     field_keys: &[String],
     batch_size: usize,
     batches: &mpsc::Sender<Batch>,
 ) -> anyhow::Result<()> {
     let mut batch = Batch::default();
-    let mut record = csv::StringRecord::new();
+    let mut record = csv::ByteRecord::new();
+    // The last record read waits here until the next read shows it was not the file's
+    // last: only the last can hold an unterminated quote, known once the file has ended.
+    let mut held: Option<ReadRow> = None;
     loop {
         let line = csv.position().line();
-        match csv.read_record(&mut record) {
+        let read = match csv.read_byte_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => {}
+            Ok(true) => csv_row(line, &record, header, field_keys),
             Err(error) => match error.kind() {
-                // A row with the wrong number of cells fails alone; anything else (bad
-                // UTF-8, a read error) ends the import, since the rest cannot be trusted.
-                csv::ErrorKind::UnequalLengths { .. } => {
-                    batch.unreadable.push(FailedRow {
+                csv::ErrorKind::UnequalLengths {
+                    expected_len, len, ..
+                } => ReadRow::Failed(FailedRow {
+                    line,
+                    error: client_error(
+                        "invalid_row",
+                        format!("the row has {len} cells where the header has {expected_len}"),
+                        None,
+                    ),
+                    source: Source::Csv(record.clone()),
+                }),
+                _ => {
+                    let stopped = FailedRow {
                         line,
-                        error: client_error("invalid_row", error.to_string(), None),
-                        source: Source::Csv(record.clone()),
-                    });
-                    continue;
+                        error: client_error(
+                            "unreadable_row",
+                            format!("the file could not be read from this line on: {error}"),
+                            None,
+                        ),
+                        source: Source::Csv(csv::ByteRecord::new()),
+                    };
+                    for read in held.take().into_iter().chain([ReadRow::Failed(stopped)]) {
+                        batch.add(read);
+                    }
+                    hand_over(batches, &mut batch);
+                    return Err(anyhow!(error).context(format!("could not read line {line}")));
                 }
-                _ => return Err(anyhow!(error).context(format!("could not read line {line}"))),
             },
-        }
-        let mut item = Map::new();
-        let mut custom_fields = Vec::new();
-        for (column, cell) in header.iter().zip(record.iter()) {
-            if cell.is_empty() || IGNORED_COLUMNS.contains(&column.as_str()) {
-                continue;
-            }
-            if field_keys.contains(column) {
-                custom_fields.push(json!({"key": column, "value": cell}));
-            } else {
-                item.insert(column.clone(), Value::from(cell));
+        };
+        if let Some(previous) = held.replace(read) {
+            batch.add(previous);
+            if batch.rows.len() >= batch_size && !hand_over(batches, &mut batch) {
+                return Ok(());
             }
         }
-        if !custom_fields.is_empty() {
-            item.insert("custom_fields".to_owned(), Value::Array(custom_fields));
-        }
-        batch.rows.push(Row {
+    }
+    if csv.get_ref().ends_in_quotes() {
+        let Some(last) = held.take() else {
+            bail!("the header row opens a quote that is never closed");
+        };
+        let (line, source) = match last {
+            ReadRow::Row(row) => (row.line, row.source),
+            ReadRow::Failed(failed) => (failed.line, failed.source),
+        };
+        held = Some(ReadRow::Failed(FailedRow {
             line,
-            item: Value::Object(item),
-            source: Source::Csv(record.clone()),
-        });
-        if batch.rows.len() == batch_size && !hand_over(batches, &mut batch) {
+            error: client_error(
+                "unterminated_quote",
+                "the row opens a quoted cell that is never closed: it ran to the end of the \
+                 file, so every line after it was read as part of this cell",
+                None,
+            ),
+            source,
+        }));
+    }
+    if let Some(last) = held {
+        batch.add(last);
+    }
+    hand_over(batches, &mut batch);
+    Ok(())
+}
+
+/// Turns a CSV record into a row to send, or a failed row when it is not UTF-8.
+fn csv_row(
+    line: u64,
+    record: &csv::ByteRecord,
+    header: &[String],
+    field_keys: &[String],
+) -> ReadRow {
+    let cells = match csv::StringRecord::from_byte_record(record.clone()) {
+        Ok(cells) => cells,
+        Err(error) => {
+            let column = header
+                .get(error.utf8_error().field())
+                .map_or_else(String::new, |column| format!(" (column {column})"));
+            return ReadRow::Failed(FailedRow {
+                line,
+                error: client_error(
+                    "invalid_utf8",
+                    format!(
+                        "cell {}{column} is not valid UTF-8: save the file as UTF-8 and import it again",
+                        error.utf8_error().field() + 1
+                    ),
+                    None,
+                ),
+                source: Source::Csv(error.into_byte_record()),
+            });
+        }
+    };
+    let mut item = Map::new();
+    let mut custom_fields = Vec::new();
+    for (column, cell) in header.iter().zip(cells.iter()) {
+        if cell.is_empty() || IGNORED_COLUMNS.contains(&column.as_str()) {
+            continue;
+        }
+        if !is_member_column(column) && field_keys.contains(column) {
+            custom_fields.push(json!({"key": column, "value": cell}));
+        } else {
+            item.insert(column.clone(), Value::from(cell));
+        }
+    }
+    if !custom_fields.is_empty() {
+        item.insert("custom_fields".to_owned(), Value::Array(custom_fields));
+    }
+    ReadRow::Row(Row {
+        line,
+        item: Value::Object(item),
+        source: Source::Csv(record.clone()),
+    })
+}
+
+/// Reads NDJSON lines into create payloads. A line may be a contact as exported: its `id`
+/// and timestamps are dropped, and its custom fields keep only `key` and `value`. A line
+/// that is not UTF-8 or not a JSON object fails alone; a read error ends the reading as in
+/// [`read_csv`].
+fn read_ndjson(
+    mut input: impl BufRead,
+    batch_size: usize,
+    batches: &mpsc::Sender<Batch>,
+) -> anyhow::Result<()> {
+    let mut batch = Batch::default();
+    let mut bytes = Vec::new();
+    for line in 1.. {
+        bytes.clear();
+        match input.read_until(b'\n', &mut bytes) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(error) => {
+                batch.add(ReadRow::Failed(FailedRow {
+                    line,
+                    error: client_error(
+                        "unreadable_row",
+                        format!("the file could not be read from this line on: {error}"),
+                        None,
+                    ),
+                    source: Source::Ndjson(String::from_utf8_lossy(&bytes).into_owned()),
+                }));
+                hand_over(batches, &mut batch);
+                return Err(anyhow!(error).context(format!("could not read line {line}")));
+            }
+        }
+        if bytes.trim_ascii().is_empty() {
+            continue;
+        }
+        batch.add(ndjson_row(line, &bytes));
+        if batch.rows.len() >= batch_size && !hand_over(batches, &mut batch) {
             return Ok(());
         }
     }
@@ -380,56 +617,53 @@ fn read_csv<R: Read>(
     Ok(())
 }
 
-/// Reads NDJSON lines into create payloads. A line may be a contact as exported: its `id`
-/// and timestamps are dropped, and its custom fields keep only `key` and `value`.
-fn read_ndjson(
-    input: impl BufRead,
-    batch_size: usize,
-    batches: &mpsc::Sender<Batch>,
-) -> anyhow::Result<()> {
-    let mut batch = Batch::default();
-    for (line, text) in (1..).zip(input.lines()) {
-        let text = text.with_context(|| format!("could not read line {line}"))?;
-        if text.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(mut item)) => {
-                for member in IGNORED_COLUMNS {
-                    item.remove(member);
-                }
-                if let Some(Value::Array(fields)) = item.get_mut("custom_fields") {
-                    for field in fields.iter_mut().filter_map(Value::as_object_mut) {
-                        field.retain(|member, _| member == "key" || member == "value");
-                    }
-                }
-                batch.rows.push(Row {
-                    line,
-                    item: Value::Object(item),
-                    source: Source::Ndjson(text),
-                });
-            }
-            Ok(_) => batch.unreadable.push(FailedRow {
-                line,
-                error: client_error("invalid_row", "the line is not a JSON object", None),
-                source: Source::Ndjson(text),
-            }),
-            Err(error) => batch.unreadable.push(FailedRow {
-                line,
-                error: client_error(
-                    "invalid_json",
-                    format!("the line is not JSON: {error}"),
-                    None,
+/// Turns a (not blank) NDJSON line into a row to send, or a failed row.
+fn ndjson_row(line: u64, bytes: &[u8]) -> ReadRow {
+    let failed = |code, message: String, text: String| FailedRow {
+        line,
+        error: client_error(code, message, None),
+        source: Source::Ndjson(text),
+    };
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text.trim_end_matches(['\n', '\r']).to_owned(),
+        Err(error) => {
+            return ReadRow::Failed(failed(
+                "invalid_utf8",
+                format!(
+                    "the line is not valid UTF-8 (at byte {}): save the file as UTF-8 and import it again",
+                    error.valid_up_to() + 1
                 ),
+                String::from_utf8_lossy(bytes).trim_end().to_owned(),
+            ));
+        }
+    };
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(mut item)) => {
+            for member in IGNORED_COLUMNS {
+                item.remove(member);
+            }
+            if let Some(Value::Array(fields)) = item.get_mut("custom_fields") {
+                for field in fields.iter_mut().filter_map(Value::as_object_mut) {
+                    field.retain(|member, _| member == "key" || member == "value");
+                }
+            }
+            ReadRow::Row(Row {
+                line,
+                item: Value::Object(item),
                 source: Source::Ndjson(text),
-            }),
+            })
         }
-        if batch.rows.len() == batch_size && !hand_over(batches, &mut batch) {
-            return Ok(());
-        }
+        Ok(_) => ReadRow::Failed(failed(
+            "invalid_row",
+            "the line is not a JSON object".to_owned(),
+            text,
+        )),
+        Err(error) => ReadRow::Failed(failed(
+            "invalid_json",
+            format!("the line is not JSON: {error}"),
+            text,
+        )),
     }
-    hand_over(batches, &mut batch);
-    Ok(())
 }
 
 /// Sends the batch so far to the importer; `false` when the importer has stopped.
@@ -561,7 +795,7 @@ impl ErrorsFile {
                     error.field.as_deref().unwrap_or_default(),
                     error.message.as_str(),
                 ];
-                writer.write_record(cells.into_iter().chain(record.iter()))?;
+                writer.write_record(cells.into_iter().map(str::as_bytes).chain(record.iter()))?;
             }
             (Self::Ndjson(writer), Source::Ndjson(text)) => {
                 let contact =
@@ -722,7 +956,167 @@ impl RowCounter {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The rows and failures `read_csv` hands over for `input` (with its header row), and
+    /// what it returned.
+    fn read_csv_of(input: impl Read) -> (Vec<Row>, Vec<FailedRow>, anyhow::Result<()>) {
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(false)
+            .from_reader(QuoteTracker::new(input));
+        let header: Vec<String> = csv
+            .headers()
+            .expect("a header row")
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let (sender, mut receiver) = mpsc::channel(64);
+        let outcome = read_csv(csv, &header, &["plan".to_owned()], 2, &sender);
+        drop(sender);
+        let (mut rows, mut failed) = (Vec::new(), Vec::new());
+        while let Ok(batch) = receiver.try_recv() {
+            rows.extend(batch.rows);
+            failed.extend(batch.unreadable);
+        }
+        (rows, failed, outcome)
+    }
+
+    fn lines_and_codes(failed: &[FailedRow]) -> Vec<(u64, &str)> {
+        failed
+            .iter()
+            .map(|row| (row.line, row.error.code.as_deref().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn an_unterminated_quote_fails_the_row_that_swallowed_the_rest_of_the_file() {
+        let input = "ext_id,last_name\ncrm-1,One\ncrm-2,\"Two\ncrm-3,Three\ncrm-4,Four\n";
+        let (rows, failed, outcome) = read_csv_of(input.as_bytes());
+        assert!(outcome.is_ok());
+        assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), [2]);
+        assert_eq!(lines_and_codes(&failed), [(3, "unterminated_quote")]);
+
+        // Closed quotes, doubled quotes and quotes inside a plain cell are no such thing.
+        let input = "ext_id,last_name\ncrm-1,\"a \"\"b\"\"\"\ncrm-2,x\"y\ncrm-3,\"\"\n";
+        let (rows, failed, _) = read_csv_of(input.as_bytes());
+        assert_eq!(rows.len(), 3);
+        assert!(failed.is_empty());
+    }
+
+    #[test]
+    fn rows_with_the_wrong_cell_count_or_not_utf8_fail_alone() {
+        let input = b"ext_id,plan\ncrm-1,pro,extra\ncrm-2\ncrm-3,fr\xffee\ncrm-4,pro\n";
+        let (rows, failed, outcome) = read_csv_of(&input[..]);
+        assert!(outcome.is_ok());
+        assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), [5]);
+        assert_eq!(
+            lines_and_codes(&failed),
+            [(2, "invalid_row"), (3, "invalid_row"), (4, "invalid_utf8")]
+        );
+        assert!(
+            failed[2].error.message.contains("column plan"),
+            "{}",
+            failed[2].error.message
+        );
+        let Source::Csv(record) = &failed[2].source else {
+            panic!("a CSV row");
+        };
+        assert_eq!(
+            &record[1], b"fr\xffee",
+            "the errors file gets the bytes as they were"
+        );
+        assert_eq!(rows[0].item["custom_fields"][0]["value"], "pro");
+    }
+
+    /// A file that breaks off with an I/O error after `good` bytes.
+    struct BreaksOff {
+        good: &'static [u8],
+    }
+
+    impl Read for BreaksOff {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good.is_empty() {
+                return Err(io::Error::other("the disk went away"));
+            }
+            let count = self.good.len().min(buf.len());
+            buf[..count].copy_from_slice(&self.good[..count]);
+            self.good = &self.good[count..];
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn a_read_error_fails_the_record_it_stopped_at_and_the_import() {
+        let (rows, failed, outcome) = read_csv_of(BreaksOff {
+            good: b"ext_id,plan\ncrm-1,pro\ncrm-2,fr",
+        });
+        let error = format!("{:#}", outcome.expect_err("the import fails"));
+        assert!(
+            error.contains("line 3") && error.contains("disk went away"),
+            "{error}"
+        );
+        assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), [2]);
+        assert_eq!(lines_and_codes(&failed), [(3, "unreadable_row")]);
+
+        let (sender, mut receiver) = mpsc::channel(64);
+        let outcome = read_ndjson(
+            BufReader::new(BreaksOff {
+                good: b"{\"ext_id\": \"a\"}\n{\"ext",
+            }),
+            10,
+            &sender,
+        );
+        assert!(outcome.is_err());
+        let batch = receiver.try_recv().expect("a batch");
+        assert_eq!(batch.rows.len(), 1);
+        assert_eq!(lines_and_codes(&batch.unreadable), [(2, "unreadable_row")]);
+    }
+
+    #[test]
+    fn a_header_that_never_closes_its_quote_ends_the_import() {
+        let (rows, failed, outcome) = read_csv_of("ext_id,\"plan".as_bytes());
+        assert!(rows.is_empty() && failed.is_empty());
+        assert!(format!("{:#}", outcome.expect_err("refused")).contains("header"));
+    }
+
+    proptest! {
+        /// The tracker agrees with the csv crate's reader on whether a file ends inside a
+        /// quoted cell: when it does, a line end and a letter appended go into that cell;
+        /// otherwise they end the record and start another.
+        #[test]
+        fn the_quote_tracker_agrees_with_the_csv_reader(input in "[a\",\r\n]{0,40}") {
+            let mut tracker = QuoteTracker::new(input.as_bytes());
+            io::copy(&mut tracker, &mut io::sink()).expect("read from memory");
+            let appended = format!("{input}\na");
+            let last_cell_grew = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(appended.as_bytes())
+                .byte_records()
+                .last()
+                .and_then(Result::ok)
+                .and_then(|record| record.iter().next_back().map(|cell| cell.ends_with(b"\na")))
+                .unwrap_or(false);
+            prop_assert_eq!(tracker.ends_in_quotes(), last_cell_grew);
+        }
+
+        /// Whatever the cells, what a CSV writer writes never ends inside a quote.
+        #[test]
+        fn written_csv_never_ends_inside_a_quote(
+            rows in proptest::collection::vec(proptest::collection::vec("[a\",\r\n ]{0,6}", 1..4), 0..6),
+        ) {
+            let mut writer = csv::WriterBuilder::new().flexible(true).from_writer(Vec::new());
+            for row in &rows {
+                writer.write_record(row).expect("write to memory");
+            }
+            let written = writer.into_inner().expect("flush to memory");
+            let mut tracker = QuoteTracker::new(&written[..]);
+            io::copy(&mut tracker, &mut io::sink()).expect("read from memory");
+            prop_assert!(!tracker.ends_in_quotes());
+        }
+    }
 
     #[test]
     fn csv_records_are_counted_past_quoted_line_ends() {

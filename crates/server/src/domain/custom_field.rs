@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::fmt;
 
 use chrono::NaiveDate;
-use contactd_api::FieldType;
+use contactd_api::{CSV_COLUMNS, FieldType};
 use serde_json::Value;
 
 use super::Invalid;
@@ -22,6 +22,20 @@ const OPTION_MAX_CHARS: usize = 255;
 const TEXT_MAX_CHARS: usize = 10_000;
 /// The largest magnitude below which every integer is exact in an `f64`: 2^53.
 const EXACT_INTEGER_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// The keys no new field may take: the columns of a CSV export before its field columns
+/// (every member of a contact, its id and timestamps), and `custom_fields`, the member that
+/// holds a contact's values in JSON. A field `email` would give an export two `email`
+/// columns, and an import could not tell which cell is the address.
+pub const RESERVED_KEYS: [&str; CSV_COLUMNS.len() + 1] = {
+    let mut keys = ["custom_fields"; CSV_COLUMNS.len() + 1];
+    let mut index = 0;
+    while index < CSV_COLUMNS.len() {
+        keys[index] = CSV_COLUMNS[index];
+        index += 1;
+    }
+    keys
+};
 
 /// A custom field's machine name, such as `plan` or `lead_score`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,6 +60,35 @@ impl FieldKey {
             ));
         }
         Ok(FieldKey(input.to_owned()))
+    }
+
+    /// Parses the key of a field being defined: a key as [`FieldKey::parse`] reads it that
+    /// is not reserved ([`FieldKey::is_reserved`]).
+    ///
+    /// Only new definitions are checked: a database from before keys were reserved may
+    /// hold such a field, and it must still be read, listed, changed and deleted
+    /// (docs/robustness.md#reserved-custom-field-keys).
+    pub fn parse_new(input: &str) -> Result<FieldKey, Invalid> {
+        let key = Self::parse(input)?;
+        if key.is_reserved() {
+            return Err(Invalid::new(
+                "reserved_custom_field_key",
+                format!(
+                    "custom field key `{key}` is reserved: it names a member of every contact \
+                     (and a column of the CSV export), so a field under it would make exports \
+                     that cannot be imported again; the reserved keys are {}",
+                    RESERVED_KEYS.join(", ")
+                ),
+            ));
+        }
+        Ok(key)
+    }
+
+    /// Whether the key is one a new field may not take: a member of the contact object or
+    /// a column of the CSV export (§3, §11), whose cells a field of that key would make
+    /// ambiguous.
+    pub fn is_reserved(&self) -> bool {
+        RESERVED_KEYS.contains(&self.0.as_str())
     }
 
     /// The key.
@@ -453,6 +496,28 @@ mod tests {
                 "invalid_custom_field_key"
             );
         }
+    }
+
+    #[test]
+    fn new_keys_may_not_be_a_contact_member_or_an_export_column() {
+        for key in CSV_COLUMNS.into_iter().chain(["custom_fields"]) {
+            let refused = FieldKey::parse_new(key).expect_err(key);
+            assert_eq!(refused.code, "reserved_custom_field_key");
+            assert!(
+                refused.message.contains(&format!("`{key}`")),
+                "{}",
+                refused.message
+            );
+            // A stored field under the key is still read.
+            assert!(FieldKey::parse(key).expect(key).is_reserved());
+        }
+        for key in ["plan", "emails", "email_2", "ids", "custom"] {
+            assert!(!FieldKey::parse_new(key).expect(key).is_reserved());
+        }
+        assert_eq!(
+            FieldKey::parse_new("Email").expect_err("pattern").code,
+            "invalid_custom_field_key"
+        );
     }
 
     #[test]

@@ -219,7 +219,8 @@ pub(super) async fn delete(
 
 /// Validates a new definition (§7); shared by the API and the admin CLI.
 pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinition, ApiError> {
-    let key = FieldKey::parse(&body.key).map_err(|invalid| ApiError::invalid(invalid, "key"))?;
+    let key =
+        FieldKey::parse_new(&body.key).map_err(|invalid| ApiError::invalid(invalid, "key"))?;
     let display_name = DisplayName::parse(&body.display_name)
         .map_err(|invalid| ApiError::invalid(invalid, "display_name"))?;
     let options = match (body.field_type, body.options) {

@@ -5,6 +5,7 @@
 //! enforced by the database's unique indexes (never by a read-then-write check), and ids are
 //! UUIDs generated here, so the same contract holds on every backend.
 
+mod checks;
 mod group_commit;
 mod postgres;
 mod sql;
@@ -358,6 +359,47 @@ impl UniqueMember {
     }
 }
 
+/// A table that stores email addresses in their normal form (`Email::parse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTable {
+    /// Contacts: an email is unique within a company.
+    Contacts,
+    /// Dashboard users: an email is unique across the server.
+    Users,
+}
+
+impl EmailTable {
+    /// The error of a write that would give the table's email to a second row; a
+    /// contact's holder is looked up after the failed write.
+    fn duplicate(self) -> StoreError {
+        match self {
+            Self::Contacts => StoreError::DuplicateContact {
+                member: UniqueMember::Email,
+                conflicting_contact_id: None,
+            },
+            Self::Users => StoreError::DuplicateUserEmail,
+        }
+    }
+}
+
+/// A stored email, as the start-up data check reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredEmail {
+    /// The contact or user holding it.
+    pub id: Uuid,
+    pub company_id: Uuid,
+    /// As stored, which may be the normal form of an older version.
+    pub email: String,
+}
+
+/// A custom field whose key is reserved, stored before keys were.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReservedKeyField {
+    pub company_id: Uuid,
+    pub company_name: String,
+    pub key: String,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -590,6 +632,30 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         stall: Duration,
     ) -> Result<Export, StoreError>;
+
+    /// Lists the custom fields, of every company, whose key is reserved.
+    async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError>;
+    /// The version a start-up data check last completed for, if it ever did.
+    async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError>;
+    /// Records that a start-up data check completed for a version.
+    async fn record_data_check(&self, check: &str, version: i64) -> Result<(), StoreError>;
+    /// Reads up to `limit` stored emails of a table, every company's, after the row
+    /// `after` in id order (from the first with [`Uuid::nil`]).
+    async fn stored_emails(
+        &self,
+        table: EmailTable,
+        after: Uuid,
+        limit: u32,
+    ) -> Result<Vec<StoredEmail>, StoreError>;
+    /// Gives a row a new email if it still holds `stored`: `false` when it no longer
+    /// does; [`StoreError::DuplicateContact`] or [`StoreError::DuplicateUserEmail`] when
+    /// another row (of the company, for a contact) already holds the new one.
+    async fn rewrite_email(
+        &self,
+        table: EmailTable,
+        stored: &StoredEmail,
+        email: &Email,
+    ) -> Result<bool, StoreError>;
 }
 
 /// How the PostgreSQL store uses its server; the SQLite store has no such choices.
@@ -606,22 +672,22 @@ pub struct PostgresSettings {
 }
 
 /// Opens the database a URL names (`sqlite://PATH`, created if missing, or
-/// `postgres://…`) and applies its migrations.
+/// `postgres://…`), applies its migrations, then the start-up data checks.
 pub async fn connect(
     database_url: &str,
     postgres: &PostgresSettings,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    if database_url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        Arc::new(SqliteStore::connect(database_url).await?)
     } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-        Ok(Arc::new(
-            PostgresStore::connect(database_url, postgres).await?,
-        ))
+        Arc::new(PostgresStore::connect(database_url, postgres).await?)
     } else {
-        Err(StoreError::Database(sqlx::Error::Configuration(
+        return Err(StoreError::Database(sqlx::Error::Configuration(
             "the database URL must start with sqlite:// or postgres://".into(),
-        )))
-    }
+        )));
+    };
+    checks::run(store.as_ref()).await?;
+    Ok(store)
 }
 
 /// How the database matches a contact identifier: the id column, or a unique member's.

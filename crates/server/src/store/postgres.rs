@@ -25,14 +25,16 @@ use uuid::Uuid;
 
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
-    CredentialsRow, Export, ExportPages, FieldDefinition, FieldDefinitionChange, FieldRow,
-    IdentifierMatch, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
-    NewFieldDefinition, NewSession, PageSender, PostgresSettings, SessionRow, SessionUser, Store,
-    StoreError, UniqueMember, Upserted, User, UserCredentials, UserRow, contacts_from_rows,
-    contains_pattern, export_channel, field_write_error, identifiers_change, now_ms, options_json,
-    sql, stored_options, unique_or, unique_value, values_change, window_ms,
+    CredentialsRow, EmailTable, Export, ExportPages, FieldDefinition, FieldDefinitionChange,
+    FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
+    NewFieldDefinition, NewSession, PageSender, PostgresSettings, ReservedKeyField, SessionRow,
+    SessionUser, Store, StoreError, StoredEmail, UniqueMember, Upserted, User, UserCredentials,
+    UserRow, contacts_from_rows, contains_pattern, export_channel, field_write_error,
+    identifiers_change, now_ms, options_json, sql, stored_options, unique_or, unique_value,
+    values_change, window_ms,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
+use crate::domain::custom_field::RESERVED_KEYS;
 use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 /// How often a write that keeps losing to contention is tried before its failure is
@@ -1222,5 +1224,106 @@ impl Store for PostgresStore {
             total: total.unsigned_abs(),
             pages,
         })
+    }
+
+    async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError> {
+        self.with_session(async |conn| {
+            let query = RESERVED_KEYS.iter().fold(
+                sqlx::query_as(sql::FIELDS_WITH_RESERVED_KEYS).persistent(self.persistent),
+                |query, key| query.bind(*key),
+            );
+            Ok(query.fetch_all(conn).await?)
+        })
+        .await
+    }
+
+    async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError> {
+        self.with_session(async |conn| {
+            Ok(sqlx::query_scalar(sql::DATA_CHECK_VERSION)
+                .persistent(self.persistent)
+                .bind(check)
+                .fetch_optional(conn)
+                .await?)
+        })
+        .await
+    }
+
+    async fn record_data_check(&self, check: &str, version: i64) -> Result<(), StoreError> {
+        retrying(|| {
+            self.with_session(async |conn| {
+                sqlx::query(sql::RECORD_DATA_CHECK)
+                    .persistent(self.persistent)
+                    .bind(check)
+                    .bind(version)
+                    .bind(now_ms())
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn stored_emails(
+        &self,
+        table: EmailTable,
+        after: Uuid,
+        limit: u32,
+    ) -> Result<Vec<StoredEmail>, StoreError> {
+        self.with_session(async |conn| {
+            Ok(sqlx::query_as(sql::stored_emails(table))
+                .persistent(self.persistent)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(conn)
+                .await?)
+        })
+        .await
+    }
+
+    async fn rewrite_email(
+        &self,
+        table: EmailTable,
+        stored: &StoredEmail,
+        email: &Email,
+    ) -> Result<bool, StoreError> {
+        let rewritten = retrying(|| {
+            self.with_session(async |conn| {
+                let query = sqlx::query(sql::rewrite_email(table))
+                    .persistent(self.persistent)
+                    .bind(stored.id)
+                    .bind(&stored.email)
+                    .bind(email.as_str());
+                let query = match table {
+                    EmailTable::Contacts => query.bind(now_ms()),
+                    EmailTable::Users => query,
+                };
+                let done = query
+                    .execute(conn)
+                    .await
+                    .map_err(unique_or(table.duplicate()))?;
+                Ok(done.rows_affected() > 0)
+            })
+        })
+        .await;
+        match rewritten {
+            Err(StoreError::DuplicateContact { member, .. }) => {
+                let holder = self
+                    .with_session(async |conn| {
+                        Ok(sqlx::query_scalar(sql::contact_holding(member))
+                            .persistent(self.persistent)
+                            .bind(stored.company_id)
+                            .bind(email.as_str())
+                            .fetch_optional(conn)
+                            .await?)
+                    })
+                    .await?;
+                Err(StoreError::DuplicateContact {
+                    member,
+                    conflicting_contact_id: holder,
+                })
+            }
+            outcome => outcome,
+        }
     }
 }

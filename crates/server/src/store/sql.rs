@@ -7,7 +7,7 @@
 //! What only one backend needs (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's row lock) stays in
 //! that backend's file.
 
-use super::{IdentifierMatch, UniqueMember};
+use super::{EmailTable, IdentifierMatch, UniqueMember};
 
 macro_rules! contact_columns {
     () => {
@@ -269,3 +269,41 @@ pub const FIND_SESSION: &str = "SELECT u.id AS user_id, u.email, c.id AS company
      WHERE s.token_hash = $1 AND s.expires_at > $2";
 
 pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
+
+/// The custom fields of every company whose key is reserved (`$1` … `$9`, the nine of
+/// `domain::custom_field::RESERVED_KEYS`), with the company's name.
+pub const FIELDS_WITH_RESERVED_KEYS: &str = "SELECT f.company_id, c.name AS company_name, \
+     f.key FROM custom_fields f JOIN companies c ON c.id = f.company_id \
+     WHERE f.key IN ($1, $2, $3, $4, $5, $6, $7, $8, $9) ORDER BY c.name, f.key";
+
+/// The version a data check (`$1`) last completed for.
+pub const DATA_CHECK_VERSION: &str = "SELECT version FROM data_checks WHERE name = $1";
+
+/// Records that a data check (`$1`) completed for a version (`$2`) at `$3`.
+pub const RECORD_DATA_CHECK: &str = "INSERT INTO data_checks (name, version, completed_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \
+     SET version = excluded.version, completed_at = excluded.completed_at";
+
+/// Up to `$2` stored emails of a table, after the row `$1`, in id order, every company's.
+pub fn stored_emails(table: EmailTable) -> &'static str {
+    match table {
+        EmailTable::Contacts => {
+            "SELECT id, company_id, email FROM contacts \
+             WHERE email IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
+        }
+        EmailTable::Users => {
+            "SELECT id, company_id, email FROM users WHERE id > $1 ORDER BY id LIMIT $2"
+        }
+    }
+}
+
+/// Gives the row `$1` the email `$3` if it still holds `$2` (a contact's `updated_at`
+/// becomes `$4`, since what it returns changes).
+pub fn rewrite_email(table: EmailTable) -> &'static str {
+    match table {
+        EmailTable::Contacts => {
+            "UPDATE contacts SET email = $3, updated_at = $4 WHERE id = $1 AND email = $2"
+        }
+        EmailTable::Users => "UPDATE users SET email = $3 WHERE id = $1 AND email = $2",
+    }
+}

@@ -21,14 +21,16 @@ use uuid::Uuid;
 use super::group_commit::{GroupCommit, wal_bytes, wal_path};
 use super::{
     ApiKey, ApiKeyRow, Caller, Company, CompanyRow, Contact, ContactRow, ContactUpsert,
-    CredentialsRow, Export, ExportPage, ExportPages, FieldDefinition, FieldDefinitionChange,
-    FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
-    NewFieldDefinition, NewSession, PageSender, SessionRow, SessionUser, Store, StoreError,
-    UniqueMember, Upserted, User, UserCredentials, UserRow, contacts_from_rows, contains_pattern,
-    export_channel, field_write_error, identifiers_change, now_ms, options_json, sql,
-    stored_options, unique_or, unique_value, values_change, window_ms,
+    CredentialsRow, EmailTable, Export, ExportPage, ExportPages, FieldDefinition,
+    FieldDefinitionChange, FieldRow, IdentifierMatch, ItemResults, KeyUse, ListPosition,
+    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, PageSender, ReservedKeyField,
+    SessionRow, SessionUser, Store, StoreError, StoredEmail, UniqueMember, Upserted, User,
+    UserCredentials, UserRow, contacts_from_rows, contains_pattern, export_channel,
+    field_write_error, identifiers_change, now_ms, options_json, sql, stored_options, unique_or,
+    unique_value, values_change, window_ms,
 };
 use crate::domain::contact::{ContactMembers, ContactPatch, FieldWrite, NewContact};
+use crate::domain::custom_field::RESERVED_KEYS;
 use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 /// How long a statement waits for another connection's (or process's) write lock before
@@ -956,6 +958,93 @@ impl Store for SqliteStore {
         fields.await.map_err(|_| {
             StoreError::WriteFailed("the export reader stopped before it started".to_owned())
         })?
+    }
+
+    async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError> {
+        let keys: Vec<&dyn ToSql> = RESERVED_KEYS.iter().map(|key| key as &dyn ToSql).collect();
+        self.readers.read(|conn| {
+            Ok(query(conn, sql::FIELDS_WITH_RESERVED_KEYS, &keys, |row| {
+                Ok(ReservedKeyField {
+                    company_id: row.get("company_id")?,
+                    company_name: row.get("company_name")?,
+                    key: row.get("key")?,
+                })
+            })?)
+        })
+    }
+
+    async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError> {
+        self.readers.read(|conn| {
+            Ok(query_optional(
+                conn,
+                sql::DATA_CHECK_VERSION,
+                &[&check],
+                |row| row.get(0),
+            )?)
+        })
+    }
+
+    async fn record_data_check(&self, check: &str, version: i64) -> Result<(), StoreError> {
+        let check = check.to_owned();
+        self.writer
+            .write(move |conn| {
+                execute(conn, sql::RECORD_DATA_CHECK, &[&check, &version, &now_ms()])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn stored_emails(
+        &self,
+        table: EmailTable,
+        after: Uuid,
+        limit: u32,
+    ) -> Result<Vec<StoredEmail>, StoreError> {
+        self.readers.read(|conn| {
+            Ok(query(
+                conn,
+                sql::stored_emails(table),
+                &[&after, &limit],
+                |row| {
+                    Ok(StoredEmail {
+                        id: row.get("id")?,
+                        company_id: row.get("company_id")?,
+                        email: row.get("email")?,
+                    })
+                },
+            )?)
+        })
+    }
+
+    async fn rewrite_email(
+        &self,
+        table: EmailTable,
+        stored: &StoredEmail,
+        email: &Email,
+    ) -> Result<bool, StoreError> {
+        let stored = stored.clone();
+        let email = email.as_str().to_owned();
+        self.writer
+            .write(move |conn| {
+                let args: [&dyn ToSql; 4] = [&stored.id, &stored.email, &email, &now_ms()];
+                match execute(conn, sql::rewrite_email(table), &args)
+                    .map_err(unique_or(table.duplicate()))
+                {
+                    Err(StoreError::DuplicateContact { member, .. }) => {
+                        Err(StoreError::DuplicateContact {
+                            member,
+                            conflicting_contact_id: query_optional(
+                                conn,
+                                sql::contact_holding(member),
+                                &[&stored.company_id, &email],
+                                |row| row.get(0),
+                            )?,
+                        })
+                    }
+                    outcome => Ok(outcome? > 0),
+                }
+            })
+            .await
     }
 }
 

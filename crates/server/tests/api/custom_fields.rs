@@ -116,6 +116,37 @@ async fn a_key_that_breaks_the_naming_rule_is_refused_naming_the_key() {
 }
 contract_test!(a_key_that_breaks_the_naming_rule_is_refused_naming_the_key);
 
+/// A field under a contact member's name or an export column's would give an export two
+/// columns of that name, which no import can tell apart.
+async fn a_key_that_names_a_contact_member_or_an_export_column_is_refused() {
+    let app = TestApp::spawn().await;
+    for key in [
+        "id",
+        "email",
+        "phone_number",
+        "ext_id",
+        "first_name",
+        "last_name",
+        "created_at",
+        "updated_at",
+        "custom_fields",
+    ] {
+        let response = app
+            .create_field(json!({"key": key, "display_name": "Field", "type": "text"}))
+            .await;
+        response.assert_error(400, "reserved_custom_field_key");
+        assert_eq!(response.field(), Some("key"), "{}", response.text);
+        response.assert_message_mentions(&format!("`{key}` is reserved"));
+        response.assert_message_mentions("imported again");
+    }
+    let listed = app.request(Method::GET, FIELDS, None).await;
+    assert_eq!(listed.body, json!({"data": {"custom_fields": []}}));
+    // Keys that only start like one are fields like any other.
+    app.given_field("email_2", "text", None).await;
+    app.given_field("ids", "text", None).await;
+}
+contract_test!(a_key_that_names_a_contact_member_or_an_export_column_is_refused);
+
 async fn a_key_of_one_to_sixty_three_characters_is_accepted() {
     let app = TestApp::spawn().await;
     let longest = format!("a{}", "b_9".repeat(21).chars().take(62).collect::<String>());

@@ -41,7 +41,8 @@ impl Backend {
         BACKEND.scope(self, test).await;
     }
 
-    fn current() -> Self {
+    /// The backend of the running contract test (SQLite outside one).
+    pub fn current() -> Self {
         BACKEND
             .try_with(|backend| *backend)
             .unwrap_or(Backend::Sqlite)

@@ -304,3 +304,172 @@ fn unknown_columns_are_refused_before_anything_is_written() {
     assert!(!output.status.success());
     assert!(Path::new(&input).exists());
 }
+
+/// The errors file of a CSV import: each row's line, error code, and its own cells.
+fn error_rows(path: &str) -> Vec<(String, String, Vec<String>)> {
+    csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .expect("errors file")
+        .byte_records()
+        .map(|record| {
+            let record = record.expect("row");
+            let cell = |index: usize| String::from_utf8_lossy(&record[index]).into_owned();
+            let cells = (4..record.len()).map(cell).collect();
+            (cell(0), cell(1), cells)
+        })
+        .collect()
+}
+
+fn ext_ids(contacts: &[Value]) -> Vec<&str> {
+    contacts
+        .iter()
+        .map(|contact| contact["ext_id"].as_str().expect("ext_id"))
+        .collect()
+}
+
+#[test]
+fn an_unterminated_quote_fails_the_row_that_swallowed_the_rest_and_the_import() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let input = setup.path("input.csv");
+    // Line 3 opens a quote it never closes: the csv reader runs its cell to the end of
+    // the file, swallowing lines 4 and 5.
+    write(
+        &input,
+        "ext_id,last_name,notes\n\
+         crm-1,One,fine\n\
+         crm-2,Two,\"never closed\n\
+         crm-3,Three,lost\n\
+         crm-4,Four,lost\n",
+    );
+    let errors = setup.path("errors.csv");
+    let output = setup.run(&key, &["import", &input, "--errors", &errors]);
+    assert_eq!(output.status.code(), Some(1), "a malformed file fails");
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("1 created, 0 updated, 1 failed"),
+        "{summary}"
+    );
+    let failed = error_rows(&errors);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        (failed[0].0.as_str(), failed[0].1.as_str()),
+        ("3", "unterminated_quote")
+    );
+    assert_eq!(failed[0].2[..2], ["crm-2", "Two"]);
+    assert_eq!(ext_ids(&setup.contacts(&key)), ["crm-1"]);
+}
+
+#[test]
+fn rows_with_too_many_or_too_few_cells_or_that_are_not_utf8_fail_by_line() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let input = setup.path("input.csv");
+    let mut file = b"ext_id,last_name,notes\n".to_vec();
+    file.extend_from_slice(b"crm-1,One,fine\n");
+    file.extend_from_slice(b"crm-2,Two,too,many\n");
+    file.extend_from_slice(b"crm-3,too few\n");
+    file.extend_from_slice(b"crm-4,Caf\xe9,latin-1\n");
+    file.extend_from_slice(b"crm-5,Five,fine\n");
+    std::fs::write(&input, &file).expect("write file");
+    let errors = setup.path("errors.csv");
+    let output = setup.run(&key, &["import", &input, "--errors", &errors]);
+    assert_eq!(output.status.code(), Some(1));
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        summary.contains("2 created, 0 updated, 3 failed"),
+        "{summary}"
+    );
+    let failed: Vec<(String, String)> = error_rows(&errors)
+        .into_iter()
+        .map(|(line, code, _)| (line, code))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            ("3".to_owned(), "invalid_row".to_owned()),
+            ("4".to_owned(), "invalid_row".to_owned()),
+            ("5".to_owned(), "invalid_utf8".to_owned()),
+        ]
+    );
+    // The row that is not UTF-8 is in the errors file byte for byte.
+    let written = std::fs::read(&errors).expect("errors file");
+    assert!(
+        written
+            .windows(b"crm-4,Caf\xe9,latin-1".len())
+            .any(|window| window == b"crm-4,Caf\xe9,latin-1"),
+        "{}",
+        String::from_utf8_lossy(&written)
+    );
+    let mut stored = ext_ids(&setup.contacts(&key))
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    stored.sort();
+    assert_eq!(stored, ["crm-1", "crm-5"]);
+}
+
+#[test]
+fn a_field_stored_under_a_reserved_key_is_named_at_start_up_and_never_takes_a_members_cell() {
+    let setup = Setup::start();
+    let key = setup.company("acme");
+    let refused = contactd()
+        .args([
+            "field",
+            "create",
+            "--company",
+            "acme",
+            "--key",
+            "email",
+            "--type",
+            "text",
+        ])
+        .args(["--display-name", "Email"])
+        .env("CONTACTD_DATABASE_URL", &setup.database_url)
+        .output()
+        .expect("run contactd");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("`email` is reserved"), "{stderr}");
+
+    // A database from before keys were reserved may hold such a field.
+    let path = setup.database_url.trim_start_matches("sqlite://");
+    rusqlite::Connection::open(path)
+        .expect("open the database")
+        .execute(
+            "INSERT INTO custom_fields (id, company_id, key, display_name, field_type, \
+             created_at) SELECT randomblob(16), id, 'email', 'Old email', 'text', 1 \
+             FROM companies WHERE name = 'acme'",
+            [],
+        )
+        .expect("insert a legacy field");
+    let restarted = ServerProcess::start(&setup.database_url, &[]);
+    let log = restarted.log();
+    assert!(
+        log.lines().any(|line| line.contains("reserved key")
+            && line.contains("key=email")
+            && line.contains("company=acme")),
+        "{log}"
+    );
+
+    // The `email` column of a CSV is the contact's email, never the field's.
+    let input = setup.path("input.csv");
+    write(&input, "ext_id,email\ncrm-1,a@example.com\n");
+    setup.succeed(&key, &["import", &input]);
+    let contacts = setup.contacts(&key);
+    assert_eq!(contacts[0]["email"], "a@example.com");
+    assert_eq!(contacts[0]["custom_fields"], serde_json::json!([]));
+
+    // Its CSV export repeats the column; importing it is refused by name, before writing.
+    let exported = setup.path("acme.csv");
+    setup.succeed(&key, &["export", "-o", &exported]);
+    let output = setup.run(&key, &["import", &exported, "--match-on", "ext_id"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("column email is given twice") && stderr.contains("reserved key"),
+        "{stderr}"
+    );
+    assert_eq!(setup.contacts(&key), contacts);
+}

@@ -251,8 +251,10 @@ async fn bench(
             duration,
         })
         .await;
-        server.stop().await?;
-        return outcome;
+        // A server that died during the soak cannot be stopped; say why the soak failed.
+        let stopped = server.stop().await;
+        outcome?;
+        return stopped;
     }
     let timing = Timing {
         warm_up: options.warm_up,

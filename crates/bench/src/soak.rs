@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use hyper::header::HeaderValue;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior, interval_at, timeout};
@@ -54,6 +54,12 @@ const SLOW_HELD_MAX: Duration = Duration::from_secs(45);
 /// deadline, plus time for its timer and this sampling
 /// (docs/robustness.md#fair-sharing-exports-and-long-reads).
 const EXPORT_STALL_MAX: Duration = Duration::from_secs(75);
+
+/// The soak stops early, and fails, once the server's RSS passes this share of the
+/// machine's memory: every bound on memory has failed long before, and going on would
+/// only have the kernel kill processes on a machine the soak shares (before the login
+/// fixes, each burst kept about 1.7 GiB more).
+const STOP_AT_SHARE_OF_MEMORY: f64 = 0.5;
 
 /// How often the server and the database are measured; maxima are over these samples.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -245,10 +251,12 @@ pub async fn run(soak: Soak<'_>) -> anyhow::Result<()> {
     sampling.set_missed_tick_behavior(MissedTickBehavior::Delay);
     print_header();
     let mut printed = (start, tally.snapshot());
+    let memory_guard_kib = (machine_memory_kib()? as f64 * STOP_AT_SHARE_OF_MEMORY) as u64;
+    let mut stopped_early = None;
     for number in 1.. {
         sampling.tick().await;
         let disk_use = disk.measure().await?;
-        let usage = process_usage(&pid, ticks)?;
+        let usage = process_usage(&pid, ticks).context("the server has exited")?;
         let sample = Sample {
             at: start.elapsed(),
             wal_bytes: disk_use.wal_bytes,
@@ -258,7 +266,10 @@ pub async fn run(soak: Soak<'_>) -> anyhow::Result<()> {
             in_burst: hostile.login_burst.load(Ordering::Relaxed),
         };
         samples.push(sample);
-        let last = Instant::now() >= end;
+        if sample.rss_kib > memory_guard_kib {
+            stopped_early = Some(sample);
+        }
+        let last = Instant::now() >= end || stopped_early.is_some();
         if number % PRINT_EVERY_SAMPLES == 0 || last {
             let counts = tally.snapshot();
             print_line(&sample, &counts, &printed, &hostile);
@@ -271,27 +282,36 @@ pub async fn run(soak: Soak<'_>) -> anyhow::Result<()> {
     // The hostile clients' holds are measured up to here, where the run ended.
     let ended = Instant::now();
     holders.shutdown().await;
-    while let Some(finished) = workers.join_next().await {
-        finished?;
+    if let Some(sample) = stopped_early {
+        println!(
+            "\nStopped at {:.0} s: the server's RSS, {:.1} MiB, passed {:.0}% of the machine's \
+             memory.",
+            sample.at.as_secs_f64(),
+            sample.rss_kib as f64 / KIB_PER_MIB,
+            STOP_AT_SHARE_OF_MEMORY * 100.0
+        );
+        workers.abort_all();
     }
-    let peak_rss_kib = process_usage(&pid, ticks)?.peak_rss_kib;
-    let counts = tally.snapshot();
-    print_totals(&counts, ended - start, &hostile, ended);
-    let api_connections: usize = split(soak.concurrency).iter().map(|(_, n)| n).sum();
-    let connections = api_connections
-        + hostile::LOGIN_BURST_SIZE
-        + hostile::SLOW_HEAD_CLIENTS
-        + hostile::SLOW_BODY_CLIENTS
-        + 1;
-    let bounds = check_bounds(
-        &samples,
-        soak.duration,
-        peak_rss_kib,
-        connections as u64 + SERVER_OWN_FDS,
-        &counts,
-        &hostile,
+    while let Some(finished) = workers.join_next().await {
+        if let Err(error) = finished
+            && !error.is_cancelled()
+        {
+            return Err(error.into());
+        }
+    }
+    let measured = Measured {
+        samples,
+        duration: soak.duration,
+        lasted: ended - start,
+        stopped_early: stopped_early.is_some(),
+        peak_rss_kib: process_usage(&pid, ticks)?.peak_rss_kib,
+        fd_limit: connections_at_once(soak.concurrency) as u64 + SERVER_OWN_FDS,
+        counts: tally.snapshot(),
+        hostile: &hostile,
         ended,
-    );
+    };
+    print_totals(&measured);
+    let bounds = check_bounds(&measured);
     print_bounds(&bounds);
     let exceeded: Vec<&str> = bounds
         .iter()
@@ -304,6 +324,35 @@ pub async fn run(soak: Soak<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The most connections the soak holds open at once: its API connections, a whole burst
+/// of logins, the slow connections and the stalled export.
+fn connections_at_once(concurrency: usize) -> usize {
+    let api: usize = split(concurrency)
+        .iter()
+        .map(|(_, connections)| connections)
+        .sum();
+    api + hostile::LOGIN_BURST_SIZE + hostile::SLOW_HEAD_CLIENTS + hostile::SLOW_BODY_CLIENTS + 1
+}
+
+/// What a soak measured, for its summary and its bounds.
+#[derive(Debug)]
+struct Measured<'a> {
+    samples: Vec<Sample>,
+    /// How long the soak was to run, and how long it did.
+    duration: Duration,
+    lasted: Duration,
+    /// Whether it stopped before its end to spare the machine's memory.
+    stopped_early: bool,
+    /// The server's peak RSS since it started (`VmHWM`).
+    peak_rss_kib: u64,
+    /// The most file descriptors the server may hold.
+    fd_limit: u64,
+    counts: Counts,
+    hostile: &'a Hostile,
+    /// When the load ended: slow and stalled connections still open are held until then.
+    ended: Instant,
+}
+
 /// One API connection's loop until `end`: the next request of its mix, counted.
 async fn drive_api(mut worker: HttpWorker, tally: Arc<Tally>, end: Instant) {
     while Instant::now() < end {
@@ -313,6 +362,17 @@ async fn drive_api(mut worker: HttpWorker, tally: Arc<Tally>, end: Instant) {
             .unwrap_or_else(|_| Err(Failure::Transport("timeout".to_owned())));
         tally.record(kind.name(), result);
     }
+}
+
+/// The machine's memory in KiB (`MemTotal` of `/proc/meminfo`).
+fn machine_memory_kib() -> anyhow::Result<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")?;
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .context("/proc/meminfo has no MemTotal")
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -371,7 +431,14 @@ fn print_line(
 
 /// The totals of the run by kind, then every failure by label and how the hostile clients
 /// were answered.
-fn print_totals(counts: &Counts, elapsed: Duration, hostile: &Hostile, ended: Instant) {
+fn print_totals(measured: &Measured) {
+    let Measured {
+        counts,
+        lasted,
+        hostile,
+        ended,
+        ..
+    } = measured;
     println!();
     println!("| kind | expected answers | per second | unexpected | transport errors |");
     println!("|---|--:|--:|--:|--:|");
@@ -380,7 +447,7 @@ fn print_totals(counts: &Counts, elapsed: Duration, hostile: &Hostile, ended: In
         println!(
             "| {kind} | {} | {:.0} | {} | {} |",
             of_kind.expected,
-            of_kind.expected as f64 / elapsed.as_secs_f64(),
+            of_kind.expected as f64 / lasted.as_secs_f64(),
             of_kind.unexpected,
             of_kind.transport,
         );
@@ -417,7 +484,7 @@ fn print_totals(counts: &Counts, elapsed: Duration, hostile: &Hostile, ended: In
                 endings.join(", ")
             },
             holds.longest_closed.as_secs_f64(),
-            holds.longest_open(ended).as_secs_f64(),
+            holds.longest_open(*ended).as_secs_f64(),
         );
     }
 }
@@ -456,17 +523,29 @@ impl Bound {
     }
 }
 
-/// Every bound, measured from the samples and the counts.
-fn check_bounds(
-    samples: &[Sample],
-    duration: Duration,
-    peak_rss_kib: u64,
-    fd_limit: u64,
-    counts: &Counts,
-    hostile: &Hostile,
-    ended: Instant,
-) -> Vec<Bound> {
-    let mut bounds = Vec::new();
+/// Every bound, as measured.
+fn check_bounds(measured: &Measured) -> Vec<Bound> {
+    let Measured {
+        samples,
+        duration,
+        peak_rss_kib,
+        fd_limit,
+        counts,
+        hostile,
+        ended,
+        ..
+    } = measured;
+    let (peak_rss_kib, fd_limit, ended) = (*peak_rss_kib, *fd_limit, *ended);
+    let mut bounds = vec![Bound::new(
+        "the run lasted its whole duration",
+        humantime::format_duration(Duration::from_secs(measured.lasted.as_secs())).to_string(),
+        format!(
+            "{}, unless the server's RSS passes {:.0}% of the machine's memory",
+            humantime::format_duration(*duration),
+            STOP_AT_SHARE_OF_MEMORY * 100.0
+        ),
+        !measured.stopped_early,
+    )];
     let wal_max = samples.iter().filter_map(|sample| sample.wal_bytes).max();
     if let Some(wal_max) = wal_max {
         bounds.push(Bound::new(
@@ -476,7 +555,7 @@ fn check_bounds(
             wal_max <= WAL_MAX_BYTES,
         ));
     }
-    bounds.push(rss_flat(samples, duration));
+    bounds.push(rss_flat(samples, *duration));
     bounds.push(Bound::new(
         "the server's peak RSS (VmHWM)",
         format!("{:.1} MiB", peak_rss_kib as f64 / KIB_PER_MIB),
@@ -649,6 +728,11 @@ mod tests {
     }
 
     #[test]
+    fn the_machine_has_memory() {
+        assert!(machine_memory_kib().expect("MemTotal") > 0);
+    }
+
+    #[test]
     fn every_kind_of_api_connection_gets_one() {
         for concurrency in [1, 4, 32] {
             let connections: usize = split(concurrency).iter().map(|(_, n)| n).sum();
@@ -659,5 +743,6 @@ mod tests {
             assert!(split(concurrency).iter().all(|(_, n)| *n >= 1));
         }
         assert_eq!(split(32).map(|(_, n)| n), [4, 8, 20]);
+        assert_eq!(connections_at_once(32), 137);
     }
 }

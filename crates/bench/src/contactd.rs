@@ -211,6 +211,13 @@ pub fn process_usage(pid: &str, clock_ticks: f64) -> anyhow::Result<ProcessUsage
     })
 }
 
+/// How many file descriptors process `pid` has open: the entries of `/proc/PID/fd`.
+pub fn open_fds(pid: &str) -> anyhow::Result<u64> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("could not list /proc/{pid}/fd"))?;
+    Ok(entries.count() as u64)
+}
+
 /// Clock ticks per second, the unit of `/proc/PID/stat` times (`getconf CLK_TCK`; 100 on
 /// every Linux this runs on, which is the fallback).
 pub fn clock_ticks() -> f64 {
@@ -233,5 +240,10 @@ mod tests {
         assert!(usage.rss_kib > 0);
         assert!(usage.peak_rss_kib >= usage.rss_kib);
         assert!(usage.cpu_seconds >= 0.0);
+    }
+
+    #[test]
+    fn this_process_has_its_standard_streams_open() {
+        assert!(open_fds("self").expect("fds") >= 3);
     }
 }

@@ -1,7 +1,7 @@
 //! The benchmark's own database: created fresh for each run, seeded directly with SQL in
 //! contactd's schema (`crates/server/migrations`), and removed at the end.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, Postgres, QueryBuilder, SqliteConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, SqliteConnection};
 use tempfile::TempDir;
 use url::Url;
 use uuid::Uuid;
@@ -95,6 +95,68 @@ impl FreshDatabase {
             Self::Postgres { url } => Postgres::force_drop_database(&url)
                 .await
                 .context("could not drop the benchmark database"),
+        }
+    }
+}
+
+/// What the database takes on disk at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct DiskUse {
+    /// The database itself: SQLite's main file, or `pg_database_size`.
+    pub database_bytes: u64,
+    /// SQLite's write-ahead log (`-wal`). PostgreSQL's WAL belongs to the whole server,
+    /// every database's writes in one, so none is measured there.
+    pub wal_bytes: Option<u64>,
+}
+
+/// Measures, as often as asked while a run goes on, what the database takes on disk.
+#[derive(Debug)]
+pub enum DiskProbe {
+    Sqlite { file: PathBuf },
+    Postgres { conn: PgConnection },
+}
+
+impl DiskProbe {
+    /// A probe of this database: its file on SQLite, a connection of its own on PostgreSQL.
+    pub async fn of(database: &FreshDatabase) -> anyhow::Result<Self> {
+        Ok(match database {
+            FreshDatabase::Sqlite { dir, .. } => Self::Sqlite {
+                file: dir.path().join(SQLITE_FILE),
+            },
+            FreshDatabase::Postgres { url } => Self::Postgres {
+                conn: PgConnectOptions::from_str(url)?.connect().await?,
+            },
+        })
+    }
+
+    pub async fn measure(&mut self) -> anyhow::Result<DiskUse> {
+        match self {
+            Self::Sqlite { file } => {
+                let size = |path: &Path| match std::fs::metadata(path) {
+                    Ok(metadata) => Ok(metadata.len()),
+                    // SQLite removes the WAL when its last connection closes.
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                    Err(error) => {
+                        Err(error).with_context(|| format!("could not stat {}", path.display()))
+                    }
+                };
+                let mut wal = file.clone().into_os_string();
+                wal.push("-wal");
+                Ok(DiskUse {
+                    database_bytes: size(file)?,
+                    wal_bytes: Some(size(Path::new(&wal))?),
+                })
+            }
+            Self::Postgres { conn } => {
+                let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(conn)
+                    .await
+                    .context("could not read pg_database_size")?;
+                Ok(DiskUse {
+                    database_bytes: u64::try_from(bytes)?,
+                    wal_bytes: None,
+                })
+            }
         }
     }
 }

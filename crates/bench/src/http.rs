@@ -1,6 +1,7 @@
 //! The HTTP side: what each scenario asks of the server, sent by workers that each keep one
 //! HTTP/1.1 keep-alive connection.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,10 +10,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::ValueEnum;
+use contactd_api::ImportSummary;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request};
+use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -22,6 +24,9 @@ use uuid::Uuid;
 
 use crate::database::PLAN_OPTIONS;
 use crate::load::Worker;
+
+/// Contacts in each array create: the size the issue saw grow the SQLite WAL without bound.
+pub const ARRAY_CREATE_ITEMS: u64 = 50;
 
 /// What one run of a scenario sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,23 +63,75 @@ impl Scenario {
             Self::Healthz => "healthz",
         }
     }
+
+    /// The requests a worker of this scenario sends.
+    pub fn mix(self) -> Mix {
+        use RequestKind::*;
+        match self {
+            Self::Patch => Mix(&[(Patch, 1)]),
+            Self::Create => Mix(&[(Create, 1)]),
+            Self::Get => Mix(&[(Get, 1)]),
+            Self::GetEmail => Mix(&[(GetEmail, 1)]),
+            Self::List => Mix(&[(ListPage, 1)]),
+            Self::Mix => Mix(&[(Patch, 2), (Get, 4), (GetEmail, 4)]),
+            Self::Healthz => Mix(&[(Healthz, 1)]),
+        }
+    }
 }
 
-/// One kind of request; a scenario sends one kind, or a mix of them.
-#[derive(Debug, Clone, Copy)]
-enum RequestKind {
+/// One kind of request; a worker sends one kind, or a mix of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
     Patch,
     Create,
+    /// `POST /api/v1/contacts` of an array of [`ARRAY_CREATE_ITEMS`] new contacts.
+    CreateArray,
     Get,
     GetEmail,
     ListPage,
     Healthz,
 }
 
-/// The server, the key, and the seeded contacts a scenario draws from.
+impl RequestKind {
+    /// The name in the results.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Patch => "patch",
+            Self::Create => "create",
+            Self::CreateArray => "array-create",
+            Self::Get => "get",
+            Self::GetEmail => "get-email",
+            Self::ListPage => "list",
+            Self::Healthz => "healthz",
+        }
+    }
+}
+
+/// The kinds of request a worker sends, each with its weight: a kind of weight 2 in a mix
+/// whose weights add up to 10 is a fifth of the requests.
+#[derive(Debug, Clone, Copy)]
+pub struct Mix(pub &'static [(RequestKind, u32)]);
+
+/// Why a request did not get the answer it should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered, but not as the request expects: its status, or its body.
+    Unexpected(String),
+    /// No whole answer: connecting failed, the connection broke, or time ran out.
+    Transport(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unexpected(label) | Self::Transport(label) => f.write_str(label),
+        }
+    }
+}
+
+/// The server, the key, and the seeded contacts a worker draws from.
 #[derive(Debug)]
 pub struct Workload {
-    pub scenario: Scenario,
     pub addr: SocketAddr,
     pub authorization: HeaderValue,
     pub contact_ids: Arc<Vec<Uuid>>,
@@ -86,6 +143,7 @@ pub struct Workload {
 #[derive(Debug)]
 pub struct HttpWorker {
     workload: Arc<Workload>,
+    mix: Mix,
     connection: Option<Connection>,
     rng: SmallRng,
     /// Where this worker's walk of the contact list is; `None` at the first page.
@@ -93,29 +151,14 @@ pub struct HttpWorker {
 }
 
 impl HttpWorker {
-    pub fn new(workload: Arc<Workload>, seed: u64) -> Self {
+    pub fn new(workload: Arc<Workload>, mix: Mix, seed: u64) -> Self {
         Self {
             workload,
+            mix,
             connection: None,
             rng: SmallRng::seed_from_u64(seed),
             cursor: None,
         }
-    }
-
-    async fn connect(&self) -> Result<Connection, String> {
-        let stream = TcpStream::connect(self.workload.addr)
-            .await
-            .map_err(|error| format!("connect: {error}"))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|error| format!("connect: {error}"))?;
-        let (sender, driver) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| format!("handshake: {error}"))?;
-        Ok(Connection {
-            sender,
-            driver: Box::pin(driver),
-        })
     }
 
     /// A random seeded contact's index and id.
@@ -129,26 +172,34 @@ impl HttpWorker {
         self.workload.counter.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// What to send next: the scenario's one kind of request, or a mix's pick.
-    fn next_kind(&mut self) -> RequestKind {
-        match self.workload.scenario {
-            Scenario::Patch => RequestKind::Patch,
-            Scenario::Create => RequestKind::Create,
-            Scenario::Get => RequestKind::Get,
-            Scenario::GetEmail => RequestKind::GetEmail,
-            Scenario::List => RequestKind::ListPage,
-            Scenario::Healthz => RequestKind::Healthz,
-            Scenario::Mix => match self.rng.random_range(0..10) {
-                0..=1 => RequestKind::Patch,
-                2..=5 => RequestKind::Get,
-                _ => RequestKind::GetEmail,
-            },
+    /// What to send next: the mix's pick, by weight.
+    pub fn next_kind(&mut self) -> RequestKind {
+        let Mix(kinds) = self.mix;
+        let total: u32 = kinds.iter().map(|(_, weight)| weight).sum();
+        let mut pick = self.rng.random_range(0..total.max(1));
+        for &(kind, weight) in kinds {
+            if pick < weight {
+                return kind;
+            }
+            pick -= weight;
         }
+        kinds
+            .first()
+            .map_or(RequestKind::Healthz, |(kind, _)| *kind)
     }
 
-    /// The method, path and body of the next request.
-    fn next_request(&mut self) -> (Method, String, Option<String>) {
-        match self.next_kind() {
+    /// One new contact's create payload, numbered `n`, with all three custom values.
+    fn new_contact(n: u64) -> String {
+        let plan = PLAN_OPTIONS[(n % 3) as usize];
+        format!(
+            r#"{{"email":"new{n}@bench.example","ext_id":"new-{n}","first_name":"New","last_name":"Bench","custom_fields":[{{"key":"plan","value":"{plan}"}},{{"key":"seats","value":{seats}}},{{"key":"note","value":"created by the benchmark"}}]}}"#,
+            seats = n % 50 + 1
+        )
+    }
+
+    /// The method, path and body of a request of this kind.
+    fn request(&mut self, kind: RequestKind) -> (Method, String, Option<String>) {
+        match kind {
             RequestKind::Patch => {
                 let (index, _) = self.seeded();
                 let n = self.next_number();
@@ -158,12 +209,14 @@ impl HttpWorker {
                 (Method::PATCH, "/api/v1/contacts".to_owned(), Some(body))
             }
             RequestKind::Create => {
-                let n = self.next_number();
-                let plan = PLAN_OPTIONS[(n % 3) as usize];
-                let body = format!(
-                    r#"{{"email":"new{n}@bench.example","ext_id":"new-{n}","first_name":"New","last_name":"Bench","custom_fields":[{{"key":"plan","value":"{plan}"}},{{"key":"seats","value":{seats}}},{{"key":"note","value":"created by the benchmark"}}]}}"#,
-                    seats = n % 50 + 1
-                );
+                let body = Self::new_contact(self.next_number());
+                (Method::POST, "/api/v1/contacts".to_owned(), Some(body))
+            }
+            RequestKind::CreateArray => {
+                let items: Vec<String> = (0..ARRAY_CREATE_ITEMS)
+                    .map(|_| Self::new_contact(self.next_number()))
+                    .collect();
+                let body = format!("[{}]", items.join(","));
                 (Method::POST, "/api/v1/contacts".to_owned(), Some(body))
             }
             RequestKind::Get => {
@@ -188,33 +241,14 @@ impl HttpWorker {
             }
         }
     }
-}
 
-/// A keep-alive HTTP/1.1 connection: the handle requests are sent on, and the future that
-/// does the connection's I/O while a request is in flight.
-struct Connection {
-    sender: SendRequest<Full<Bytes>>,
-    driver: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").finish_non_exhaustive()
-    }
-}
-
-/// The only member of a list page the walk needs; serde skips the contacts.
-#[derive(Deserialize)]
-struct ListPage {
-    next_cursor: Option<String>,
-}
-
-impl Worker for HttpWorker {
-    async fn call(&mut self) -> Result<(), String> {
-        let (method, path, body) = self.next_request();
+    /// Sends one request of this kind on the worker's connection (a new one if it has
+    /// none) and checks the answer: a 2xx, and for an array create every item created.
+    pub async fn send(&mut self, kind: RequestKind) -> Result<(), Failure> {
+        let (method, path, body) = self.request(kind);
         let mut connection = match self.connection.take() {
             Some(connection) if !connection.sender.is_closed() => connection,
-            _ => match self.connect().await {
+            _ => match Connection::open(self.workload.addr).await {
                 Ok(connection) => connection,
                 Err(error) => {
                     // The server is gone or refusing: do not spin on it.
@@ -233,41 +267,106 @@ impl Worker for HttpWorker {
         }
         let request = request
             .body(Full::new(body.map(Bytes::from).unwrap_or_default()))
-            .map_err(|error| format!("request: {error}"))?;
-        let transport = |error: hyper::Error| format!("transport: {error}");
-        let exchange = async {
-            let response = connection.sender.send_request(request).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?;
-            Ok::<_, hyper::Error>((status, body))
-        };
-        // The connection is driven in this task, beside the request, rather than in a task
-        // of its own: every exchange would otherwise cost two task wake-ups in the load
-        // generator, on the cores the server is measured on.
-        let (status, body) = tokio::select! {
-            exchanged = exchange => exchanged.map_err(transport)?,
-            ended = &mut connection.driver => {
-                return Err(match ended {
-                    Ok(()) => "transport: the server closed the connection".to_owned(),
-                    Err(error) => transport(error),
-                });
-            }
-        };
+            .map_err(|error| Failure::Transport(format!("request: {error}")))?;
+        let response = connection.exchange(request).await?;
         self.connection = Some(connection);
+        let status = response.status();
         if !status.is_success() {
-            return Err(format!("HTTP {}", status.as_u16()));
+            return Err(Failure::Unexpected(format!("HTTP {}", status.as_u16())));
         }
-        if self.workload.scenario == Scenario::List {
-            let page: ListPage = serde_json::from_slice(&body.to_bytes())
-                .map_err(|error| format!("list page: {error}"))?;
-            self.cursor = page.next_cursor;
+        match kind {
+            RequestKind::ListPage => {
+                let page: ListPage = serde_json::from_slice(response.body())
+                    .map_err(|error| Failure::Unexpected(format!("list page: {error}")))?;
+                self.cursor = page.next_cursor;
+            }
+            RequestKind::CreateArray => {
+                let summary: ImportSummary = serde_json::from_slice(response.body())
+                    .map_err(|error| Failure::Unexpected(format!("array create: {error}")))?;
+                if let Some(failed) = summary.failed_contacts.first() {
+                    let why = failed
+                        .error
+                        .code
+                        .as_deref()
+                        .unwrap_or(&failed.error.message);
+                    return Err(Failure::Unexpected(format!(
+                        "array create: an item failed ({why})"
+                    )));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
 }
 
+/// A keep-alive HTTP/1.1 connection: the handle requests are sent on, and the future that
+/// does the connection's I/O while a request is in flight.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    driver: Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection").finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Connects to the server, with `TCP_NODELAY` as a client that cares about latency.
+    pub async fn open(addr: SocketAddr) -> Result<Self, Failure> {
+        let connect = |error: std::io::Error| Failure::Transport(format!("connect: {error}"));
+        let stream = TcpStream::connect(addr).await.map_err(connect)?;
+        stream.set_nodelay(true).map_err(connect)?;
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| Failure::Transport(format!("handshake: {error}")))?;
+        Ok(Self {
+            sender,
+            driver: Box::pin(driver),
+        })
+    }
+
+    /// Sends one request and reads its whole answer.
+    pub async fn exchange(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<Bytes>, Failure> {
+        let transport = |error: hyper::Error| Failure::Transport(format!("transport: {error}"));
+        let exchange = async {
+            let (parts, body) = self.sender.send_request(request).await?.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, hyper::Error>(Response::from_parts(parts, body))
+        };
+        // The connection is driven in this task, beside the request, rather than in a task
+        // of its own: every exchange would otherwise cost two task wake-ups in the load
+        // generator, on the cores the server is measured on.
+        tokio::select! {
+            exchanged = exchange => exchanged.map_err(transport),
+            ended = &mut self.driver => Err(match ended {
+                Ok(()) => Failure::Transport("transport: the server closed the connection".to_owned()),
+                Err(error) => transport(error),
+            }),
+        }
+    }
+}
+
+/// The only member of a list page the walk needs; serde skips the contacts.
+#[derive(Deserialize)]
+struct ListPage {
+    next_cursor: Option<String>,
+}
+
+impl Worker for HttpWorker {
+    async fn call(&mut self) -> Result<(), String> {
+        let kind = self.next_kind();
+        self.send(kind).await.map_err(|failure| failure.to_string())
+    }
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -283,6 +382,15 @@ fn percent_encode(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn workload() -> Arc<Workload> {
+        Arc::new(Workload {
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            authorization: HeaderValue::from_static("Bearer k"),
+            contact_ids: Arc::new(vec![Uuid::now_v7(); 10]),
+            counter: AtomicU64::new(0),
+        })
+    }
+
     #[test]
     fn percent_encoding_keeps_unreserved_characters_only() {
         assert_eq!(percent_encode("a-Z_0.~"), "a-Z_0.~");
@@ -291,16 +399,23 @@ mod tests {
 
     #[test]
     fn a_mix_sends_reads_and_patches() {
-        let workload = Arc::new(Workload {
-            scenario: Scenario::Mix,
-            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
-            authorization: HeaderValue::from_static("Bearer k"),
-            contact_ids: Arc::new(vec![Uuid::now_v7(); 10]),
-            counter: AtomicU64::new(0),
-        });
-        let mut worker = HttpWorker::new(workload, 7);
-        let methods: Vec<Method> = (0..1000).map(|_| worker.next_request().0).collect();
-        let patches = methods.iter().filter(|m| **m == Method::PATCH).count();
+        let mut worker = HttpWorker::new(workload(), Scenario::Mix.mix(), 7);
+        let kinds: Vec<RequestKind> = (0..1000).map(|_| worker.next_kind()).collect();
+        let patches = kinds.iter().filter(|k| **k == RequestKind::Patch).count();
         assert!((150..250).contains(&patches), "{patches} patches in 1000");
+        assert!(kinds.iter().all(|k| *k != RequestKind::Create));
+    }
+
+    #[test]
+    fn an_array_create_sends_new_contacts_that_all_differ() {
+        let mut worker = HttpWorker::new(workload(), Mix(&[(RequestKind::CreateArray, 1)]), 7);
+        let (method, _, body) = worker.request(RequestKind::CreateArray);
+        assert_eq!(method, Method::POST);
+        let items: Vec<serde_json::Value> =
+            serde_json::from_str(&body.expect("a body")).expect("a JSON array");
+        assert_eq!(items.len() as u64, ARRAY_CREATE_ITEMS);
+        let emails: std::collections::BTreeSet<&str> =
+            items.iter().filter_map(|i| i["email"].as_str()).collect();
+        assert_eq!(emails.len() as u64, ARRAY_CREATE_ITEMS);
     }
 }

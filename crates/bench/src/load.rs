@@ -16,7 +16,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 /// How long one operation may take before it counts as failed; it keeps every loop bounded
 /// in time even if the server stops answering.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long after the end an open-loop operation due before the end may still start: the
 /// timer wakes a sleeping worker up to a millisecond late, and a slot due just before the

@@ -1,6 +1,7 @@
 //! `contactd-bench`: builds the release `contactd`, serves it on a fresh seeded database,
 //! drives each scenario over HTTP, then measures the database's own ceiling for the same
-//! writes, and prints it all as Markdown tables (see `BENCHMARKS.md`).
+//! writes, and prints it all as Markdown tables (see `BENCHMARKS.md`). `--soak` runs
+//! everything at once for minutes instead, against the server's robustness bounds.
 
 mod bulk;
 mod ceiling;
@@ -9,6 +10,7 @@ mod database;
 mod http;
 mod load;
 mod report;
+mod soak;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -83,6 +85,18 @@ struct Options {
     #[arg(long, value_name = "ROWS")]
     bulk: Option<u64>,
 
+    /// Instead of the scenarios: for this long, array creates, seed PATCHes, reads, an
+    /// export that stalls, login bursts and slow clients all at once, with the database's
+    /// size, the server's memory and file descriptors sampled; fails when a bound of
+    /// `docs/robustness.md` is exceeded.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = humantime::parse_duration,
+        conflicts_with_all = ["bulk", "rate", "scenarios", "duration", "warm_up"]
+    )]
+    soak: Option<Duration>,
+
     /// The cargo profile contactd is built in. Only `release` measures anything; `dev`
     /// reuses a test build, for a smoke run that checks the benchmark still works.
     #[arg(long, default_value = "release")]
@@ -105,8 +119,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(mut options: Options) -> anyhow::Result<()> {
-    if options.concurrency == 0 || options.contacts == 0 || options.duration.is_zero() {
-        bail!("--concurrency, --contacts and --duration must be above zero");
+    if options.concurrency == 0
+        || options.contacts == 0
+        || options.duration.is_zero()
+        || options.soak.is_some_and(|soak| soak.is_zero())
+    {
+        bail!("--concurrency, --contacts, --duration and --soak must be above zero");
     }
     if options
         .rate
@@ -221,6 +239,23 @@ async fn bench(
 
     eprintln!("starting contactd serve (log: {})", log.display());
     let server = contactd.serve(log).await?;
+    let authorization = HeaderValue::from_str(&format!("Bearer {key}"))?;
+    let contact_ids = Arc::new(contact_ids);
+    if let Some(duration) = options.soak {
+        let outcome = soak::run(soak::Soak {
+            server: &server,
+            database,
+            authorization,
+            contact_ids,
+            concurrency: options.concurrency,
+            duration,
+        })
+        .await;
+        // A server that died during the soak cannot be stopped; say why the soak failed.
+        let stopped = server.stop().await;
+        outcome?;
+        return stopped;
+    }
     let timing = Timing {
         warm_up: options.warm_up,
         duration: options.duration,
@@ -228,21 +263,18 @@ async fn bench(
     let pacing = options
         .rate
         .map_or(Pacing::Closed, |rate| Pacing::Open { rate });
-    let authorization = HeaderValue::from_str(&format!("Bearer {key}"))?;
-    let contact_ids = Arc::new(contact_ids);
     let clock_ticks = clock_ticks();
     let mut measured = Vec::new();
     report::print_scenario_header();
     for &scenario in &options.scenarios {
         let workload = Arc::new(Workload {
-            scenario,
             addr: server.addr,
             authorization: authorization.clone(),
             contact_ids: Arc::clone(&contact_ids),
             counter: AtomicU64::new(0),
         });
         let workers = (0..options.concurrency)
-            .map(|worker| HttpWorker::new(Arc::clone(&workload), worker as u64))
+            .map(|worker| HttpWorker::new(Arc::clone(&workload), scenario.mix(), worker as u64))
             .collect();
         let (outcome, usage) =
             drive_with_usage(&server, clock_ticks, workers, timing, pacing).await?;
@@ -317,9 +349,10 @@ fn print_setting(options: &Options, database: &FreshDatabase) {
         FreshDatabase::Sqlite { .. } => "SQLite (WAL, synchronous=FULL)".to_owned(),
         FreshDatabase::Postgres { .. } => "PostgreSQL".to_owned(),
     };
-    let mode = match (options.bulk, options.rate) {
-        (Some(rows), _) => format!("import and export of {rows} contacts"),
-        (None, rate) => format!(
+    let mode = match (options.soak, options.bulk, options.rate) {
+        (Some(duration), _, _) => soak::describe(options.concurrency, duration),
+        (None, Some(rows), _) => format!("import and export of {rows} contacts"),
+        (None, None, rate) => format!(
             "{} connections, {}, {} warm-up then {} measured per scenario",
             options.concurrency,
             rate.map_or_else(

@@ -65,8 +65,16 @@ struct Replacement {
     stands_for: usize,
 }
 
-/// The shaped response for a bare refusal hyper is writing, if `buf` is one.
+/// The longest bare refusal hyper writes: a status line, `content-length: 0`, a date.
+const MAX_BARE_REFUSAL: usize = 256;
+
+/// The shaped response for a bare refusal hyper is writing, if `buf` is one. Every response
+/// passes through here, so anything that is not short and shaped like one is let through
+/// on a look at its length and first bytes.
 fn shaped(buf: &[u8]) -> Option<Vec<u8>> {
+    if buf.len() > MAX_BARE_REFUSAL || !buf.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
     let head = std::str::from_utf8(buf).ok()?;
     let head = head.strip_suffix("\r\n\r\n")?;
     let (status_line, headers) = head.split_once("\r\n")?;
@@ -133,6 +141,28 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for ShapedRefusals<IO> {
         // hyper asks again with the same bytes until told they are written.
         let written = ready!(self.poll_replacement(cx))?;
         Poll::Ready(Ok(written.unwrap_or(0)))
+    }
+
+    /// Vectored writes go straight through (hyper then writes a response's head and body
+    /// without copying them into one buffer, which cost a list page a fifth of its server
+    /// CPU: 528 against 417 µs in the benchmark); a bare refusal is one slice, and goes the
+    /// way of [`Self::poll_write`].
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let mut written = bufs.iter().filter(|buf| !buf.is_empty());
+        if let (Some(only), None) = (written.next(), written.next())
+            && (self.replacement.is_some() || shaped(only).is_some())
+        {
+            return self.poll_write(cx, only);
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -93,6 +93,10 @@ fn normal_form(address: &str) -> Option<String> {
 /// it), control characters, and every white space but the plain space (which only a quoted
 /// local part may hold).
 fn is_invisible(c: char) -> bool {
+    if c.is_ascii() {
+        // No ASCII character is default-ignorable.
+        return c.is_ascii_control() || (c.is_ascii_whitespace() && c != ' ');
+    }
     const DEFAULT_IGNORABLE: icu_properties::CodePointSetDataBorrowed<'static> =
         CodePointSetData::new::<DefaultIgnorableCodePoint>();
     DEFAULT_IGNORABLE.contains(c) || c.is_control() || (c.is_whitespace() && c != ' ')
@@ -114,12 +118,18 @@ fn normal_local_part(local: &str) -> Option<String> {
         Some(quoted) => unquote(quoted)?,
         None => local.to_owned(),
     };
-    let content: String = content
-        .nfkc()
-        .collect::<String>()
-        .to_lowercase()
-        .nfkc()
-        .collect();
+    // Every ASCII text is in NFKC already, and most addresses are ASCII: this is on the
+    // path of every `alt:email:` lookup.
+    let content: String = if content.is_ascii() {
+        content.to_ascii_lowercase()
+    } else {
+        content
+            .nfkc()
+            .collect::<String>()
+            .to_lowercase()
+            .nfkc()
+            .collect()
+    };
     if is_dot_atom(&content) {
         return Some(content);
     }

@@ -1,13 +1,26 @@
-//! The SQL both backends run, written once.
+//! The SQL both backends run, written once, each statement with the function that builds
+//! it from domain values: its text and the order of its arguments are written together,
+//! here and nowhere else.
 //!
 //! Placeholders are `$N`, which PostgreSQL and SQLite both read as "the N-th argument";
 //! the schema is the same in both migration trees (ids are UUIDs, times are integer
 //! milliseconds, field keys sort bytewise), so one statement means the same on both. Every
 //! statement is a `&'static str`, so each is prepared once per connection and cached.
-//! What only one backend needs (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's row lock) stays in
-//! that backend's file.
+//! Statements that return rows list their columns in the order of their decoder in
+//! `rows.rs`. What only one backend runs (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's
+//! snapshot of an export) stays in that backend's file.
 
-use super::{EmailTable, IdentifierMatch, UniqueMember};
+use uuid::Uuid;
+
+use super::connection::Statement;
+use super::model::{
+    EmailTable, FieldDefinition, ListPosition, NewApiKey, NewFieldDefinition, NewSession,
+    StoredEmail, UniqueMember,
+};
+use super::rows::options_json;
+use crate::domain::contact::{ContactMembers, FieldWrite};
+use crate::domain::custom_field::RESERVED_KEYS;
+use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 macro_rules! contact_columns {
     () => {
@@ -36,9 +49,30 @@ macro_rules! field_columns {
     };
 }
 
-/// Reads one contact, one row per custom field value: `$1` the company, `$2` the value of
-/// the identifier's column.
-pub fn contact_by_identifier(id: &IdentifierMatch<'_>) -> &'static str {
+/// Undoes the statements of the write running now, which each backend runs in a savepoint
+/// of this name, so that the transaction can go on after one of them failed.
+pub fn roll_back_write() -> Statement {
+    Statement::new("ROLLBACK TO write")
+}
+
+pub fn ping() -> Statement {
+    Statement::new("SELECT 1")
+}
+
+/// A statement of `texts` (one per column, in the order id, email, phone_number, ext_id)
+/// matching a company's (`$1`) contact by an identifier (`$2`).
+fn by_identifier(company_id: Uuid, id: &ContactIdentifier, texts: [&'static str; 4]) -> Statement {
+    let statement = |sql| Statement::new(sql).arg(company_id);
+    match id {
+        ContactIdentifier::Id(uuid) => statement(texts[0]).arg(*uuid),
+        ContactIdentifier::Email(email) => statement(texts[1]).arg(email.as_str()),
+        ContactIdentifier::PhoneNumber(phone) => statement(texts[2]).arg(phone.as_str()),
+        ContactIdentifier::ExtId(ext_id) => statement(texts[3]).arg(ext_id.as_str()),
+    }
+}
+
+/// Reads one contact by any identifier form, one row per custom field value.
+pub fn contact_by_identifier(company_id: Uuid, id: &ContactIdentifier) -> Statement {
     macro_rules! select {
         ($column:literal) => {
             concat!(
@@ -52,16 +86,46 @@ pub fn contact_by_identifier(id: &IdentifierMatch<'_>) -> &'static str {
             )
         };
     }
-    match id.column() {
-        None => select!("id"),
-        Some(UniqueMember::Email) => select!("email"),
-        Some(UniqueMember::PhoneNumber) => select!("phone_number"),
-        Some(UniqueMember::ExtId) => select!("ext_id"),
-    }
+    by_identifier(
+        company_id,
+        id,
+        [
+            select!("id"),
+            select!("email"),
+            select!("phone_number"),
+            select!("ext_id"),
+        ],
+    )
 }
 
-/// Deletes a contact by any identifier form (`$1` company, `$2` value), returning its id.
-pub fn delete_contact(id: &IdentifierMatch<'_>) -> &'static str {
+/// Locks the row of the contact an identifier names until the transaction ends, returning
+/// its id. A concurrent update of the same contact waits here; one that changed the
+/// identifier meanwhile makes it match nothing (404), as it should. PostgreSQL only (see
+/// `Connection::locks_rows`).
+pub fn lock_contact(company_id: Uuid, id: &ContactIdentifier) -> Statement {
+    macro_rules! lock {
+        ($column:literal) => {
+            concat!(
+                "SELECT id FROM contacts WHERE company_id = $1 AND ",
+                $column,
+                " = $2 FOR UPDATE"
+            )
+        };
+    }
+    by_identifier(
+        company_id,
+        id,
+        [
+            lock!("id"),
+            lock!("email"),
+            lock!("phone_number"),
+            lock!("ext_id"),
+        ],
+    )
+}
+
+/// Deletes a contact by any identifier form, returning its id.
+pub fn delete_contact(company_id: Uuid, id: &ContactIdentifier) -> Statement {
     macro_rules! delete {
         ($column:literal) => {
             concat!(
@@ -71,222 +135,458 @@ pub fn delete_contact(id: &IdentifierMatch<'_>) -> &'static str {
             )
         };
     }
-    match id.column() {
-        None => delete!("id"),
-        Some(UniqueMember::Email) => delete!("email"),
-        Some(UniqueMember::PhoneNumber) => delete!("phone_number"),
-        Some(UniqueMember::ExtId) => delete!("ext_id"),
-    }
+    by_identifier(
+        company_id,
+        id,
+        [
+            delete!("id"),
+            delete!("email"),
+            delete!("phone_number"),
+            delete!("ext_id"),
+        ],
+    )
 }
 
-/// The contact of a company (`$1`) holding a unique member's value (`$2`).
-pub fn contact_holding(member: UniqueMember) -> &'static str {
-    match member {
+/// The contact of a company holding a unique member's value.
+pub fn contact_holding(company_id: Uuid, member: UniqueMember, value: &str) -> Statement {
+    let sql = match member {
         UniqueMember::Email => "SELECT id FROM contacts WHERE company_id = $1 AND email = $2",
         UniqueMember::PhoneNumber => {
             "SELECT id FROM contacts WHERE company_id = $1 AND phone_number = $2"
         }
         UniqueMember::ExtId => "SELECT id FROM contacts WHERE company_id = $1 AND ext_id = $2",
-    }
+    };
+    Statement::new(sql).arg(company_id).arg(value)
 }
 
-/// A page of contacts, newest first, after the position (`$2` created_at, `$3` id), at
-/// most `$4` contacts, one row per custom field value.
-pub const LIST_CONTACTS: &str = concat!(
-    "SELECT ",
-    contact_columns!(),
-    " FROM (SELECT * FROM contacts \
-       WHERE company_id = $1 AND (created_at, id) < ($2, $3) \
-       ORDER BY created_at DESC, id DESC LIMIT $4) c",
-    contact_values_join!(),
-    "ORDER BY c.created_at DESC, c.id DESC, f.key"
-);
+/// A page of contacts, newest first, after the position, at most `limit` contacts, one
+/// row per custom field value.
+pub fn list_contacts(company_id: Uuid, after: ListPosition, limit: u32) -> Statement {
+    const SQL: &str = concat!(
+        "SELECT ",
+        contact_columns!(),
+        " FROM (SELECT * FROM contacts \
+           WHERE company_id = $1 AND (created_at, id) < ($2, $3) \
+           ORDER BY created_at DESC, id DESC LIMIT $4) c",
+        contact_values_join!(),
+        "ORDER BY c.created_at DESC, c.id DESC, f.key"
+    );
+    Statement::new(SQL)
+        .arg(company_id)
+        .arg(after.created_at_ms)
+        .arg(after.id)
+        .arg(limit)
+}
 
-/// Up to `$3` contacts of a company (`$1`), newest first, whose "first last" name matches
-/// the `LIKE` pattern `$2`, one row per custom field value. Both sides go through the
-/// database's `lower()`, so the match is as case-insensitive as that is. No index serves
-/// a match anywhere in a name: this reads every contact of the company, which is fine for
-/// a person searching in the dashboard.
-pub const SEARCH_CONTACTS_BY_NAME: &str = concat!(
-    "SELECT ",
-    contact_columns!(),
-    " FROM (SELECT * FROM contacts \
-       WHERE company_id = $1 \
-       AND lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) \
-           LIKE lower($2) ESCAPE '\\' \
-       ORDER BY created_at DESC, id DESC LIMIT $3) c",
-    contact_values_join!(),
-    "ORDER BY c.created_at DESC, c.id DESC, f.key"
-);
+/// Up to `limit` contacts of a company, newest first, whose "first last" name contains
+/// `text`, one row per custom field value. Both sides go through the database's `lower()`,
+/// so the match is as case-insensitive as that is. No index serves a match anywhere in a
+/// name: this reads every contact of the company, which is fine for a person searching in
+/// the dashboard.
+pub fn search_contacts_by_name(company_id: Uuid, text: &str, limit: u32) -> Statement {
+    const SQL: &str = concat!(
+        "SELECT ",
+        contact_columns!(),
+        " FROM (SELECT * FROM contacts \
+           WHERE company_id = $1 \
+           AND lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) \
+               LIKE lower($2) ESCAPE '\\' \
+           ORDER BY created_at DESC, id DESC LIMIT $3) c",
+        contact_values_join!(),
+        "ORDER BY c.created_at DESC, c.id DESC, f.key"
+    );
+    Statement::new(SQL)
+        .arg(company_id)
+        .arg(contains_pattern(text))
+        .arg(limit)
+}
 
-/// Every contact of a company (`$1`), newest first, one row per custom field value: read
-/// row by row, in one snapshot, by an export.
-pub const EXPORT_CONTACTS: &str = concat!(
-    "SELECT ",
-    contact_columns!(),
-    " FROM contacts c",
-    contact_values_join!(),
-    "WHERE c.company_id = $1 ORDER BY c.created_at DESC, c.id DESC, f.key"
-);
+/// The `LIKE` pattern of a name search: `text` anywhere, its wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
 
-pub const COUNT_CONTACTS: &str = "SELECT count(*) FROM contacts WHERE company_id = $1";
+/// Every contact of a company, newest first, one row per custom field value: read row by
+/// row, in one snapshot, by an export.
+pub fn export_contacts(company_id: Uuid) -> Statement {
+    const SQL: &str = concat!(
+        "SELECT ",
+        contact_columns!(),
+        " FROM contacts c",
+        contact_values_join!(),
+        "WHERE c.company_id = $1 ORDER BY c.created_at DESC, c.id DESC, f.key"
+    );
+    Statement::new(SQL).arg(company_id)
+}
 
-pub const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, phone_number, \
-     ext_id, first_name, last_name, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+pub fn count_contacts(company_id: Uuid) -> Statement {
+    Statement::new("SELECT count(*) FROM contacts WHERE company_id = $1").arg(company_id)
+}
 
-/// Sets a contact's identifiers (`$1` the contact). Run only when one of them changes:
-/// SQLite rewrites the entry of every index whose column a statement assigns, even to the
-/// same value, and with three unique indexes that nearly quadrupled the pages each seed
-/// PATCH wrote.
-pub const UPDATE_CONTACT_IDENTIFIERS: &str = "UPDATE contacts SET email = $2, \
-     phone_number = $3, ext_id = $4 WHERE id = $1";
+pub fn insert_contact(id: Uuid, company_id: Uuid, members: &ContactMembers, now: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO contacts (id, company_id, email, phone_number, ext_id, first_name, \
+         last_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .arg(id)
+    .arg(company_id)
+    .arg(&members.email)
+    .arg(&members.phone_number)
+    .arg(&members.ext_id)
+    .arg(&members.first_name)
+    .arg(&members.last_name)
+    .arg(now)
+}
 
-/// Sets a contact's names and `updated_at` (`$1` the contact): run by every update that
-/// changes anything.
-pub const UPDATE_CONTACT: &str = "UPDATE contacts SET first_name = $2, last_name = $3, \
-     updated_at = $4 WHERE id = $1";
+/// Sets a contact's identifiers. Run only when one of them changes: SQLite rewrites the
+/// entry of every index whose column a statement assigns, even to the same value, and with
+/// three unique indexes that nearly quadrupled the pages each seed PATCH wrote.
+pub fn update_contact_identifiers(id: Uuid, members: &ContactMembers) -> Statement {
+    Statement::new("UPDATE contacts SET email = $2, phone_number = $3, ext_id = $4 WHERE id = $1")
+        .arg(id)
+        .arg(&members.email)
+        .arg(&members.phone_number)
+        .arg(&members.ext_id)
+}
 
-pub const UPSERT_VALUE: &str = "INSERT INTO contact_field_values (contact_id, field_id, value) \
-     VALUES ($1, $2, $3) \
-     ON CONFLICT (contact_id, field_id) DO UPDATE SET value = excluded.value";
+/// Sets a contact's names and `updated_at`: run by every update that changes anything.
+pub fn update_contact(id: Uuid, members: &ContactMembers, updated_at: i64) -> Statement {
+    Statement::new(
+        "UPDATE contacts SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1",
+    )
+    .arg(id)
+    .arg(&members.first_name)
+    .arg(&members.last_name)
+    .arg(updated_at)
+}
 
-pub const DELETE_VALUE: &str =
-    "DELETE FROM contact_field_values WHERE contact_id = $1 AND field_id = $2";
+pub fn upsert_value(contact_id: Uuid, write: &FieldWrite) -> Statement {
+    Statement::new(
+        "INSERT INTO contact_field_values (contact_id, field_id, value) VALUES ($1, $2, $3) \
+         ON CONFLICT (contact_id, field_id) DO UPDATE SET value = excluded.value",
+    )
+    .arg(contact_id)
+    .arg(write.field_id)
+    .arg(write.value.to_storage())
+}
 
-pub const INSERT_COMPANY: &str = "INSERT INTO companies (id, name, cursor_secret, created_at) \
-     VALUES ($1, $2, $3, $4) RETURNING id, name, created_at";
+pub fn delete_value(contact_id: Uuid, field_id: Uuid) -> Statement {
+    Statement::new("DELETE FROM contact_field_values WHERE contact_id = $1 AND field_id = $2")
+        .arg(contact_id)
+        .arg(field_id)
+}
 
-pub const LIST_COMPANIES: &str =
-    "SELECT id, name, created_at FROM companies ORDER BY created_at, id";
+pub fn insert_company(id: Uuid, name: &str, cursor_secret: &[u8], now: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO companies (id, name, cursor_secret, created_at) VALUES ($1, $2, $3, $4) \
+         RETURNING id, name, created_at",
+    )
+    .arg(id)
+    .arg(name)
+    .arg(cursor_secret)
+    .arg(now)
+}
 
-/// `$1` an id (or NULL), `$2` a name; a match on the id wins over one on the name.
-pub const FIND_COMPANY: &str = "SELECT id, name, created_at FROM companies \
-     WHERE id = $1 OR name = $2 ORDER BY (id = $1) DESC LIMIT 1";
+pub fn list_companies() -> Statement {
+    Statement::new("SELECT id, name, created_at FROM companies ORDER BY created_at, id")
+}
 
-pub const INSERT_KEY: &str = concat!(
-    "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
-    key_columns!()
-);
+/// A company by its id or, failing that, by its name: a match on the id wins.
+pub fn find_company(id_or_name: &str) -> Statement {
+    Statement::new(
+        "SELECT id, name, created_at FROM companies \
+         WHERE id = $1 OR name = $2 ORDER BY (id = $1) DESC LIMIT 1",
+    )
+    .arg(Uuid::try_parse(id_or_name).ok())
+    .arg(id_or_name)
+}
 
-pub const LIST_KEYS: &str = concat!(
-    "SELECT ",
-    key_columns!(),
-    " FROM api_keys WHERE company_id = $1 ORDER BY created_at, id"
-);
+pub fn insert_key(id: Uuid, company_id: Uuid, key: &NewApiKey, now: i64) -> Statement {
+    Statement::new(concat!(
+        "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        key_columns!()
+    ))
+    .arg(id)
+    .arg(company_id)
+    .arg(&key.name)
+    .arg(key.prefix.as_str())
+    .arg(&key.key_hash[..])
+    .arg(now)
+}
 
-pub const REVOKE_KEY: &str = concat!(
-    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING ",
-    key_columns!()
-);
+pub fn list_keys(company_id: Uuid) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        key_columns!(),
+        " FROM api_keys WHERE company_id = $1 ORDER BY created_at, id"
+    ))
+    .arg(company_id)
+}
 
-pub const AUTHENTICATE: &str = "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at \
-     FROM api_keys k JOIN companies c ON c.id = k.company_id \
-     WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
+pub fn revoke_key(key_id: Uuid, now: i64) -> Statement {
+    Statement::new(concat!(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING ",
+        key_columns!()
+    ))
+    .arg(key_id)
+    .arg(now)
+}
 
-pub const TOUCH_KEY: &str = "UPDATE api_keys SET last_used_at = $2 WHERE id = $1";
+pub fn authenticate(key_hash: &[u8; 32]) -> Statement {
+    Statement::new(
+        "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at \
+         FROM api_keys k JOIN companies c ON c.id = k.company_id \
+         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+    )
+    .arg(&key_hash[..])
+}
 
-pub const INSERT_FIELD: &str = concat!(
-    "INSERT INTO custom_fields (id, company_id, key, display_name, field_type, options, \
-     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
-    field_columns!()
-);
+pub fn touch_key(key_id: Uuid, at: i64) -> Statement {
+    Statement::new("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
+        .arg(key_id)
+        .arg(at)
+}
 
-pub const LIST_FIELDS: &str = concat!(
-    "SELECT ",
-    field_columns!(),
-    " FROM custom_fields WHERE company_id = $1 ORDER BY key"
-);
+pub fn insert_field(id: Uuid, company_id: Uuid, field: &NewFieldDefinition, now: i64) -> Statement {
+    Statement::new(concat!(
+        "INSERT INTO custom_fields (id, company_id, key, display_name, field_type, options, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        field_columns!()
+    ))
+    .arg(id)
+    .arg(company_id)
+    .arg(field.key.as_str())
+    .arg(field.display_name.as_str())
+    .arg(field.field_type.as_str())
+    .arg(
+        field
+            .options
+            .as_ref()
+            .map(|options| options_json(options.as_slice())),
+    )
+    .arg(now)
+}
 
-pub const GET_FIELD: &str = concat!(
-    "SELECT ",
-    field_columns!(),
-    " FROM custom_fields WHERE company_id = $1 AND key = $2"
-);
+pub fn list_fields(company_id: Uuid) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        field_columns!(),
+        " FROM custom_fields WHERE company_id = $1 ORDER BY key"
+    ))
+    .arg(company_id)
+}
 
-/// Writes a definition's name and options (`$1` its id), as `FieldDefinitionChange` made
-/// them from the row read in the same transaction.
-pub const UPDATE_FIELD: &str =
-    "UPDATE custom_fields SET display_name = $2, options = $3 WHERE id = $1";
+pub fn get_field(company_id: Uuid, key: &FieldKey) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        field_columns!(),
+        " FROM custom_fields WHERE company_id = $1 AND key = $2"
+    ))
+    .arg(company_id)
+    .arg(key.as_str())
+}
 
-pub const DELETE_FIELD: &str = "DELETE FROM custom_fields WHERE company_id = $1 AND key = $2";
+/// Reads a definition and locks its row until the transaction ends, so a change is judged
+/// against what it overwrites. PostgreSQL only (see `Connection::locks_rows`).
+pub fn lock_field(company_id: Uuid, key: &FieldKey) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        field_columns!(),
+        " FROM custom_fields WHERE company_id = $1 AND key = $2 FOR UPDATE"
+    ))
+    .arg(company_id)
+    .arg(key.as_str())
+}
 
-pub const COUNT_FIELD_VALUES: &str = "SELECT count(*) FROM contact_field_values v \
-     JOIN custom_fields f ON f.id = v.field_id WHERE f.company_id = $1 AND f.key = $2";
+/// Writes a definition's name and options, as `FieldDefinitionChange` made them from the
+/// row read in the same transaction. Options are `NULL` for every type but select.
+pub fn update_field(field: &FieldDefinition) -> Statement {
+    let options =
+        (field.field_type == contactd_api::FieldType::Select).then(|| options_json(&field.options));
+    Statement::new("UPDATE custom_fields SET display_name = $2, options = $3 WHERE id = $1")
+        .arg(field.id)
+        .arg(field.display_name.as_str())
+        .arg(options)
+}
 
-pub const INSERT_USER: &str = "INSERT INTO users (id, company_id, email, password_hash, \
-     created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id, company_id, email, created_at";
+pub fn delete_field(company_id: Uuid, key: &FieldKey) -> Statement {
+    Statement::new("DELETE FROM custom_fields WHERE company_id = $1 AND key = $2")
+        .arg(company_id)
+        .arg(key.as_str())
+}
 
-pub const LIST_USERS: &str = "SELECT id, company_id, email, created_at FROM users \
-     WHERE company_id = $1 ORDER BY created_at, id";
+pub fn count_field_values(company_id: Uuid, key: &FieldKey) -> Statement {
+    Statement::new(
+        "SELECT count(*) FROM contact_field_values v \
+         JOIN custom_fields f ON f.id = v.field_id WHERE f.company_id = $1 AND f.key = $2",
+    )
+    .arg(company_id)
+    .arg(key.as_str())
+}
 
-/// Sets a user's password hash (`$1` email, `$2` hash).
-pub const SET_PASSWORD: &str = "UPDATE users SET password_hash = $2 WHERE email = $1 RETURNING id";
+pub fn insert_user(
+    id: Uuid,
+    company_id: Uuid,
+    email: &Email,
+    password_hash: &str,
+    now: i64,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO users (id, company_id, email, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id, company_id, email, created_at",
+    )
+    .arg(id)
+    .arg(company_id)
+    .arg(email.as_str())
+    .arg(password_hash)
+    .arg(now)
+}
 
-pub const DELETE_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+pub fn list_users(company_id: Uuid) -> Statement {
+    Statement::new(
+        "SELECT id, company_id, email, created_at FROM users \
+         WHERE company_id = $1 ORDER BY created_at, id",
+    )
+    .arg(company_id)
+}
 
-pub const DELETE_USER: &str = "DELETE FROM users WHERE email = $1";
+/// Sets a user's password hash, returning the user's id.
+pub fn set_password(email: &Email, password_hash: &str) -> Statement {
+    Statement::new("UPDATE users SET password_hash = $2 WHERE email = $1 RETURNING id")
+        .arg(email.as_str())
+        .arg(password_hash)
+}
 
-pub const USER_CREDENTIALS: &str = "SELECT id, password_hash FROM users WHERE email = $1";
+pub fn delete_user_sessions(user_id: Uuid) -> Statement {
+    Statement::new("DELETE FROM sessions WHERE user_id = $1").arg(user_id)
+}
 
-/// Deletes the login windows that opened at or before `$1`: ended ones, kept for nothing.
-pub const PURGE_LOGIN_ATTEMPTS: &str = "DELETE FROM login_attempts WHERE window_started_at <= $1";
+pub fn delete_user(email: &Email) -> Statement {
+    Statement::new("DELETE FROM users WHERE email = $1").arg(email.as_str())
+}
 
-/// Counts a password check of the email `$1` at `$2` and returns the count, unless the
-/// email's window (one that opened after `$3`) already has `$4` checks: then it changes
-/// nothing and returns no row. One statement, so parallel logins cannot all pass the
-/// check before any is counted. A window that opened at or before `$3` has ended: the
-/// check opens a new one.
-pub const RESERVE_LOGIN_ATTEMPT: &str = "INSERT INTO login_attempts \
-     (email, attempts, window_started_at) VALUES ($1, 1, $2) \
-     ON CONFLICT (email) DO UPDATE SET \
-     attempts = CASE WHEN login_attempts.window_started_at > $3 \
-         THEN login_attempts.attempts + 1 ELSE 1 END, \
-     window_started_at = CASE WHEN login_attempts.window_started_at > $3 \
-         THEN login_attempts.window_started_at ELSE $2 END \
-     WHERE login_attempts.window_started_at <= $3 OR login_attempts.attempts < $4 \
-     RETURNING attempts";
+pub fn user_credentials(email: &Email) -> Statement {
+    Statement::new("SELECT id, password_hash FROM users WHERE email = $1").arg(email.as_str())
+}
 
-pub const LOGIN_WINDOW_START: &str =
-    "SELECT window_started_at FROM login_attempts WHERE email = $1";
+/// Deletes the login windows that opened at or before `ended`: ended ones, kept for nothing.
+pub fn purge_login_attempts(ended: i64) -> Statement {
+    Statement::new("DELETE FROM login_attempts WHERE window_started_at <= $1").arg(ended)
+}
 
-pub const CLEAR_LOGIN_ATTEMPTS: &str = "DELETE FROM login_attempts WHERE email = $1";
+/// Counts a password check of an email at `now` and returns a row, unless the email's
+/// window (one that opened after `ended`) already has `limit` checks: then it changes
+/// nothing and returns no row. One statement, so parallel logins cannot all pass the check
+/// before any is counted. A window that opened at or before `ended` has ended: the check
+/// opens a new one.
+pub fn reserve_login_attempt(email: &Email, now: i64, ended: i64, limit: u32) -> Statement {
+    Statement::new(
+        "INSERT INTO login_attempts (email, attempts, window_started_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (email) DO UPDATE SET \
+         attempts = CASE WHEN login_attempts.window_started_at > $3 \
+             THEN login_attempts.attempts + 1 ELSE 1 END, \
+         window_started_at = CASE WHEN login_attempts.window_started_at > $3 \
+             THEN login_attempts.window_started_at ELSE $2 END \
+         WHERE login_attempts.window_started_at <= $3 OR login_attempts.attempts < $4 \
+         RETURNING attempts",
+    )
+    .arg(email.as_str())
+    .arg(now)
+    .arg(ended)
+    .arg(limit)
+}
 
-/// Clears the login attempts of the user `$1`'s email.
-pub const CLEAR_USER_LOGIN_ATTEMPTS: &str =
-    "DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = $1)";
+pub fn login_window_start(email: &Email) -> Statement {
+    Statement::new("SELECT window_started_at FROM login_attempts WHERE email = $1")
+        .arg(email.as_str())
+}
 
-pub const DELETE_EXPIRED_SESSIONS: &str = "DELETE FROM sessions WHERE expires_at <= $1";
+pub fn clear_login_attempts(email: &Email) -> Statement {
+    Statement::new("DELETE FROM login_attempts WHERE email = $1").arg(email.as_str())
+}
 
-pub const INSERT_SESSION: &str = "INSERT INTO sessions (token_hash, user_id, csrf_token, \
-     created_at, expires_at) VALUES ($1, $2, $3, $4, $5)";
+/// Clears the login attempts of a user's email.
+pub fn clear_user_login_attempts(user_id: Uuid) -> Statement {
+    Statement::new(
+        "DELETE FROM login_attempts WHERE email = (SELECT email FROM users WHERE id = $1)",
+    )
+    .arg(user_id)
+}
 
-/// The user, company and CSRF token of an unexpired (`$2` now) session (`$1` token hash).
-pub const FIND_SESSION: &str = "SELECT u.id AS user_id, u.email, c.id AS company_id, \
-     c.name AS company_name, c.cursor_secret, s.csrf_token \
-     FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = u.company_id \
-     WHERE s.token_hash = $1 AND s.expires_at > $2";
+pub fn delete_expired_sessions(now: i64) -> Statement {
+    Statement::new("DELETE FROM sessions WHERE expires_at <= $1").arg(now)
+}
 
-pub const DELETE_SESSION: &str = "DELETE FROM sessions WHERE token_hash = $1";
+pub fn insert_session(session: &NewSession, now: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .arg(&session.token_hash[..])
+    .arg(session.user_id)
+    .arg(session.csrf_token.as_str())
+    .arg(now)
+    .arg(session.expires_at.timestamp_millis())
+}
 
-/// The custom fields of every company whose key is reserved (`$1` … `$9`, the nine of
-/// `domain::custom_field::RESERVED_KEYS`), with the company's name.
-pub const FIELDS_WITH_RESERVED_KEYS: &str = "SELECT f.company_id, c.name AS company_name, \
-     f.key FROM custom_fields f JOIN companies c ON c.id = f.company_id \
-     WHERE f.key IN ($1, $2, $3, $4, $5, $6, $7, $8, $9) ORDER BY c.name, f.key";
+/// The user, company and CSRF token of a session unexpired at `now`.
+pub fn find_session(token_hash: &[u8; 32], now: i64) -> Statement {
+    Statement::new(
+        "SELECT u.id AS user_id, u.email, c.id AS company_id, c.name AS company_name, \
+         c.cursor_secret, s.csrf_token \
+         FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = u.company_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $2",
+    )
+    .arg(&token_hash[..])
+    .arg(now)
+}
 
-/// The version a data check (`$1`) last completed for.
-pub const DATA_CHECK_VERSION: &str = "SELECT version FROM data_checks WHERE name = $1";
+pub fn delete_session(token_hash: &[u8; 32]) -> Statement {
+    Statement::new("DELETE FROM sessions WHERE token_hash = $1").arg(&token_hash[..])
+}
 
-/// Records that a data check (`$1`) completed for a version (`$2`) at `$3`.
-pub const RECORD_DATA_CHECK: &str = "INSERT INTO data_checks (name, version, completed_at) \
-     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \
-     SET version = excluded.version, completed_at = excluded.completed_at";
+/// The custom fields of every company whose key is reserved
+/// (`domain::custom_field::RESERVED_KEYS`), with the company's name.
+pub fn fields_with_reserved_keys() -> Statement {
+    const SQL: &str = "SELECT f.company_id, c.name AS company_name, f.key \
+         FROM custom_fields f JOIN companies c ON c.id = f.company_id \
+         WHERE f.key IN ($1, $2, $3, $4, $5, $6, $7, $8, $9) ORDER BY c.name, f.key";
+    RESERVED_KEYS
+        .into_iter()
+        .fold(Statement::new(SQL), Statement::arg)
+}
 
-/// Up to `$2` stored emails of a table, after the row `$1`, in id order, every company's.
-pub fn stored_emails(table: EmailTable) -> &'static str {
-    match table {
+/// The version a data check last completed for.
+pub fn data_check_version(check: &str) -> Statement {
+    Statement::new("SELECT version FROM data_checks WHERE name = $1").arg(check)
+}
+
+/// Records that a data check completed for a version at `now`.
+pub fn record_data_check(check: &str, version: i64, now: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO data_checks (name, version, completed_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE \
+         SET version = excluded.version, completed_at = excluded.completed_at",
+    )
+    .arg(check)
+    .arg(version)
+    .arg(now)
+}
+
+/// Up to `limit` stored emails of a table, after the row `after`, in id order, every
+/// company's.
+pub fn stored_emails(table: EmailTable, after: Uuid, limit: u32) -> Statement {
+    let sql = match table {
         EmailTable::Contacts => {
             "SELECT id, company_id, email FROM contacts \
              WHERE email IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
@@ -294,16 +594,29 @@ pub fn stored_emails(table: EmailTable) -> &'static str {
         EmailTable::Users => {
             "SELECT id, company_id, email FROM users WHERE id > $1 ORDER BY id LIMIT $2"
         }
-    }
+    };
+    Statement::new(sql).arg(after).arg(limit)
 }
 
-/// Gives the row `$1` the email `$3` if it still holds `$2` (a contact's `updated_at`
-/// becomes `$4`, since what it returns changes).
-pub fn rewrite_email(table: EmailTable) -> &'static str {
+/// Gives a row a new email if it still holds the stored one (a contact's `updated_at`
+/// becomes `now`, since what it returns changes).
+pub fn rewrite_email(
+    table: EmailTable,
+    stored: &StoredEmail,
+    email: &Email,
+    now: i64,
+) -> Statement {
+    let statement = |sql| {
+        Statement::new(sql)
+            .arg(stored.id)
+            .arg(stored.email.as_str())
+            .arg(email.as_str())
+    };
     match table {
-        EmailTable::Contacts => {
-            "UPDATE contacts SET email = $3, updated_at = $4 WHERE id = $1 AND email = $2"
-        }
-        EmailTable::Users => "UPDATE users SET email = $3 WHERE id = $1 AND email = $2",
+        EmailTable::Contacts => statement(
+            "UPDATE contacts SET email = $3, updated_at = $4 WHERE id = $1 AND email = $2",
+        )
+        .arg(now),
+        EmailTable::Users => statement("UPDATE users SET email = $3 WHERE id = $1 AND email = $2"),
     }
 }

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ItemResults, StoreError};
+use crate::store::StoreError;
+use crate::store::model::ItemResults;
 
 /// The most writes one commit carries: enough to amortise the fsync, few enough that the
 /// last write of a batch does not wait long behind the others.
@@ -103,7 +104,7 @@ impl GroupCommit {
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let write = PendingWrite {
@@ -125,7 +126,7 @@ impl GroupCommit {
     where
         I: Send + 'static,
         T: Send + 'static,
-        F: Fn(&Connection, &I) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&mut Connection, &I) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let write = PendingItems {
@@ -153,7 +154,7 @@ impl GroupCommit {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::WriteFailed("the database writer has stopped".to_owned())
+    StoreError::Internal("the database writer has stopped".to_owned())
 }
 
 /// A write in the queue, its result type erased so writes of every kind share the queue.
@@ -161,7 +162,7 @@ trait QueuedWrite: Send {
     /// Runs the write on the shared connection, each of its parts in a savepoint of its own
     /// (see [`in_savepoint`]). An error means a savepoint statement itself failed, and the
     /// batch cannot commit.
-    fn run(&mut self, conn: &Connection) -> rusqlite::Result<()>;
+    fn run(&mut self, conn: &mut Connection) -> rusqlite::Result<()>;
 
     /// Answers the caller: its result if the batch committed, else why it did not.
     fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>);
@@ -177,16 +178,17 @@ trait QueuedWrite: Send {
 /// SQLite releases a nested savepoint by walking its journal from the outer savepoint's
 /// start, which made the items of a 1,000-contact write cost quadratic time.
 fn in_savepoint<T>(
-    conn: &Connection,
-    work: impl FnOnce() -> Result<T, StoreError>,
+    conn: &mut Connection,
+    work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
 ) -> rusqlite::Result<Result<T, StoreError>> {
-    let run = |statement: &str| conn.prepare_cached(statement)?.execute([]).map(drop);
-    run("SAVEPOINT write")?;
-    let outcome = work();
+    let run =
+        |conn: &Connection, statement: &str| conn.prepare_cached(statement)?.execute([]).map(drop);
+    run(conn, "SAVEPOINT write")?;
+    let outcome = work(conn);
     if outcome.is_err() {
-        run("ROLLBACK TO write")?;
+        run(conn, "ROLLBACK TO write")?;
     }
-    run("RELEASE write")?;
+    run(conn, "RELEASE write")?;
     Ok(outcome)
 }
 
@@ -199,11 +201,11 @@ struct PendingWrite<T, F> {
 impl<T, F> QueuedWrite for PendingWrite<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    fn run(&mut self, conn: &mut Connection) -> rusqlite::Result<()> {
         if let Some(work) = self.work.take() {
-            self.result = Some(in_savepoint(conn, || work(conn))?);
+            self.result = Some(in_savepoint(conn, work)?);
         }
         Ok(())
     }
@@ -214,7 +216,7 @@ where
             (_, Some(Err(error))) => Err(error),
             (Ok(()), Some(Ok(value))) => Ok(value),
             (Err(error), _) => Err(batch_error(error)),
-            (Ok(()), None) => Err(StoreError::WriteFailed("the write never ran".to_owned())),
+            (Ok(()), None) => Err(StoreError::Internal("the write never ran".to_owned())),
         };
         // The caller may have gone (its request was cancelled); the write stands regardless.
         let _ = self.reply.send(result);
@@ -232,11 +234,11 @@ impl<I, T, F> QueuedWrite for PendingItems<I, T, F>
 where
     I: Send + 'static,
     T: Send + 'static,
-    F: Fn(&Connection, &I) -> Result<T, StoreError> + Send + 'static,
+    F: Fn(&mut Connection, &I) -> Result<T, StoreError> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    fn run(&mut self, conn: &mut Connection) -> rusqlite::Result<()> {
         for item in &self.items {
-            let outcome = in_savepoint(conn, || (self.work)(conn, item))?;
+            let outcome = in_savepoint(conn, |conn| (self.work)(conn, item))?;
             self.results.push(outcome);
         }
         Ok(())
@@ -249,7 +251,7 @@ where
     fn answer(self: Box<Self>, committed: Result<(), &rusqlite::Error>) {
         let result = match committed {
             Ok(()) if self.results.len() == self.items.len() => Ok(self.results),
-            Ok(()) => Err(StoreError::WriteFailed("the write never ran".to_owned())),
+            Ok(()) => Err(StoreError::Internal("the write never ran".to_owned())),
             Err(error) => Err(batch_error(error)),
         };
         let _ = self.reply.send(result);
@@ -257,7 +259,7 @@ where
 }
 
 fn run_writer(
-    conn: Connection,
+    mut conn: Connection,
     wal: &Path,
     mut queue: mpsc::Receiver<Queued>,
     committed: SyncSender<()>,
@@ -277,7 +279,8 @@ fn run_writer(
             items += queued.write.items();
             batch.push(queued);
         }
-        let outcome = lock_for(&conn, &mut batch).and_then(|()| commit_batch(&conn, &mut batch));
+        let outcome =
+            lock_for(&conn, &mut batch).and_then(|()| commit_batch(&mut conn, &mut batch));
         if let Err(error) = &outcome {
             tracing::error!(%error, "a batch of writes failed");
         }
@@ -336,7 +339,7 @@ fn checkpoint(conn: &Connection, mode: &str) {
 fn batch_error(error: &rusqlite::Error) -> StoreError {
     match error {
         rusqlite::Error::SqliteFailure(failure, message) => {
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(*failure, message.clone()))
+            StoreError::from(rusqlite::Error::SqliteFailure(*failure, message.clone()))
         }
         other => StoreError::WriteFailed(other.to_string()),
     }
@@ -393,7 +396,7 @@ fn lock_for(conn: &Connection, batch: &mut Vec<Queued>) -> rusqlite::Result<()> 
 }
 
 /// Runs a batch inside the transaction [`lock_for`] began, and commits it.
-fn commit_batch(conn: &Connection, batch: &mut [Queued]) -> rusqlite::Result<()> {
+fn commit_batch(conn: &mut Connection, batch: &mut [Queued]) -> rusqlite::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,212 @@
+//! The contact writes, written once for both backends: read the contact to change, plan the
+//! write (`contact_plan.rs`), run the plan, name what refused it, read the contact back.
+
+use uuid::Uuid;
+
+use super::StoreError;
+use super::connection::{Connection, Statement, fetch_optional};
+use super::contact_plan::{UpdatePlan, plan_insert, plan_update};
+use super::error::DatabaseFailure;
+use super::model::{Contact, ContactUpsert, UniqueMember, Upserted};
+use super::rows::{self, ContactRows, now_ms};
+use super::sql;
+use crate::domain::ContactIdentifier;
+use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
+
+/// Reads one contact by any identifier form.
+pub async fn fetch_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    id: &ContactIdentifier,
+) -> Result<Option<Contact>, StoreError> {
+    let mut contacts = ContactRows::default();
+    conn.query(&sql::contact_by_identifier(company_id, id), &mut |row| {
+        contacts.add(row)
+    })
+    .await?;
+    Ok(contacts.take().pop())
+}
+
+/// Reads the contacts a statement of contact columns returns.
+pub async fn fetch_contacts(
+    conn: &mut dyn Connection,
+    statement: &Statement,
+) -> Result<Vec<Contact>, StoreError> {
+    let mut contacts = ContactRows::default();
+    conn.query(statement, &mut |row| contacts.add(row)).await?;
+    Ok(contacts.take())
+}
+
+/// Creates a contact, returning it as stored.
+pub async fn create_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    contact: &NewContact,
+) -> Result<Contact, StoreError> {
+    let id = insert_contact(conn, company_id, contact).await?;
+    written_contact(conn, company_id, id).await
+}
+
+/// Creates a contact, returning its new id.
+pub async fn insert_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    contact: &NewContact,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    let plan = plan_insert(id, company_id, contact, now_ms());
+    run_plan(conn, company_id, &contact.members, &plan).await?;
+    Ok(id)
+}
+
+/// Applies an update to the contact an identifier names; an update that changes nothing
+/// writes nothing.
+pub async fn update_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    id: &ContactIdentifier,
+    patch: &ContactPatch,
+) -> Result<Contact, StoreError> {
+    let current = contact_to_write(conn, company_id, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    apply_patch(conn, company_id, current, patch).await
+}
+
+/// Updates the contact an upsert's key names, or creates it.
+///
+/// With concurrent writers (PostgreSQL), another transaction may create the key between
+/// the read (which found nothing) and the insert: the insert then waits for it, fails on
+/// the unique index, and the item updates that contact instead. SQLite's one writer never
+/// gets there.
+pub async fn upsert_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    item: &ContactUpsert,
+) -> Result<Upserted, StoreError> {
+    let updated = async |conn: &mut dyn Connection, current| {
+        Ok(Upserted {
+            contact: apply_patch(conn, company_id, current, &item.patch).await?,
+            created: false,
+        })
+    };
+    if let Some(current) = contact_to_write(conn, company_id, &item.key).await? {
+        return updated(conn, current).await;
+    }
+    match insert_contact(conn, company_id, &item.patch.to_new_contact()?).await {
+        Ok(id) => Ok(Upserted {
+            contact: written_contact(conn, company_id, id).await?,
+            created: true,
+        }),
+        Err(StoreError::DuplicateContact { member, .. })
+            if Some(member) == UniqueMember::named_by(&item.key) =>
+        {
+            let current = contact_to_write(conn, company_id, &item.key)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            updated(conn, current).await
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Reads the contact a write is about to change. Where rows can be locked, its row is
+/// locked first, until the transaction ends: a concurrent write of the same contact waits,
+/// then reads what this one wrote, so that no update is lost.
+async fn contact_to_write(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    id: &ContactIdentifier,
+) -> Result<Option<Contact>, StoreError> {
+    if !conn.locks_rows() {
+        return fetch_contact(conn, company_id, id).await;
+    }
+    match fetch_optional(conn, &sql::lock_contact(company_id, id), rows::id).await? {
+        Some(locked) => fetch_contact(conn, company_id, &ContactIdentifier::Id(locked)).await,
+        None => Ok(None),
+    }
+}
+
+/// Applies an update to a contact as read by [`contact_to_write`].
+async fn apply_patch(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    current: Contact,
+    patch: &ContactPatch,
+) -> Result<Contact, StoreError> {
+    match plan_update(&current, patch, now_ms())? {
+        UpdatePlan::Unchanged => Ok(current),
+        UpdatePlan::Write {
+            members,
+            statements,
+        } => {
+            run_plan(conn, company_id, &members, &statements).await?;
+            written_contact(conn, company_id, current.id).await
+        }
+    }
+}
+
+/// Reads a contact just written, by its id.
+async fn written_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    id: Uuid,
+) -> Result<Contact, StoreError> {
+    fetch_contact(conn, company_id, &ContactIdentifier::Id(id))
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Runs the statements of a plan that gives a contact `members`, in order.
+async fn run_plan(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    members: &ContactMembers,
+    plan: &[Statement],
+) -> Result<(), StoreError> {
+    for statement in plan {
+        if let Err(error) = conn.execute(statement).await {
+            return Err(refusal(conn, company_id, members, error).await);
+        }
+    }
+    Ok(())
+}
+
+/// What refused a contact write: a deleted custom field (a foreign key), or another contact
+/// holding one of `members`' identifiers (a unique index), which is named. PostgreSQL
+/// refuses every statement after an error until the write's savepoint is rolled back, so
+/// it is rolled back here before the holder is read (the read then sees the transaction's
+/// earlier items too).
+pub async fn refusal(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    members: &ContactMembers,
+    error: StoreError,
+) -> StoreError {
+    let member = match error.database_failure() {
+        Some(DatabaseFailure::ForeignKeyViolation) => return StoreError::FieldDeleted,
+        Some(DatabaseFailure::UniqueViolation { index }) => UniqueMember::of_index(index),
+        _ => None,
+    };
+    let Some(member) = member else {
+        return error;
+    };
+    if let Err(error) = conn.execute(&sql::roll_back_write()).await {
+        return error;
+    }
+    let conflicting_contact_id = match member.value_in(members) {
+        Some(value) => fetch_optional(
+            conn,
+            &sql::contact_holding(company_id, member, value),
+            rows::id,
+        )
+        .await
+        .ok()
+        .flatten(),
+        None => None,
+    };
+    StoreError::DuplicateContact {
+        member,
+        conflicting_contact_id,
+    }
+}

@@ -1,0 +1,525 @@
+//! The [`Store`] interface, implemented once for every backend: each method builds its
+//! statements (`sql.rs`), picks how it runs (a read, a scan, a write of one statement or a
+//! transaction; see [`Backend`]) and decodes what it reads (`rows.rs`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::RngCore;
+use uuid::Uuid;
+
+use super::backend::Backend;
+use super::connection::{fetch_all, fetch_one, fetch_optional};
+use super::contact_writes::{self, fetch_contact, fetch_contacts, refusal};
+use super::error::unique_or;
+use super::interface::Store;
+use super::model::{
+    ApiKey, Company, Contact, ContactUpsert, EmailTable, Export, FieldDefinition,
+    FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
+    NewFieldDefinition, NewSession, ReservedKeyField, SessionUser, StoredEmail, Upserted, User,
+    UserCredentials,
+};
+use super::rows::{self, now_ms};
+use super::{StoreError, sql};
+use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
+use crate::domain::{ContactIdentifier, Email, FieldKey};
+
+/// A store on a database backend.
+#[derive(Debug)]
+pub struct Database<B> {
+    backend: B,
+}
+
+impl<B: Backend> Database<B> {
+    pub fn new(backend: B) -> Self {
+        Self { backend }
+    }
+}
+
+/// A login window's length in stored milliseconds.
+fn window_ms(window: Duration) -> i64 {
+    i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl<B: Backend> Store for Database<B> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.backend
+            .read(sql::ping(), |conn, ping| {
+                Box::pin(async move { fetch_optional(conn, ping, |_| Ok(())).await.map(drop) })
+            })
+            .await
+    }
+
+    async fn create_company(&self, name: &str) -> Result<Company, StoreError> {
+        let mut cursor_secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut cursor_secret);
+        let insert = sql::insert_company(Uuid::now_v7(), name, &cursor_secret, now_ms());
+        self.backend
+            .write_statement(insert, |conn, insert| {
+                Box::pin(async move {
+                    fetch_one(conn, insert, rows::company)
+                        .await
+                        .map_err(unique_or(StoreError::DuplicateCompanyName))
+                })
+            })
+            .await
+    }
+
+    async fn list_companies(&self) -> Result<Vec<Company>, StoreError> {
+        self.backend
+            .read(sql::list_companies(), |conn, list| {
+                Box::pin(fetch_all(conn, list, rows::company))
+            })
+            .await
+    }
+
+    async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError> {
+        self.backend
+            .read(sql::find_company(id_or_name), |conn, find| {
+                Box::pin(fetch_optional(conn, find, rows::company))
+            })
+            .await
+    }
+
+    async fn create_api_key(
+        &self,
+        company_id: Uuid,
+        key: &NewApiKey,
+    ) -> Result<ApiKey, StoreError> {
+        let insert = sql::insert_key(Uuid::now_v7(), company_id, key, now_ms());
+        self.backend
+            .write_statement(insert, |conn, insert| {
+                Box::pin(fetch_one(conn, insert, rows::api_key))
+            })
+            .await
+    }
+
+    async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
+        self.backend
+            .read(sql::list_keys(company_id), |conn, list| {
+                Box::pin(fetch_all(conn, list, rows::api_key))
+            })
+            .await
+    }
+
+    async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError> {
+        self.backend
+            .write_statement(sql::revoke_key(key_id, now_ms()), |conn, revoke| {
+                Box::pin(fetch_optional(conn, revoke, rows::api_key))
+            })
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<KeyUse>, StoreError> {
+        self.backend
+            .read(sql::authenticate(key_hash), |conn, find| {
+                Box::pin(fetch_optional(conn, find, rows::key_use))
+            })
+            .await
+    }
+
+    async fn touch_api_key(&self, key_id: Uuid, at: i64) -> Result<(), StoreError> {
+        self.backend
+            .write_statement(sql::touch_key(key_id, at), |conn, touch| {
+                Box::pin(conn.execute(touch))
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn create_user(
+        &self,
+        company_id: Uuid,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let insert = sql::insert_user(Uuid::now_v7(), company_id, email, password_hash, now_ms());
+        self.backend
+            .write_statement(insert, |conn, insert| {
+                Box::pin(async move {
+                    fetch_one(conn, insert, rows::user)
+                        .await
+                        .map_err(unique_or(StoreError::DuplicateUserEmail))
+                })
+            })
+            .await
+    }
+
+    async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError> {
+        self.backend
+            .read(sql::list_users(company_id), |conn, list| {
+                Box::pin(fetch_all(conn, list, rows::user))
+            })
+            .await
+    }
+
+    async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError> {
+        let args = (email.clone(), password_hash.to_owned());
+        self.backend
+            .write(args, |conn, (email, password_hash)| {
+                Box::pin(async move {
+                    let set = sql::set_password(email, password_hash);
+                    let user_id = fetch_optional(conn, &set, rows::id)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    conn.execute(&sql::delete_user_sessions(user_id)).await?;
+                    conn.execute(&sql::clear_login_attempts(email)).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn delete_user(&self, email: &Email) -> Result<(), StoreError> {
+        let deleted = self
+            .backend
+            .write_statement(sql::delete_user(email), |conn, delete| {
+                Box::pin(conn.execute(delete))
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
+        self.backend
+            .read(sql::user_credentials(email), |conn, find| {
+                Box::pin(fetch_optional(conn, find, rows::credentials))
+            })
+            .await
+    }
+
+    async fn reserve_login_attempt(
+        &self,
+        email: &Email,
+        limit: u32,
+        window: Duration,
+    ) -> Result<LoginAttempt, StoreError> {
+        let args = (email.clone(), limit, window);
+        self.backend
+            .write(args, |conn, (email, limit, window)| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    let ended = now - window_ms(*window);
+                    conn.execute(&sql::purge_login_attempts(ended)).await?;
+                    let reserve = sql::reserve_login_attempt(email, now, ended, *limit);
+                    if fetch_optional(conn, &reserve, |_| Ok(())).await?.is_some() {
+                        return Ok(LoginAttempt::Granted);
+                    }
+                    let start = sql::login_window_start(email);
+                    let started = fetch_optional(conn, &start, rows::integer).await?;
+                    Ok(LoginAttempt::refused(started, *window))
+                })
+            })
+            .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError> {
+        self.backend
+            .write(session.clone(), |conn, session| {
+                Box::pin(async move {
+                    let now = now_ms();
+                    conn.execute(&sql::delete_expired_sessions(now)).await?;
+                    conn.execute(&sql::clear_user_login_attempts(session.user_id))
+                        .await?;
+                    conn.execute(&sql::insert_session(session, now)).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError> {
+        self.backend
+            .read(sql::find_session(token_hash, now_ms()), |conn, find| {
+                Box::pin(fetch_optional(conn, find, rows::session_user))
+            })
+            .await
+    }
+
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        self.backend
+            .write_statement(sql::delete_session(token_hash), |conn, delete| {
+                Box::pin(conn.execute(delete))
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn create_field(
+        &self,
+        company_id: Uuid,
+        field: &NewFieldDefinition,
+    ) -> Result<FieldDefinition, StoreError> {
+        let insert = sql::insert_field(Uuid::now_v7(), company_id, field, now_ms());
+        self.backend
+            .write_statement(insert, |conn, insert| {
+                Box::pin(async move {
+                    fetch_one(conn, insert, rows::field_definition)
+                        .await
+                        .map_err(unique_or(StoreError::DuplicateFieldKey))
+                })
+            })
+            .await
+    }
+
+    async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError> {
+        self.backend
+            .read(sql::list_fields(company_id), |conn, list| {
+                Box::pin(fetch_all(conn, list, rows::field_definition))
+            })
+            .await
+    }
+
+    async fn get_field(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+    ) -> Result<Option<FieldDefinition>, StoreError> {
+        self.backend
+            .read(sql::get_field(company_id, key), |conn, get| {
+                Box::pin(fetch_optional(conn, get, rows::field_definition))
+            })
+            .await
+    }
+
+    async fn update_field(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+        change: &FieldDefinitionChange,
+    ) -> Result<FieldDefinition, StoreError> {
+        let args = (company_id, key.clone(), change.clone());
+        self.backend
+            .write(args, |conn, (company_id, key, change)| {
+                Box::pin(async move {
+                    // The definition is read where it is written: with its row locked where
+                    // rows are locked, and on SQLite's one writer, where nothing else runs
+                    // meanwhile. A concurrent change of the same field, from any process,
+                    // waits, then reads what this one wrote.
+                    let read = if conn.locks_rows() {
+                        sql::lock_field(*company_id, key)
+                    } else {
+                        sql::get_field(*company_id, key)
+                    };
+                    let stored = fetch_optional(conn, &read, rows::field_definition)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let updated = change.apply_to(stored)?;
+                    conn.execute(&sql::update_field(&updated)).await?;
+                    Ok(updated)
+                })
+            })
+            .await
+    }
+
+    async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {
+        let deleted = self
+            .backend
+            .write_statement(sql::delete_field(company_id, key), |conn, delete| {
+                Box::pin(conn.execute(delete))
+            })
+            .await?;
+        if deleted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn count_field_values(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+    ) -> Result<u64, StoreError> {
+        let count = self
+            .backend
+            .scan(sql::count_field_values(company_id, key), |conn, count| {
+                Box::pin(fetch_one(conn, count, rows::integer))
+            })
+            .await?;
+        Ok(count.unsigned_abs())
+    }
+
+    async fn create_contact(
+        &self,
+        company_id: Uuid,
+        contact: &NewContact,
+    ) -> Result<Contact, StoreError> {
+        self.backend
+            .write(
+                (company_id, contact.clone()),
+                |conn, (company_id, contact)| {
+                    Box::pin(contact_writes::create_contact(conn, *company_id, contact))
+                },
+            )
+            .await
+    }
+
+    async fn get_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Option<Contact>, StoreError> {
+        self.backend
+            .read((company_id, id.clone()), |conn, (company_id, id)| {
+                Box::pin(fetch_contact(conn, *company_id, id))
+            })
+            .await
+    }
+
+    async fn list_contacts(
+        &self,
+        company_id: Uuid,
+        after: Option<ListPosition>,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let after = after.unwrap_or(ListPosition::START);
+        self.backend
+            .read(
+                sql::list_contacts(company_id, after, limit),
+                |conn, list| Box::pin(fetch_contacts(conn, list)),
+            )
+            .await
+    }
+
+    async fn search_contacts_by_name(
+        &self,
+        company_id: Uuid,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError> {
+        let search = sql::search_contacts_by_name(company_id, text, limit);
+        self.backend
+            .scan(search, |conn, search| {
+                Box::pin(fetch_contacts(conn, search))
+            })
+            .await
+    }
+
+    async fn update_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+        patch: &ContactPatch,
+    ) -> Result<Contact, StoreError> {
+        let args = (company_id, id.clone(), patch.clone());
+        self.backend
+            .write(args, |conn, (company_id, id, patch)| {
+                Box::pin(contact_writes::update_contact(conn, *company_id, id, patch))
+            })
+            .await
+    }
+
+    async fn delete_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Uuid, StoreError> {
+        self.backend
+            .write_statement(sql::delete_contact(company_id, id), |conn, delete| {
+                Box::pin(fetch_optional(conn, delete, rows::id))
+            })
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn create_contacts(
+        &self,
+        company_id: Uuid,
+        contacts: Vec<NewContact>,
+    ) -> Result<ItemResults<Uuid>, StoreError> {
+        self.backend
+            .write_each(company_id, contacts, |conn, company_id, contact| {
+                Box::pin(contact_writes::insert_contact(conn, *company_id, contact))
+            })
+            .await
+    }
+
+    async fn upsert_contacts(
+        &self,
+        company_id: Uuid,
+        items: Vec<ContactUpsert>,
+    ) -> Result<ItemResults<Upserted>, StoreError> {
+        self.backend
+            .write_each(company_id, items, |conn, company_id, item| {
+                Box::pin(contact_writes::upsert_contact(conn, *company_id, item))
+            })
+            .await
+    }
+
+    async fn export_contacts(
+        &self,
+        company_id: Uuid,
+        stall: Duration,
+    ) -> Result<Export, StoreError> {
+        self.backend.export(company_id, stall).await
+    }
+
+    async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError> {
+        self.backend
+            .read(sql::fields_with_reserved_keys(), |conn, list| {
+                Box::pin(fetch_all(conn, list, rows::reserved_key_field))
+            })
+            .await
+    }
+
+    async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError> {
+        self.backend
+            .read(sql::data_check_version(check), |conn, read| {
+                Box::pin(fetch_optional(conn, read, rows::integer))
+            })
+            .await
+    }
+
+    async fn record_data_check(&self, check: &str, version: i64) -> Result<(), StoreError> {
+        let record = sql::record_data_check(check, version, now_ms());
+        self.backend
+            .write_statement(record, |conn, record| Box::pin(conn.execute(record)))
+            .await?;
+        Ok(())
+    }
+
+    async fn stored_emails(
+        &self,
+        table: EmailTable,
+        after: Uuid,
+        limit: u32,
+    ) -> Result<Vec<StoredEmail>, StoreError> {
+        self.backend
+            .read(sql::stored_emails(table, after, limit), |conn, read| {
+                Box::pin(fetch_all(conn, read, rows::stored_email))
+            })
+            .await
+    }
+
+    async fn rewrite_email(
+        &self,
+        table: EmailTable,
+        stored: &StoredEmail,
+        email: &Email,
+    ) -> Result<bool, StoreError> {
+        let args = (table, stored.clone(), email.clone());
+        self.backend
+            .write(args, |conn, (table, stored, email)| {
+                Box::pin(async move {
+                    let rewrite = sql::rewrite_email(*table, stored, email, now_ms());
+                    match conn.execute(&rewrite).await {
+                        Ok(rewritten) => Ok(rewritten > 0),
+                        Err(error) if *table == EmailTable::Contacts => {
+                            let members = ContactMembers {
+                                email: Some(email.as_str().to_owned()),
+                                ..ContactMembers::default()
+                            };
+                            Err(refusal(conn, stored.company_id, &members, error).await)
+                        }
+                        Err(error) => Err(unique_or(table.duplicate())(error)),
+                    }
+                })
+            })
+            .await
+    }
+}

@@ -1,0 +1,198 @@
+//! The storage interface: every read and write contactd makes, as the use cases, the
+//! HTTP layer and the CLI call them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::StoreError;
+use super::model::{
+    ApiKey, Company, Contact, ContactUpsert, EmailTable, Export, FieldDefinition,
+    FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
+    NewFieldDefinition, NewSession, ReservedKeyField, SessionUser, StoredEmail, Upserted, User,
+    UserCredentials,
+};
+use crate::domain::contact::{ContactPatch, NewContact};
+use crate::domain::{ContactIdentifier, Email, FieldKey};
+
+/// Every read and write contactd makes. Each company-scoped method takes the company id
+/// first, and nothing of another company is ever visible through it.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a company.
+    async fn create_company(&self, name: &str) -> Result<Company, StoreError>;
+    /// Lists every company, oldest first.
+    async fn list_companies(&self) -> Result<Vec<Company>, StoreError>;
+    /// Finds a company by its id or, failing that, by its name.
+    async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError>;
+
+    /// Stores a new API key of a company.
+    async fn create_api_key(&self, company_id: Uuid, key: &NewApiKey)
+    -> Result<ApiKey, StoreError>;
+    /// Lists a company's keys, revoked ones included, oldest first.
+    async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes a key; revoking a revoked key changes nothing.
+    async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError>;
+    /// Finds an unrevoked key by its hash, with the company it acts for. A read only: the
+    /// key's use is recorded apart, with [`Store::touch_api_key`], so that no request waits
+    /// for a write to be let in.
+    async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<KeyUse>, StoreError>;
+    /// Records that a key was used at `at` (milliseconds since the epoch).
+    async fn touch_api_key(&self, key_id: Uuid, at: i64) -> Result<(), StoreError>;
+
+    /// Creates a dashboard user of a company; the email is unique across companies.
+    async fn create_user(
+        &self,
+        company_id: Uuid,
+        email: &Email,
+        password_hash: &str,
+    ) -> Result<User, StoreError>;
+    /// Lists a company's dashboard users, oldest first.
+    async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError>;
+    /// Gives a user a new password: clears their email's login attempts and ends every
+    /// session.
+    async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError>;
+    /// Deletes a user and their sessions.
+    async fn delete_user(&self, email: &Email) -> Result<(), StoreError>;
+    /// Finds what a login checks of the user with this email.
+    async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError>;
+    /// Counts a password check of a login with this email, whether or not a user has it,
+    /// unless the email already had `limit` checks in its current window (opened by the
+    /// first check, `window` long): then nothing is counted and the login is refused.
+    /// Atomic however many logins arrive at once. Ended windows are deleted on the way,
+    /// so the table holds only the emails tried in the last `window`.
+    async fn reserve_login_attempt(
+        &self,
+        email: &Email,
+        limit: u32,
+        window: Duration,
+    ) -> Result<LoginAttempt, StoreError>;
+    /// Stores a session after a successful login, which also clears the login attempts
+    /// of the user's email; sessions past their expiry are deleted on the way.
+    async fn create_session(&self, session: &NewSession) -> Result<(), StoreError>;
+    /// Finds the user of an unexpired session by the hash of its token.
+    async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError>;
+    /// Ends a session; ending an unknown one changes nothing.
+    async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// Creates a custom field definition.
+    async fn create_field(
+        &self,
+        company_id: Uuid,
+        field: &NewFieldDefinition,
+    ) -> Result<FieldDefinition, StoreError>;
+    /// Lists a company's definitions, ordered by key.
+    async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError>;
+    /// Finds one definition by key.
+    async fn get_field(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+    ) -> Result<Option<FieldDefinition>, StoreError>;
+    /// Renames a definition or grows its options, judged against the definition as it is
+    /// stored when the change is written ([`OptionsChange`]).
+    async fn update_field(
+        &self,
+        company_id: Uuid,
+        key: &FieldKey,
+        change: &FieldDefinitionChange,
+    ) -> Result<FieldDefinition, StoreError>;
+    /// Deletes a definition and every value of it.
+    async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError>;
+    /// Counts the contacts holding a value of a field.
+    async fn count_field_values(&self, company_id: Uuid, key: &FieldKey)
+    -> Result<u64, StoreError>;
+
+    /// Creates a contact.
+    async fn create_contact(
+        &self,
+        company_id: Uuid,
+        contact: &NewContact,
+    ) -> Result<Contact, StoreError>;
+    /// Finds a contact by any identifier form.
+    async fn get_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Option<Contact>, StoreError>;
+    /// Lists up to `limit` contacts, newest first, after `after` when given.
+    async fn list_contacts(
+        &self,
+        company_id: Uuid,
+        after: Option<ListPosition>,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError>;
+    /// Lists up to `limit` contacts, newest first, whose "first last" name contains `text`
+    /// (case-insensitive as the database's `lower()` is: ASCII on SQLite).
+    async fn search_contacts_by_name(
+        &self,
+        company_id: Uuid,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<Contact>, StoreError>;
+    /// Applies an update atomically; an update that changes nothing writes nothing.
+    async fn update_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+        patch: &ContactPatch,
+    ) -> Result<Contact, StoreError>;
+    /// Deletes a contact, returning its id.
+    async fn delete_contact(
+        &self,
+        company_id: Uuid,
+        id: &ContactIdentifier,
+    ) -> Result<Uuid, StoreError>;
+
+    /// Creates each contact on its own, returning the new ids: an item that fails (a
+    /// duplicate, also of an earlier item) leaves nothing and never fails another. The outer
+    /// error means nothing at all was stored.
+    async fn create_contacts(
+        &self,
+        company_id: Uuid,
+        contacts: Vec<NewContact>,
+    ) -> Result<ItemResults<Uuid>, StoreError>;
+    /// Updates the contact each item's key names, or creates it; each item on its own, as
+    /// [`Store::create_contacts`]. Racing upserts of one key end as one contact.
+    async fn upsert_contacts(
+        &self,
+        company_id: Uuid,
+        items: Vec<ContactUpsert>,
+    ) -> Result<ItemResults<Upserted>, StoreError>;
+    /// Starts reading every contact of a company from one snapshot, which is released when
+    /// the last page is taken, when `pages` is dropped, or when a page waits `stall` to be
+    /// taken.
+    async fn export_contacts(
+        &self,
+        company_id: Uuid,
+        stall: Duration,
+    ) -> Result<Export, StoreError>;
+
+    /// Lists the custom fields, of every company, whose key is reserved.
+    async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError>;
+    /// The version a start-up data check last completed for, if it ever did.
+    async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError>;
+    /// Records that a start-up data check completed for a version.
+    async fn record_data_check(&self, check: &str, version: i64) -> Result<(), StoreError>;
+    /// Reads up to `limit` stored emails of a table, every company's, after the row
+    /// `after` in id order (from the first with [`Uuid::nil`]).
+    async fn stored_emails(
+        &self,
+        table: EmailTable,
+        after: Uuid,
+        limit: u32,
+    ) -> Result<Vec<StoredEmail>, StoreError>;
+    /// Gives a row a new email if it still holds `stored`: `false` when it no longer
+    /// does; [`StoreError::DuplicateContact`] or [`StoreError::DuplicateUserEmail`] when
+    /// another row (of the company, for a contact) already holds the new one.
+    async fn rewrite_email(
+        &self,
+        table: EmailTable,
+        stored: &StoredEmail,
+        email: &Email,
+    ) -> Result<bool, StoreError>;
+}

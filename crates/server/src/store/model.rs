@@ -1,0 +1,398 @@
+//! What the store reads and writes: companies, keys, users, sessions, custom field
+//! definitions and contacts, as the rest of contactd sees them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use contactd_api::FieldType;
+use uuid::Uuid;
+
+use super::StoreError;
+use super::rows::timestamp;
+use crate::domain::contact::{ContactMembers, ContactPatch};
+use crate::domain::{ContactIdentifier, DisplayName, FieldKey, FieldValue, Invalid, SelectOptions};
+
+/// A tenant (§1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    pub id: Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The company an API key acts for, as the bearer middleware learns it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub company_id: Uuid,
+    /// Signs this company's list cursors, so that no other company's cursor is accepted.
+    pub cursor_secret: Vec<u8>,
+}
+
+/// An unrevoked key found by its hash: the company it acts for, and when it was last used.
+#[derive(Debug, Clone)]
+pub struct KeyUse {
+    pub key_id: Uuid,
+    pub caller: Caller,
+    /// Milliseconds since the epoch; `None` for a key never used.
+    pub last_used_at: Option<i64>,
+}
+
+/// An API key as listed: never the secret, which only its creator ever sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub name: Option<String>,
+    /// The non-secret start of the key, to tell keys apart.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What the store keeps of a new API key: its hash and display prefix, never the key.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: Option<String>,
+    pub prefix: String,
+    pub key_hash: [u8; 32],
+}
+
+/// A dashboard user: a person who logs in to act for one company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a login checks of a user: the password hash.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    pub id: Uuid,
+    /// An argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Whether a login may check its password, as [`Store::reserve_login_attempt`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The check is counted: go ahead.
+    Granted,
+    /// The email had its checks for this window, which ends at `until`.
+    Refused { until: DateTime<Utc> },
+}
+
+impl LoginAttempt {
+    /// A refusal for a window that opened at `started_ms` (none: it ended just now).
+    pub(super) fn refused(started_ms: Option<i64>, window: Duration) -> Self {
+        let until = started_ms.map_or_else(Utc::now, |started| {
+            timestamp(started) + chrono::TimeDelta::from_std(window).unwrap_or_default()
+        });
+        Self::Refused { until }
+    }
+}
+
+/// A dashboard session to store: only the hash of the cookie's token is kept.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: [u8; 32],
+    pub user_id: Uuid,
+    /// What every form of the session must send back.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The user a live session belongs to, with what the dashboard needs to act for them.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub user_id: Uuid,
+    pub email: String,
+    pub company_name: String,
+    pub csrf_token: String,
+    /// The company the user acts for, as an API key would.
+    pub caller: Caller,
+}
+
+/// A custom field definition (§7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDefinition {
+    pub id: Uuid,
+    pub key: FieldKey,
+    pub display_name: String,
+    pub field_type: FieldType,
+    /// The options of a select field; empty for every other type.
+    pub options: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A custom field definition to create; `options` is `Some` exactly for select fields.
+#[derive(Debug, Clone)]
+pub struct NewFieldDefinition {
+    pub key: FieldKey,
+    pub display_name: DisplayName,
+    pub field_type: FieldType,
+    pub options: Option<SelectOptions>,
+}
+
+/// A change to a definition: a new display name and/or more options.
+#[derive(Debug, Clone, Default)]
+pub struct FieldDefinitionChange {
+    pub display_name: Option<DisplayName>,
+    pub options: Option<OptionsChange>,
+}
+
+/// How a change grows a select field's options. Either is judged against the options
+/// stored when the change is written, inside the write's transaction, so that no change
+/// can drop an option another one added meanwhile (`docs/robustness.md#concurrent-admins-no-lost-updates`).
+#[derive(Debug, Clone)]
+pub enum OptionsChange {
+    /// The full new list, as the API's PATCH sends it: refused
+    /// ([`StoreError::OptionsLeftOut`]) unless it holds every stored option.
+    Replace(SelectOptions),
+    /// Options to add after the stored ones, as the dashboard's form sends them.
+    Add(SelectOptions),
+}
+
+impl FieldDefinitionChange {
+    /// The definition `stored` becomes with this change. Called by each store with the
+    /// definition as it reads it inside the write's transaction (the row locked), so the
+    /// check and the write are one step.
+    pub(super) fn apply_to(
+        &self,
+        mut stored: FieldDefinition,
+    ) -> Result<FieldDefinition, StoreError> {
+        if let Some(name) = &self.display_name {
+            stored.display_name = name.as_str().to_owned();
+        }
+        let Some(change) = &self.options else {
+            return Ok(stored);
+        };
+        if stored.field_type != FieldType::Select {
+            return Err(StoreError::Invalid(Invalid::new(
+                "invalid_options",
+                "options are only allowed on select fields",
+            )));
+        }
+        stored.options = match change {
+            OptionsChange::Replace(list) => {
+                let missing: Vec<String> = stored
+                    .options
+                    .iter()
+                    .filter(|option| !list.contains(option))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(StoreError::OptionsLeftOut {
+                        key: stored.key,
+                        missing,
+                    });
+                }
+                list.as_slice().to_vec()
+            }
+            // Parsed again as a whole: the sum must still be at most 500 distinct options.
+            OptionsChange::Add(added) => SelectOptions::parse(
+                stored
+                    .options
+                    .iter()
+                    .chain(added.as_slice())
+                    .cloned()
+                    .collect(),
+            )?
+            .into_vec(),
+        };
+        Ok(stored)
+    }
+}
+
+/// A contact as read back (§3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub id: Uuid,
+    pub members: ContactMembers,
+    /// Only the fields holding a value, ordered by key.
+    pub custom_fields: Vec<ContactFieldValue>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One custom field value of a contact, with what its definition says about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactFieldValue {
+    /// The definition the value belongs to.
+    pub field_id: Uuid,
+    pub key: String,
+    pub display_name: String,
+    pub field_type: FieldType,
+    pub value: FieldValue,
+}
+
+/// Where a page of the newest-first contact list starts: after this contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub created_at_ms: i64,
+    pub id: Uuid,
+}
+
+impl ListPosition {
+    /// Where the first page starts: after a position newer than any contact can be, so one
+    /// statement serves every page.
+    pub const START: Self = Self {
+        created_at_ms: i64::MAX,
+        id: Uuid::max(),
+    };
+
+    /// The position of a contact: the next page starts after it.
+    pub fn of(contact: &Contact) -> Self {
+        Self {
+            created_at_ms: contact.created_at.timestamp_millis(),
+            id: contact.id,
+        }
+    }
+}
+
+/// One item of a batch upsert: the contact its match member names, and the changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactUpsert {
+    /// The match member's value, as the item gives it: an existing contact holding it is
+    /// updated, else a contact is created.
+    pub key: ContactIdentifier,
+    /// Applied to the existing contact, or to an empty one to create it.
+    pub patch: ContactPatch,
+}
+
+/// A contact a batch upsert wrote, and whether it created it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upserted {
+    pub contact: Contact,
+    pub created: bool,
+}
+
+/// The outcome of each item of a bulk write, in item order.
+pub type ItemResults<T> = Vec<Result<T, StoreError>>;
+
+/// A company's contacts as of one moment: its definitions, then its contacts a page at a
+/// time, newest first. A reader holds the snapshot open, reading one ordered query row by
+/// row, until the last page is taken or `pages` is dropped; at most two pages wait in
+/// memory, however many contacts there are.
+#[derive(Debug)]
+pub struct Export {
+    /// The definitions as of the snapshot, ordered by key.
+    pub fields: Vec<FieldDefinition>,
+    /// How many contacts the snapshot holds.
+    pub total: u64,
+    /// Pages of contacts; it ends after the last page, or after an error.
+    pub pages: tokio::sync::mpsc::Receiver<ExportPage>,
+}
+
+/// A page of an export, or why it could not be read.
+pub type ExportPage = Result<Vec<Contact>, StoreError>;
+
+/// The contact members that must be unique within a company.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UniqueMember {
+    Email,
+    PhoneNumber,
+    ExtId,
+}
+
+/// Each unique member with both names the databases give its unique index when a write
+/// breaks it: PostgreSQL names the index (`migrations/postgres/0001_initial.sql`), SQLite
+/// lists its columns.
+const UNIQUE_INDEXES: [(UniqueMember, &str, &str); 3] = [
+    (
+        UniqueMember::Email,
+        "contacts_email",
+        "contacts.company_id, contacts.email",
+    ),
+    (
+        UniqueMember::PhoneNumber,
+        "contacts_phone_number",
+        "contacts.company_id, contacts.phone_number",
+    ),
+    (
+        UniqueMember::ExtId,
+        "contacts_ext_id",
+        "contacts.company_id, contacts.ext_id",
+    ),
+];
+
+impl UniqueMember {
+    /// The member's name in requests, responses and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::PhoneNumber => "phone_number",
+            Self::ExtId => "ext_id",
+        }
+    }
+
+    /// The member whose unique index a database named in a violation, by either name.
+    pub(super) fn of_index(index: &str) -> Option<Self> {
+        UNIQUE_INDEXES
+            .into_iter()
+            .find(|(_, name, columns)| index == *name || index == *columns)
+            .map(|(member, _, _)| member)
+    }
+
+    /// The member an identifier names its contact by; `None` for an id.
+    pub(super) fn named_by(id: &ContactIdentifier) -> Option<Self> {
+        match id {
+            ContactIdentifier::Id(_) => None,
+            ContactIdentifier::Email(_) => Some(Self::Email),
+            ContactIdentifier::PhoneNumber(_) => Some(Self::PhoneNumber),
+            ContactIdentifier::ExtId(_) => Some(Self::ExtId),
+        }
+    }
+
+    /// The value `members` give this member.
+    pub(super) fn value_in(self, members: &ContactMembers) -> Option<&str> {
+        match self {
+            Self::Email => members.email.as_deref(),
+            Self::PhoneNumber => members.phone_number.as_deref(),
+            Self::ExtId => members.ext_id.as_deref(),
+        }
+    }
+}
+
+/// A table that stores email addresses in their normal form (`Email::parse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTable {
+    /// Contacts: an email is unique within a company.
+    Contacts,
+    /// Dashboard users: an email is unique across the server.
+    Users,
+}
+
+impl EmailTable {
+    /// The error of a write that would give the table's email to a second row; a
+    /// contact's holder is looked up after the failed write.
+    pub(super) fn duplicate(self) -> StoreError {
+        match self {
+            Self::Contacts => StoreError::DuplicateContact {
+                member: UniqueMember::Email,
+                conflicting_contact_id: None,
+            },
+            Self::Users => StoreError::DuplicateUserEmail,
+        }
+    }
+}
+
+/// A stored email, as the start-up data check reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEmail {
+    /// The contact or user holding it.
+    pub id: Uuid,
+    pub company_id: Uuid,
+    /// As stored, which may be the normal form of an older version.
+    pub email: String,
+}
+
+/// A custom field whose key is reserved, stored before keys were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservedKeyField {
+    pub company_id: Uuid,
+    pub company_name: String,
+    pub key: String,
+}

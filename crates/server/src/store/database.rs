@@ -9,7 +9,7 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use super::backend::Backend;
-use super::connection::{fetch_all, fetch_one, fetch_optional};
+use super::connection::{Row, Statement, fetch_all, fetch_one, fetch_optional};
 use super::contact_writes::{self, fetch_contact, fetch_contacts, refusal};
 use super::error::unique_or;
 use super::interface::Store;
@@ -34,7 +34,58 @@ impl<B: Backend> Database<B> {
     pub fn new(backend: B) -> Self {
         Self { backend }
     }
+
+    /// Reads every row a statement returns.
+    async fn read_all<T: Send + 'static>(
+        &self,
+        statement: Statement,
+        decode: Decode<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.backend
+            .read((statement, decode), |conn, (statement, decode)| {
+                Box::pin(fetch_all(conn, statement, *decode))
+            })
+            .await
+    }
+
+    /// Reads the first row a statement returns, if any.
+    async fn read_optional<T: Send + 'static>(
+        &self,
+        statement: Statement,
+        decode: Decode<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.backend
+            .read((statement, decode), |conn, (statement, decode)| {
+                Box::pin(fetch_optional(conn, statement, *decode))
+            })
+            .await
+    }
+
+    /// Runs a write of one statement and reads the first row it returns, if any.
+    async fn write_returning<T: Send + 'static>(
+        &self,
+        statement: Statement,
+        decode: Decode<T>,
+    ) -> Result<Option<T>, StoreError> {
+        self.backend
+            .write_statement((statement, decode), |conn, (statement, decode)| {
+                Box::pin(fetch_optional(conn, statement, *decode))
+            })
+            .await
+    }
+
+    /// Runs a write of one statement, returning how many rows it changed.
+    async fn write_counting(&self, statement: Statement) -> Result<u64, StoreError> {
+        self.backend
+            .write_statement(statement, |conn, statement| {
+                Box::pin(conn.execute(statement))
+            })
+            .await
+    }
 }
+
+/// A row decoder of `rows.rs`.
+type Decode<T> = fn(&dyn Row) -> Result<T, StoreError>;
 
 /// A login window's length in stored milliseconds.
 fn window_ms(window: Duration) -> i64 {
@@ -55,30 +106,18 @@ impl<B: Backend> Store for Database<B> {
         let mut cursor_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut cursor_secret);
         let insert = sql::insert_company(Uuid::now_v7(), name, &cursor_secret, now_ms());
-        self.backend
-            .write_statement(insert, |conn, insert| {
-                Box::pin(async move {
-                    fetch_one(conn, insert, rows::company)
-                        .await
-                        .map_err(unique_or(StoreError::DuplicateCompanyName))
-                })
-            })
+        self.write_returning(insert, rows::company)
             .await
+            .map_err(unique_or(StoreError::DuplicateCompanyName))?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn list_companies(&self) -> Result<Vec<Company>, StoreError> {
-        self.backend
-            .read(sql::list_companies(), |conn, list| {
-                Box::pin(fetch_all(conn, list, rows::company))
-            })
-            .await
+        self.read_all(sql::list_companies(), rows::company).await
     }
 
     async fn find_company(&self, id_or_name: &str) -> Result<Option<Company>, StoreError> {
-        self.backend
-            .read(sql::find_company(id_or_name), |conn, find| {
-                Box::pin(fetch_optional(conn, find, rows::company))
-            })
+        self.read_optional(sql::find_company(id_or_name), rows::company)
             .await
     }
 
@@ -88,44 +127,29 @@ impl<B: Backend> Store for Database<B> {
         key: &NewApiKey,
     ) -> Result<ApiKey, StoreError> {
         let insert = sql::insert_key(Uuid::now_v7(), company_id, key, now_ms());
-        self.backend
-            .write_statement(insert, |conn, insert| {
-                Box::pin(fetch_one(conn, insert, rows::api_key))
-            })
-            .await
+        self.write_returning(insert, rows::api_key)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn list_api_keys(&self, company_id: Uuid) -> Result<Vec<ApiKey>, StoreError> {
-        self.backend
-            .read(sql::list_keys(company_id), |conn, list| {
-                Box::pin(fetch_all(conn, list, rows::api_key))
-            })
+        self.read_all(sql::list_keys(company_id), rows::api_key)
             .await
     }
 
     async fn revoke_api_key(&self, key_id: Uuid) -> Result<ApiKey, StoreError> {
-        self.backend
-            .write_statement(sql::revoke_key(key_id, now_ms()), |conn, revoke| {
-                Box::pin(fetch_optional(conn, revoke, rows::api_key))
-            })
+        self.write_returning(sql::revoke_key(key_id, now_ms()), rows::api_key)
             .await?
             .ok_or(StoreError::NotFound)
     }
 
     async fn authenticate(&self, key_hash: &[u8; 32]) -> Result<Option<KeyUse>, StoreError> {
-        self.backend
-            .read(sql::authenticate(key_hash), |conn, find| {
-                Box::pin(fetch_optional(conn, find, rows::key_use))
-            })
+        self.read_optional(sql::authenticate(key_hash), rows::key_use)
             .await
     }
 
     async fn touch_api_key(&self, key_id: Uuid, at: i64) -> Result<(), StoreError> {
-        self.backend
-            .write_statement(sql::touch_key(key_id, at), |conn, touch| {
-                Box::pin(conn.execute(touch))
-            })
-            .await?;
+        self.write_counting(sql::touch_key(key_id, at)).await?;
         Ok(())
     }
 
@@ -136,23 +160,14 @@ impl<B: Backend> Store for Database<B> {
         password_hash: &str,
     ) -> Result<User, StoreError> {
         let insert = sql::insert_user(Uuid::now_v7(), company_id, email, password_hash, now_ms());
-        self.backend
-            .write_statement(insert, |conn, insert| {
-                Box::pin(async move {
-                    fetch_one(conn, insert, rows::user)
-                        .await
-                        .map_err(unique_or(StoreError::DuplicateUserEmail))
-                })
-            })
+        self.write_returning(insert, rows::user)
             .await
+            .map_err(unique_or(StoreError::DuplicateUserEmail))?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn list_users(&self, company_id: Uuid) -> Result<Vec<User>, StoreError> {
-        self.backend
-            .read(sql::list_users(company_id), |conn, list| {
-                Box::pin(fetch_all(conn, list, rows::user))
-            })
-            .await
+        self.read_all(sql::list_users(company_id), rows::user).await
     }
 
     async fn set_password(&self, email: &Email, password_hash: &str) -> Result<(), StoreError> {
@@ -173,23 +188,14 @@ impl<B: Backend> Store for Database<B> {
     }
 
     async fn delete_user(&self, email: &Email) -> Result<(), StoreError> {
-        let deleted = self
-            .backend
-            .write_statement(sql::delete_user(email), |conn, delete| {
-                Box::pin(conn.execute(delete))
-            })
-            .await?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
+        match self.write_counting(sql::delete_user(email)).await? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn user_credentials(&self, email: &Email) -> Result<Option<UserCredentials>, StoreError> {
-        self.backend
-            .read(sql::user_credentials(email), |conn, find| {
-                Box::pin(fetch_optional(conn, find, rows::credentials))
-            })
+        self.read_optional(sql::user_credentials(email), rows::credentials)
             .await
     }
 
@@ -234,19 +240,12 @@ impl<B: Backend> Store for Database<B> {
     }
 
     async fn find_session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionUser>, StoreError> {
-        self.backend
-            .read(sql::find_session(token_hash, now_ms()), |conn, find| {
-                Box::pin(fetch_optional(conn, find, rows::session_user))
-            })
+        self.read_optional(sql::find_session(token_hash, now_ms()), rows::session_user)
             .await
     }
 
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
-        self.backend
-            .write_statement(sql::delete_session(token_hash), |conn, delete| {
-                Box::pin(conn.execute(delete))
-            })
-            .await?;
+        self.write_counting(sql::delete_session(token_hash)).await?;
         Ok(())
     }
 
@@ -256,22 +255,14 @@ impl<B: Backend> Store for Database<B> {
         field: &NewFieldDefinition,
     ) -> Result<FieldDefinition, StoreError> {
         let insert = sql::insert_field(Uuid::now_v7(), company_id, field, now_ms());
-        self.backend
-            .write_statement(insert, |conn, insert| {
-                Box::pin(async move {
-                    fetch_one(conn, insert, rows::field_definition)
-                        .await
-                        .map_err(unique_or(StoreError::DuplicateFieldKey))
-                })
-            })
+        self.write_returning(insert, rows::field_definition)
             .await
+            .map_err(unique_or(StoreError::DuplicateFieldKey))?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError> {
-        self.backend
-            .read(sql::list_fields(company_id), |conn, list| {
-                Box::pin(fetch_all(conn, list, rows::field_definition))
-            })
+        self.read_all(sql::list_fields(company_id), rows::field_definition)
             .await
     }
 
@@ -280,10 +271,7 @@ impl<B: Backend> Store for Database<B> {
         company_id: Uuid,
         key: &FieldKey,
     ) -> Result<Option<FieldDefinition>, StoreError> {
-        self.backend
-            .read(sql::get_field(company_id, key), |conn, get| {
-                Box::pin(fetch_optional(conn, get, rows::field_definition))
-            })
+        self.read_optional(sql::get_field(company_id, key), rows::field_definition)
             .await
     }
 
@@ -318,16 +306,13 @@ impl<B: Backend> Store for Database<B> {
     }
 
     async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {
-        let deleted = self
-            .backend
-            .write_statement(sql::delete_field(company_id, key), |conn, delete| {
-                Box::pin(conn.execute(delete))
-            })
-            .await?;
-        if deleted == 0 {
-            return Err(StoreError::NotFound);
+        match self
+            .write_counting(sql::delete_field(company_id, key))
+            .await?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     async fn count_field_values(
@@ -419,10 +404,7 @@ impl<B: Backend> Store for Database<B> {
         company_id: Uuid,
         id: &ContactIdentifier,
     ) -> Result<Uuid, StoreError> {
-        self.backend
-            .write_statement(sql::delete_contact(company_id, id), |conn, delete| {
-                Box::pin(fetch_optional(conn, delete, rows::id))
-            })
+        self.write_returning(sql::delete_contact(company_id, id), rows::id)
             .await?
             .ok_or(StoreError::NotFound)
     }
@@ -460,25 +442,17 @@ impl<B: Backend> Store for Database<B> {
     }
 
     async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError> {
-        self.backend
-            .read(sql::fields_with_reserved_keys(), |conn, list| {
-                Box::pin(fetch_all(conn, list, rows::reserved_key_field))
-            })
+        self.read_all(sql::fields_with_reserved_keys(), rows::reserved_key_field)
             .await
     }
 
     async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError> {
-        self.backend
-            .read(sql::data_check_version(check), |conn, read| {
-                Box::pin(fetch_optional(conn, read, rows::integer))
-            })
+        self.read_optional(sql::data_check_version(check), rows::integer)
             .await
     }
 
     async fn record_data_check(&self, check: &str, version: i64) -> Result<(), StoreError> {
-        let record = sql::record_data_check(check, version, now_ms());
-        self.backend
-            .write_statement(record, |conn, record| Box::pin(conn.execute(record)))
+        self.write_counting(sql::record_data_check(check, version, now_ms()))
             .await?;
         Ok(())
     }
@@ -489,10 +463,7 @@ impl<B: Backend> Store for Database<B> {
         after: Uuid,
         limit: u32,
     ) -> Result<Vec<StoredEmail>, StoreError> {
-        self.backend
-            .read(sql::stored_emails(table, after, limit), |conn, read| {
-                Box::pin(fetch_all(conn, read, rows::stored_email))
-            })
+        self.read_all(sql::stored_emails(table, after, limit), rows::stored_email)
             .await
     }
 

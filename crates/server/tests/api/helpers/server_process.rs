@@ -1,9 +1,12 @@
 //! `ServerProcess`: the real `contactd serve` on a free port, as an operator runs it.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 
 use super::contactd;
 
@@ -99,4 +102,54 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends raw bytes to a real server and returns the status and the body of its answer.
+pub fn send_raw(server: &ServerProcess, head: &[u8]) -> (u16, String) {
+    let address = server.base_url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // The server may answer and close before the whole head is written.
+    let _ = stream.write_all(head);
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|status| status.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in the answer: {answer:.500}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Checks an answer of the real server is a 4xx in the SPEC shape.
+#[track_caller]
+pub fn assert_spec_refusal(status: u16, body: &str) {
+    assert!((400..500).contains(&status), "status {status}: {body:.300}");
+    let body: Value = serde_json::from_str(body)
+        .unwrap_or_else(|_| panic!("{status} with a body that is not JSON: {body:?}"));
+    assert_eq!(body["error"], json!(status), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["code"].as_str().is_some_and(|c| !c.is_empty()),
+        "{body}"
+    );
+}
+
+/// A runtime of its own, for a synchronous test of the real server to make or read its
+/// database.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }

@@ -413,6 +413,64 @@ mod tests {
         }
     }
 
+    /// Every region libphonenumber's metadata knows, with its metadata.
+    fn regions() -> impl Iterator<Item = (DefaultRegion, &'static phonenumber::Metadata)> {
+        phonenumber::metadata::DATABASE
+            .iter()
+            .filter_map(|metadata| {
+                let id = Id::from_str(metadata.id()).ok()?;
+                Some((DefaultRegion(id), metadata))
+            })
+    }
+
+    /// The example number the metadata gives for each region and type of number a person
+    /// may have: the region, its country code and the national significant number. They
+    /// are valid by the metadata's own word, so a refusal of one is the parser's fault.
+    fn example_numbers() -> Vec<(DefaultRegion, u16, &'static str)> {
+        regions()
+            .flat_map(|(region, metadata)| {
+                let kinds = metadata.descriptors();
+                [
+                    kinds.fixed_line(),
+                    kinds.mobile(),
+                    kinds.toll_free(),
+                    kinds.premium_rate(),
+                    kinds.shared_cost(),
+                    kinds.personal_number(),
+                    kinds.voip(),
+                    kinds.pager(),
+                    kinds.uan(),
+                ]
+                .into_iter()
+                .flatten()
+                .filter_map(|kind| kind.example())
+                .map(move |national| (region, metadata.country_code(), national))
+            })
+            .collect()
+    }
+
+    /// How a valid number is written: internationally with `+` or `00`, to be read in any
+    /// region, or as its national significant number alone, to be read in its own.
+    #[derive(Debug, Clone, Copy)]
+    enum Writing {
+        Plus,
+        DoubleZero,
+        National,
+    }
+
+    #[test]
+    fn every_region_gives_the_valid_numbers_an_example() {
+        let with_example: std::collections::BTreeSet<String> = example_numbers()
+            .iter()
+            .map(|(region, ..)| region.to_string())
+            .collect();
+        let all: std::collections::BTreeSet<String> =
+            regions().map(|(region, _)| region.to_string()).collect();
+        // Two empty sets would be equal too: the metadata knows some 240 regions.
+        assert!(all.len() > 200, "{} regions", all.len());
+        assert_eq!(with_example, all);
+    }
+
     proptest! {
         #[test]
         fn parse_text_never_panics(input in any::<String>()) {
@@ -437,15 +495,55 @@ mod tests {
             let _ = DefaultRegion::parse(&code);
         }
 
+        /// Whatever phone-like input is read, its E.164 form reads back to itself in the
+        /// region it was read in and in any other. `and_then` leaves a refusal as it is, so
+        /// the assertion holds for every input, whether it parses or not.
         #[test]
         fn normalising_is_idempotent_in_every_region(
             input in "(\\+|00)?[1-9][0-9 -]{6,16}",
             region in "(US|GB|FR|DE|IN|BR|JP|IT|RU|HU|BY|AR|MX)",
         ) {
             let region = DefaultRegion::parse(&region).expect("a known region");
-            if let Ok(parsed) = PhoneNumber::parse_text(&input, region) {
-                prop_assert_eq!(PhoneNumber::parse_text(parsed.as_str(), region), Ok(parsed.clone()));
-                prop_assert_eq!(PhoneNumber::parse_text(parsed.as_str(), us()), Ok(parsed.clone()));
+            let once = PhoneNumber::parse_text(&input, region);
+            for reader in [region, us()] {
+                prop_assert_eq!(
+                    once.clone().and_then(|parsed| PhoneNumber::parse_text(parsed.as_str(), reader)),
+                    once.clone()
+                );
+            }
+        }
+
+        #[test]
+        fn a_valid_number_written_any_usual_way_is_read_and_its_e164_form_is_a_fixed_point(
+            (home, country_code, national) in proptest::sample::select(example_numbers()),
+            writing in prop_oneof![Just(Writing::Plus), Just(Writing::DoubleZero), Just(Writing::National)],
+            reader in proptest::sample::select(regions().map(|(region, _)| region).collect::<Vec<_>>()),
+            separators in proptest::collection::vec(
+                proptest::sample::select(vec!["", " ", "-", ".", "/"]),
+                20,
+            ),
+        ) {
+            let spaced: String = national
+                .chars()
+                // A separator between digits, never before the first.
+                .zip(std::iter::once("").chain(separators))
+                .flat_map(|(digit, separator)| [separator.to_owned(), digit.to_string()])
+                .collect();
+            let (written, region) = match writing {
+                Writing::Plus => (format!("+{country_code} {spaced}"), reader),
+                Writing::DoubleZero => (format!("00{country_code} {spaced}"), reader),
+                Writing::National => (spaced, home),
+            };
+            let expected = format!("+{country_code}{national}");
+            let parsed = PhoneNumber::parse_text(&written, region);
+            prop_assert_eq!(
+                parsed.as_ref().map(PhoneNumber::as_str),
+                Ok(expected.as_str()),
+                "{:?} read in {}", written, region
+            );
+            let parsed = parsed.expect("checked above");
+            for reader in [region, home, us()] {
+                prop_assert_eq!(PhoneNumber::parse_text(parsed.as_str(), reader), Ok(parsed.clone()));
             }
         }
     }

@@ -26,6 +26,7 @@ mod errors;
 mod hostile;
 mod import_export;
 mod logins;
+mod migrations;
 mod odd_input;
 mod openapi;
 mod operations;

@@ -12,8 +12,10 @@ use axum::http::Method;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, ServerProcess, TestApp, TestDatabase, contract_test};
-use crate::hostile::{assert_spec_refusal, send_raw};
+use crate::helpers::{
+    Backend, ServerProcess, TestApp, TestDatabase, assert_spec_refusal, contract_test, runtime,
+    send_raw,
+};
 
 /// The bound §12 sets on the WAL, in bytes.
 const WAL_BOUND: u64 = 64 * 1024 * 1024;
@@ -198,13 +200,6 @@ fn server_with(env: &[(&str, &str)]) -> (ServerProcess, String, TestDatabase) {
     let server = ServerProcess::start(&database.url, env);
     let key = server.first_run_key();
     (server, key, database)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 fn connect(server: &ServerProcess) -> TcpStream {

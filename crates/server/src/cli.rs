@@ -1,6 +1,7 @@
 //! The `contactd` command line (§9): the server and the admin commands.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
@@ -12,7 +13,9 @@ use crate::domain::{Email, FieldKey};
 use crate::http::error::ApiError;
 use crate::http::{field_body, parse_new_field};
 use crate::password::Password;
-use crate::store::{self, Company, Store, StoreError};
+use crate::store::{
+    self, Company, Database, PostgresBackend, PostgresSettings, SqliteBackend, Store, StoreError,
+};
 use crate::transfer::{self, ExportArgs, ImportArgs};
 use crate::{api_key, server};
 
@@ -214,7 +217,7 @@ async fn run_on_database(
             database.database_max_connections
         );
     }
-    let store = store::connect(&database.database_url, &database.postgres())
+    let store = open_store(&database.database_url, &database.postgres())
         .await
         .context("could not open the database")?;
     match command {
@@ -225,6 +228,26 @@ async fn run_on_database(
         DatabaseCommand::Field(command) => run_field(store.as_ref(), command).await,
         DatabaseCommand::User(command) => run_user(store.as_ref(), command).await,
     }
+}
+
+/// Opens the database a URL names (`sqlite://PATH`, created if missing, or
+/// `postgres://…`) on the backend its scheme picks, applies its migrations, then the
+/// start-up data checks.
+pub async fn open_store(
+    database_url: &str,
+    postgres: &PostgresSettings,
+) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
+        Arc::new(Database::new(SqliteBackend::open(database_url).await?))
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Arc::new(Database::new(
+            PostgresBackend::connect(database_url, postgres).await?,
+        ))
+    } else {
+        bail!("the database URL must start with sqlite:// or postgres://");
+    };
+    store::check_stored_data(store.as_ref()).await?;
+    Ok(store)
 }
 
 async fn run_company(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {

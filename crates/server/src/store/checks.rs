@@ -19,8 +19,8 @@ const EMAIL_CHECK: &str = "email_normal_form";
 /// Stored emails read at a time: a page is a few hundred kilobytes at most.
 const EMAIL_PAGE: u32 = 1_000;
 
-/// Runs every start-up check.
-pub(super) async fn run(store: &dyn Store) -> Result<(), StoreError> {
+/// Runs every start-up check: after the migrations, before anything else uses the store.
+pub async fn check_stored_data(store: &dyn Store) -> Result<(), StoreError> {
     warn_of_reserved_field_keys(store).await?;
     renormalise_emails(store).await
 }

@@ -74,7 +74,7 @@ pub struct DatabaseError {
 pub enum DatabaseFailure {
     /// A unique index refused the write. `index` names it as the database does:
     /// PostgreSQL by the index's name, SQLite by its columns (`contacts.company_id,
-    /// contacts.email`); [`UniqueMember::of_index`] reads either.
+    /// contacts.email`); `UniqueMember::of_index` reads either.
     UniqueViolation { index: String },
     /// A foreign key refused the write: the row it refers to is gone.
     ForeignKeyViolation,

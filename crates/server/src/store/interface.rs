@@ -94,7 +94,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         key: &FieldKey,
     ) -> Result<Option<FieldDefinition>, StoreError>;
     /// Renames a definition or grows its options, judged against the definition as it is
-    /// stored when the change is written ([`OptionsChange`]).
+    /// stored when the change is written ([`OptionsChange`](super::OptionsChange)).
     async fn update_field(
         &self,
         company_id: Uuid,

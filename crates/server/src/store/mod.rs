@@ -24,33 +24,11 @@ mod rows;
 mod sql;
 mod sqlite;
 
-use std::sync::Arc;
-
 pub use backend::Backend;
+pub use checks::check_stored_data;
 pub use database::Database;
 pub use error::{DatabaseError, DatabaseFailure, StoreError};
 pub use interface::Store;
 pub use model::*;
 pub use postgres::{PostgresBackend, PostgresSettings, is_retryable, retrying};
 pub use sqlite::SqliteBackend;
-
-/// Opens the database a URL names (`sqlite://PATH`, created if missing, or
-/// `postgres://…`), applies its migrations, then the start-up data checks.
-pub async fn connect(
-    database_url: &str,
-    postgres: &PostgresSettings,
-) -> Result<Arc<dyn Store>, StoreError> {
-    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
-        Arc::new(Database::new(SqliteBackend::open(database_url).await?))
-    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-        Arc::new(Database::new(
-            PostgresBackend::connect(database_url, postgres).await?,
-        ))
-    } else {
-        return Err(StoreError::Migration(
-            "the database URL must start with sqlite:// or postgres://".into(),
-        ));
-    };
-    checks::run(store.as_ref()).await?;
-    Ok(store)
-}

@@ -75,7 +75,7 @@ pub struct UserCredentials {
     pub password_hash: String,
 }
 
-/// Whether a login may check its password, as [`Store::reserve_login_attempt`] decided.
+/// Whether a login may check its password, as [`Store::reserve_login_attempt`](super::Store::reserve_login_attempt) decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginAttempt {
     /// The check is counted: go ahead.

@@ -243,7 +243,7 @@ async fn a_first_start_that_cannot_listen_leaves_the_first_run_to_the_next_start
 
 /// Whether `password` is the one of the dashboard user with this email.
 async fn user_password_matches(url: &str, email: &str, password: &str) -> bool {
-    let store = contactd::store::connect(url, &crate::helpers::test_postgres_settings())
+    let store = contactd::cli::open_store(url, &crate::helpers::test_postgres_settings())
         .await
         .expect("open database");
     let email = contactd::domain::Email::parse(email).expect("valid email");

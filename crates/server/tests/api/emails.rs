@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, TestDatabase, contract_test, test_postgres_settings};
 use contactd::domain::{ContactIdentifier, DefaultRegion};
-use contactd::store;
 
 /// Each group: spellings of one mailbox, the stored form first.
 const SPELLINGS: [&[&str]; 4] = [
@@ -76,7 +75,7 @@ fn uuid_sql(backend: Backend, id: Uuid) -> String {
 async fn the_start_up_check_rewrites_old_forms_and_leaves_collisions_alone() {
     let backend = Backend::current();
     let database = TestDatabase::create(backend).await;
-    let opened = store::connect(&database.url, &test_postgres_settings())
+    let opened = contactd::cli::open_store(&database.url, &test_postgres_settings())
         .await
         .expect("open");
     let company = opened.create_company("acme").await.expect("company");
@@ -111,7 +110,7 @@ async fn the_start_up_check_rewrites_old_forms_and_leaves_collisions_alone() {
         ))
         .await;
 
-    let store = store::connect(&database.url, &test_postgres_settings())
+    let store = contactd::cli::open_store(&database.url, &test_postgres_settings())
         .await
         .expect("the check never fails a start for what it finds");
     let email_of = async |id: Uuid| {
@@ -164,7 +163,7 @@ async fn the_start_up_check_rewrites_old_forms_and_leaves_collisions_alone() {
             uuid_sql(backend, late)
         ))
         .await;
-    let store = store::connect(&database.url, &test_postgres_settings())
+    let store = contactd::cli::open_store(&database.url, &test_postgres_settings())
         .await
         .expect("open");
     let late_email = store

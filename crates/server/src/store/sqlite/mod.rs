@@ -63,7 +63,7 @@ const WRITER_PRAGMAS: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = O
 /// The SQLite backend.
 ///
 /// SQLite admits one writer at a time, so every write goes to the one connection of the
-/// [`GroupCommit`] writer, which runs concurrent writes in one `BEGIN IMMEDIATE`
+/// group commit writer (`group_commit.rs`), which runs concurrent writes in one `BEGIN IMMEDIATE`
 /// transaction (so a write that reads first never fails to upgrade its lock, and another
 /// process such as the admin CLI waits on the busy timeout instead of failing) and one
 /// fsync. Reads run in parallel on their own read-only connections; under WAL they never

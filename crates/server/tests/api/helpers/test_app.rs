@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use contactd::api_key;
 use contactd::domain::DefaultRegion;
 use contactd::http::{AppState, app};
-use contactd::store::{self, Store};
+use contactd::store::Store;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -90,7 +90,7 @@ impl TestApp {
     /// key for it.
     pub async fn spawn() -> Self {
         let database = TestDatabase::create(Backend::current()).await;
-        let store = store::connect(&database.url, &test_postgres_settings())
+        let store = contactd::cli::open_store(&database.url, &test_postgres_settings())
             .await
             .expect("open database");
         let company = store.create_company("acme").await.expect("create company");

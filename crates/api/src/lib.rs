@@ -186,7 +186,8 @@ impl From<u64> for PhoneNumberInput {
 /// One custom field value to write: `{"key": "plan", "value": "pro"}`.
 ///
 /// `value` is kept as JSON because its accepted forms depend on the field's type, which
-/// only the server knows (§5: `"4.50"` and `4.5` are both a number).
+/// only the server knows (docs/reference.md#custom-field-values: `"4.50"` and `4.5` are
+/// both a number).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct CustomFieldInput {
@@ -276,7 +277,8 @@ pub struct CustomFieldChanges {
     pub remove: Vec<String>,
 }
 
-/// The most items one array create or batch upsert may carry (§11).
+/// The most items one array create or batch upsert may carry
+/// (docs/reference.md#11-bulk-batch-writes-import-and-export).
 pub const MAX_BULK_ITEMS: usize = 1000;
 
 /// Response of an array `POST /api/v1/contacts` (Alpharun's "Add contacts" form).
@@ -414,7 +416,7 @@ pub struct BatchResult {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
-    /// One §3 contact object per line.
+    /// One contact object (docs/reference.md#3-the-contact-object) per line.
     #[default]
     Ndjson,
     /// A header row, then one row per contact (RFC 4180).
@@ -431,7 +433,7 @@ impl ExportFormat {
     }
 }
 
-/// The CSV columns of an export, before one column per custom field (§11).
+/// The CSV columns of an export, before one column per custom field (docs/reference.md#export).
 pub const CSV_COLUMNS: [&str; 8] = [
     "id",
     "email",
@@ -443,7 +445,8 @@ pub const CSV_COLUMNS: [&str; 8] = [
     "updated_at",
 ];
 
-/// A contact as returned by create, fetch, update and list (§3), bare, not wrapped.
+/// A contact as returned by create, fetch, update and list, bare, not wrapped
+/// (docs/reference.md#3-the-contact-object).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Contact {
     pub id: Uuid,
@@ -588,7 +591,7 @@ pub struct UpdateCustomField {
     pub options: Option<Vec<String>>,
 }
 
-/// A custom field definition (§7).
+/// A custom field definition (docs/reference.md#7-custom-field-definitions).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CustomField {
     pub key: String,

@@ -1,7 +1,8 @@
-//! The soak (`--soak DURATION`): on a fresh seeded database, every load §12 defends
-//! against at once for the whole run — saturating writes and reads, an export that stalls,
-//! login bursts, slow clients — with the server's disk, memory and file descriptors
-//! sampled throughout and checked at the end against the bounds of `docs/robustness.md`.
+//! The soak (`--soak DURATION`): on a fresh seeded database, every load
+//! docs/reference.md#12-robustness defends against at once for the whole run — saturating
+//! writes and reads, an export that stalls, login bursts, slow clients — with the server's
+//! disk, memory and file descriptors sampled throughout and checked at the end against the
+//! bounds of `docs/robustness.md`.
 
 mod hostile;
 
@@ -38,8 +39,9 @@ const RSS_SETTLED_AFTER: Duration = Duration::from_secs(60);
 /// Runs shorter than this skip "RSS flat": in seconds, caches and pools are still filling,
 /// and growth is no sign of a leak.
 const RSS_FLAT_FROM_RUNS_OF: Duration = Duration::from_secs(60);
-/// The server's peak RSS (`VmHWM`) over the whole run: §12's 256 MiB for 200 concurrent
-/// logins, and a burst here is 100 of them (docs/robustness.md#dashboard-logins).
+/// The server's peak RSS (`VmHWM`) over the whole run: the 256 MiB that
+/// docs/reference.md#12-robustness allows for 200 concurrent logins, and a burst here is 100
+/// of them (docs/robustness.md#dashboard-logins).
 const RSS_PEAK_MAX_KIB: u64 = 256 * 1024;
 /// File descriptors of the server beyond one per connection the soak holds open at once:
 /// its database files and pool, listener, log and runtime. More means a leak, and a leak

@@ -28,7 +28,8 @@ pub const EXPORT: &str = "export";
 pub const LOGIN: &str = "login";
 
 /// Login attempts in each burst, all at once, each on a connection of its own: half of the
-/// 200 concurrent logins §12 says the server must survive under 256 MiB.
+/// 200 concurrent logins that docs/reference.md#12-robustness says the server must survive
+/// under 256 MiB.
 pub const LOGIN_BURST_SIZE: usize = 100;
 /// How often a burst of logins starts (the next waits for the last to be answered).
 pub const LOGIN_BURST_EVERY: Duration = Duration::from_secs(10);

@@ -20,6 +20,7 @@ mod contacts_update;
 mod crash_safety;
 mod custom_fields;
 mod dashboard;
+mod doc_links;
 mod emails;
 mod end_to_end;
 mod errors;

@@ -1,4 +1,4 @@
-//! The `contactd` command line (§9): the server and the admin commands.
+//! The `contactd` command line (docs/reference.md#9-command-line): the server and the admin commands.
 
 use std::io::IsTerminal;
 use std::sync::Arc;

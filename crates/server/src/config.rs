@@ -1,5 +1,5 @@
 //! Configuration of `contactd serve`; each `///` doubles as its `--help` text, and each
-//! option also reads the `CONTACTD_*` variable of its name (§9).
+//! option also reads the `CONTACTD_*` variable of its name (docs/reference.md#9-command-line).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! `contactd serve`: first-run bootstrap, the listener, and graceful shutdown (§8, §9).
+//! `contactd serve`: first-run bootstrap, the listener, and graceful shutdown (docs/reference.md#8-operations, docs/reference.md#9-command-line).
 
 use std::net::SocketAddr;
 use std::sync::Arc;

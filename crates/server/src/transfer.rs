@@ -1,4 +1,4 @@
-//! `contactd import` and `contactd export` (§11): moving contacts between files and a running
+//! `contactd import` and `contactd export` (docs/reference.md#11-bulk-batch-writes-import-and-export): moving contacts between files and a running
 //! server, through the client crate, so they work against any deployment.
 //!
 //! An import streams its file: a reader thread turns rows into create payloads and hands

@@ -18,7 +18,7 @@ pub struct ContactMembers {
 }
 
 impl ContactMembers {
-    /// Refuses members that leave the contact with no email, phone number or ext_id (§5).
+    /// Refuses members that leave the contact with no email, phone number or ext_id (docs/reference.md#at-least-one-identifier).
     fn require_identifier(self) -> Result<Self, Invalid> {
         if self.email.is_none() && self.phone_number.is_none() && self.ext_id.is_none() {
             return Err(Invalid::new(

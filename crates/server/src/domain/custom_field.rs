@@ -1,5 +1,5 @@
-//! Custom fields: definition keys, display names and select options (§7), and the typed
-//! values stored under them (§5).
+//! Custom fields: definition keys, display names and select options (docs/reference.md#7-custom-field-definitions), and the typed
+//! values stored under them (docs/reference.md#custom-field-values).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -85,7 +85,7 @@ impl FieldKey {
     }
 
     /// Whether the key is one a new field may not take: a member of the contact object or
-    /// a column of the CSV export (§3, §11), whose cells a field of that key would make
+    /// a column of the CSV export (docs/reference.md#3-the-contact-object, docs/reference.md#11-bulk-batch-writes-import-and-export), whose cells a field of that key would make
     /// ambiguous.
     pub fn is_reserved(&self) -> bool {
         RESERVED_KEYS.contains(&self.0.as_str())
@@ -306,7 +306,7 @@ impl FieldValue {
         })
     }
 
-    /// The value as returned on the wire (§3): a JSON number, a JSON boolean, or a string.
+    /// The value as returned on the wire (docs/reference.md#3-the-contact-object): a JSON number, a JSON boolean, or a string.
     ///
     /// A number with no fraction is written as an integer (`12`, not `12.0`) as long as
     /// every integer of its size is exact in an `f64`; beyond that, and for fractions, the

@@ -1,5 +1,5 @@
 //! Email addresses: validated by a maintained crate and stored in one normal form per
-//! mailbox (§5; docs/robustness.md#email-normalisation).
+//! mailbox (docs/reference.md#email-addresses; docs/robustness.md#email-normalisation).
 //!
 //! Two spellings of one mailbox must become one stored value, or uniqueness and `alt:email:`
 //! disagree with the person who typed them: `José` typed on a Mac (NFD) and on Windows (NFC),
@@ -103,7 +103,7 @@ fn is_invisible(c: char) -> bool {
 }
 
 /// The local part in its normal form: NFKC and lower-cased, without its quotes when the
-/// content needs none (RFC 5322 §3.4.1: `"john"` and `john` are the same local part), and
+/// content needs none (RFC 5322 section 3.4.1: `"john"` and `john` are the same local part), and
 /// otherwise quoted with only `"` and `\` escaped.
 ///
 /// NFKC rather than NFC: compatibility forms (full-width letters, ligatures, circled or

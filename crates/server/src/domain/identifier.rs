@@ -1,4 +1,4 @@
-//! Contact identifiers: the four ways a request can name a contact (§4).
+//! Contact identifiers: the four ways a request can name a contact (docs/reference.md#4-identifiers).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Domain types: values that have been parsed and can no longer be invalid (§4, §5, §7).
+//! Domain types: values that have been parsed and can no longer be invalid (docs/reference.md#4-identifiers, docs/reference.md#5-normalisation-and-validation, docs/reference.md#7-custom-field-definitions).
 //!
 //! Every type here is built only through a `parse` function that refuses bad input with an
 //! [`Invalid`], so code that holds an `Email` or a `PhoneNumber` never checks it again. Pure:

@@ -1,4 +1,4 @@
-//! A contact's own words: its external id and its first and last names, kept as given (§5).
+//! A contact's own words: its external id and its first and last names, kept as given (docs/reference.md#5-normalisation-and-validation).
 
 use super::Invalid;
 

@@ -1,5 +1,5 @@
 //! Phone numbers: parsed with libphonenumber's metadata into E.164, read in a default region
-//! unless written internationally (§5).
+//! unless written internationally (docs/reference.md#phone-numbers).
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The bulk routes (§11): array create on `POST /contacts`, batch upsert, and export.
+//! The bulk routes (docs/reference.md#11-bulk-batch-writes-import-and-export): array create on `POST /contacts`, batch upsert, and export.
 //!
 //! Every item goes through the same parsing, validation and store code as a single write;
 //! only the error handling differs: an item's failure is reported with its index, and

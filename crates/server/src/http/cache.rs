@@ -3,7 +3,7 @@
 //!
 //! An entry lives at most [`TTL`], so a key revoked or a field changed by another process
 //! (the admin CLI, another server on the same PostgreSQL) takes effect within a second, as
-//! §9 promises; changes made through this process drop the entry at once. Correctness never
+//! docs/reference.md#admin-commands promises; changes made through this process drop the entry at once. Correctness never
 //! rests on a cached definition: a value written for a field deleted meanwhile fails its
 //! foreign key in the database.
 

@@ -1,4 +1,4 @@
-//! The contact endpoints (§6): create, fetch, list, update (the seed) and delete.
+//! The contact endpoints (docs/reference.md#6-contact-endpoints): create, fetch, list, update (the seed) and delete.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -513,7 +513,7 @@ pub(super) fn find_definition<'a>(
         })
 }
 
-/// The wire form of a contact (§3).
+/// The wire form of a contact (docs/reference.md#3-the-contact-object).
 pub(super) fn contact_body(contact: Contact) -> api::Contact {
     api::Contact {
         id: contact.id,

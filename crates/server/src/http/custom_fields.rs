@@ -1,4 +1,4 @@
-//! The custom field definition endpoints (§7).
+//! The custom field definition endpoints (docs/reference.md#7-custom-field-definitions).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -217,7 +217,7 @@ pub(super) async fn delete(
     Ok(())
 }
 
-/// Validates a new definition (§7); shared by the API and the admin CLI.
+/// Validates a new definition (docs/reference.md#7-custom-field-definitions); shared by the API and the admin CLI.
 pub fn parse_new_field(body: api::CreateCustomField) -> Result<NewFieldDefinition, ApiError> {
     let key =
         FieldKey::parse_new(&body.key).map_err(|invalid| ApiError::invalid(invalid, "key"))?;

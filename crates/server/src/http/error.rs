@@ -1,5 +1,5 @@
 //! The one error type of the HTTP edge, and how each variant becomes a response in the
-//! seed's `Error` shape (§2).
+//! seed's `Error` shape (docs/reference.md#the-error-body).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -232,7 +232,7 @@ impl From<StoreError> for ApiError {
 }
 
 impl ApiError {
-    /// The error body (§2) this error is answered with; also what a failed item of a bulk
+    /// The error body (docs/reference.md#the-error-body) this error is answered with; also what a failed item of a bulk
     /// request carries. A 500's cause is logged here and never put in the body.
     pub fn body(&self) -> ErrorBody {
         let status = self.status();

@@ -1,4 +1,4 @@
-//! Liveness and readiness probes (§8); neither needs a key.
+//! Liveness and readiness probes (docs/reference.md#health-probes); neither needs a key.
 
 use axum::Router;
 use axum::extract::State;

@@ -40,11 +40,11 @@ use error::ApiError;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
-    /// The region numbers without a `+`/`00` prefix are read in (§5).
+    /// The region numbers without a `+`/`00` prefix are read in (docs/reference.md#phone-numbers).
     pub default_region: DefaultRegion,
-    /// The largest request body accepted, in bytes (§8).
+    /// The largest request body accepted, in bytes (docs/reference.md#body-limits).
     pub body_limit: usize,
-    /// The largest body of the routes that take many contacts at once (§11), in bytes.
+    /// The largest body of the routes that take many contacts at once (docs/reference.md#11-bulk-batch-writes-import-and-export), in bytes.
     pub bulk_body_limit: usize,
     /// How long an export waits for its client to take the next page before it is
     /// abandoned, releasing its snapshot (`docs/robustness.md`).

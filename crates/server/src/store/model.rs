@@ -12,7 +12,7 @@ use super::rows::timestamp;
 use crate::domain::contact::{ContactMembers, ContactPatch};
 use crate::domain::{ContactIdentifier, DisplayName, FieldKey, FieldValue, Invalid, SelectOptions};
 
-/// A tenant (§1).
+/// A tenant (docs/reference.md#1-tenancy-and-resources).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Company {
     pub id: Uuid,
@@ -115,7 +115,7 @@ pub struct SessionUser {
     pub caller: Caller,
 }
 
-/// A custom field definition (§7).
+/// A custom field definition (docs/reference.md#7-custom-field-definitions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDefinition {
     pub id: Uuid,
@@ -206,7 +206,7 @@ impl FieldDefinitionChange {
     }
 }
 
-/// A contact as read back (§3).
+/// A contact as read back (docs/reference.md#3-the-contact-object).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
     pub id: Uuid,

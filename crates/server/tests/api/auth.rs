@@ -1,4 +1,4 @@
-//! Bearer authentication (§2) and tenant isolation (§1): every `/api/v1` endpoint needs a
+//! Bearer authentication (docs/reference.md#authentication) and tenant isolation (docs/reference.md#1-tenancy-and-resources): every `/api/v1` endpoint needs a
 //! live key, and acts only on the data of that key's company.
 
 use axum::body::Body;
@@ -217,7 +217,7 @@ async fn a_revoked_key_is_refused_within_a_second_while_other_keys_keep_working(
         .find(|key| app.key.starts_with(&key.prefix) && key.name.is_none())
         .expect("the app's key is listed");
     app.store.revoke_api_key(first.id).await.expect("revoke");
-    // A server trusts a key it has seen for up to a second (§9: "within a second").
+    // A server trusts a key it has seen for up to a second (docs/reference.md#admin-commands: "within a second").
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
 
     assert_unauthorized(&app.request(Method::GET, "/api/v1/contacts", None).await);

@@ -1,4 +1,4 @@
-//! Bulk (§11): array create on `POST /contacts`, `POST /contacts/batch` upserts, and the
+//! Bulk (docs/reference.md#11-bulk-batch-writes-import-and-export): array create on `POST /contacts`, `POST /contacts/batch` upserts, and the
 //! streaming export; per-item honesty, the whole-request refusals, racing upserts, and the
 //! export's snapshot.
 

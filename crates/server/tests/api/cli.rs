@@ -1,4 +1,4 @@
-//! The `contactd` command line (§9): admin commands, their variables, and the first run.
+//! The `contactd` command line (docs/reference.md#9-command-line): admin commands, their variables, and the first run.
 
 use std::io::Write;
 use std::process::Stdio;

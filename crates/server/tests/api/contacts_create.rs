@@ -1,5 +1,5 @@
-//! `POST /api/v1/contacts` (§6): the bare contact it returns (§3), how each member is
-//! normalised and validated (§5), and uniqueness, including racing creates.
+//! `POST /api/v1/contacts` (docs/reference.md#6-contact-endpoints): the bare contact it returns (docs/reference.md#3-the-contact-object), how each member is
+//! normalised and validated (docs/reference.md#5-normalisation-and-validation), and uniqueness, including racing creates.
 
 use std::sync::Arc;
 

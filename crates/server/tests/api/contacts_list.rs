@@ -1,4 +1,4 @@
-//! `GET /api/v1/contacts` (§6): newest first, `limit`, and keyset pagination with signed
+//! `GET /api/v1/contacts` (docs/reference.md#6-contact-endpoints): newest first, `limit`, and keyset pagination with signed
 //! cursors that survive concurrent writes and refuse tampering and other companies.
 
 use std::collections::HashSet;

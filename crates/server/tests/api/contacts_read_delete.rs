@@ -1,4 +1,4 @@
-//! `GET` and `DELETE /api/v1/contacts/{id}` (§6): every identifier form of §4 in a
+//! `GET` and `DELETE /api/v1/contacts/{id}` (docs/reference.md#6-contact-endpoints): every identifier form of docs/reference.md#4-identifiers in a
 //! percent-encoded path, not-found and malformed identifiers, and freeing identifiers.
 
 use axum::http::Method;

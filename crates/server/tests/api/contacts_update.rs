@@ -1,5 +1,5 @@
-//! `PATCH /api/v1/contacts` (the seed) and `PATCH /api/v1/contacts/{id}` (§6): naming the
-//! contact (§4), omitted versus null members, custom field changes, atomicity and races.
+//! `PATCH /api/v1/contacts` (the seed) and `PATCH /api/v1/contacts/{id}` (docs/reference.md#6-contact-endpoints): naming the
+//! contact (docs/reference.md#4-identifiers), omitted versus null members, custom field changes, atomicity and races.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
-//! Custom field definitions (§7): create, list, fetch, rename, grow options, delete, and how
-//! definitions shape the values contacts hold (§3, §5).
+//! Custom field definitions (docs/reference.md#7-custom-field-definitions): create, list, fetch, rename, grow options, delete, and how
+//! definitions shape the values contacts hold (docs/reference.md#3-the-contact-object, docs/reference.md#5-normalisation-and-validation).
 
 use axum::http::Method;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! The error contract of §2: every failure, whatever its status, answers in the seed's
+//! The error contract (docs/reference.md#the-error-body): every failure, whatever its status, answers in the seed's
 //! `Error` shape with a stable `code`, names the request member at fault, and never leaks
 //! internals.
 
@@ -393,7 +393,7 @@ async fn an_array_in_place_of_an_object_is_refused_and_changes_nothing() {
             "/api/v1/contacts".to_owned(),
             json!({"ext_id": "crm-2", "custom_fields": [["plan", "free"]]}),
         ),
-        // §11: a create body that is an array must be an array of objects.
+        // docs/reference.md#11-bulk-batch-writes-import-and-export: a create body that is an array must be an array of objects.
         (
             Method::POST,
             "/api/v1/contacts".to_owned(),

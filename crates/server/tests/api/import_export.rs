@@ -1,4 +1,4 @@
-//! `contactd import` and `contactd export` (§11), the real binary against a real server:
+//! `contactd import` and `contactd export` (docs/reference.md#11-bulk-batch-writes-import-and-export), the real binary against a real server:
 //! round trips, re-runs with `--match-on`, the errors file, and refusals before writing.
 
 use std::path::Path;

@@ -14,7 +14,7 @@ const PASSWORD: &str = "correct horse battery";
 /// not UTF-8, and a UTF-16 surrogate encoded as UTF-8 (which UTF-8 forbids).
 const ODD_VALUES: [&str; 5] = ["%00", "a%00b", "%FF", "caf%C3", "%ED%A0%80"];
 
-/// Asserts a refusal: a 400, never a 500, on a page or in the §2 shape.
+/// Asserts a refusal: a 400, never a 500, on a page or in the error shape (docs/reference.md#the-error-body).
 #[track_caller]
 fn assert_refused(response: &TestResponse, what: &str) {
     assert_eq!(

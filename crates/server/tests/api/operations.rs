@@ -1,4 +1,4 @@
-//! Operations (§8): probes, request ids, the body limit, configuration, graceful shutdown.
+//! Operations (docs/reference.md#8-operations): probes, request ids, the body limit, configuration, graceful shutdown.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

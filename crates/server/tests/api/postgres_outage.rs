@@ -1,5 +1,5 @@
-//! A PostgreSQL outage (§8): while the database is down, API requests fail fast with a 503
-//! in the §2 error shape and `/readyz` says 503; once it is back, the server recovers unaided.
+//! A PostgreSQL outage (docs/reference.md#8-operations): while the database is down, API requests fail fast with a 503
+//! in the error shape (docs/reference.md#the-error-body) and `/readyz` says 503; once it is back, the server recovers unaided.
 //!
 //! The outage is real, so it needs a PostgreSQL of its own to stop: a throwaway cluster made
 //! with `initdb` in a temp dir, never the shared server the other tests are using.

@@ -1,4 +1,4 @@
-//! SPEC §12 as the server's operator meets it (`docs/robustness.md`): the SQLite WAL stays
+//! The robustness contract (docs/reference.md#12-robustness) as the server's operator meets it (`docs/robustness.md`): the SQLite WAL stays
 //! bounded under saturating writes and long reads, slow and stalled clients are cut off,
 //! and exports cannot take the database away from everyone else.
 
@@ -17,7 +17,7 @@ use crate::helpers::{
     send_raw,
 };
 
-/// The bound §12 sets on the WAL, in bytes.
+/// The bound docs/reference.md#12-robustness sets on the WAL, in bytes.
 const WAL_BOUND: u64 = 64 * 1024 * 1024;
 
 /// The WAL file of a SQLite test app's database.

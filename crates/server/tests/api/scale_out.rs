@@ -1,4 +1,4 @@
-//! Horizontal scale-out (§10): two `contactd serve` processes on one PostgreSQL database,
+//! Horizontal scale-out (docs/reference.md#10-storage-and-scale): two `contactd serve` processes on one PostgreSQL database,
 //! driven through the typed client, keep every guarantee that one process gives — reads
 //! see the other process's writes at once, uniqueness holds under races split across both,
 //! concurrent updates of one contact lose nothing, and list cursors work on either process.
@@ -197,7 +197,7 @@ async fn a_write_through_one_process_is_read_through_the_other_at_once() {
         let body = api_error(servers.b.get_contact(gone).await);
         assert_eq!(body.error, 404, "{gone}: {body:?}");
     }
-    // §6: a deleted contact's identifiers are free for reuse at once, on every process.
+    // docs/reference.md#6-contact-endpoints: a deleted contact's identifiers are free for reuse at once, on every process.
     let reused = servers
         .b
         .create_contact(&CreateContact {

@@ -1,7 +1,7 @@
 //! The custom field pages: the list with its create form, a field's rename and new-options
 //! form, and the delete confirmation that says how many contacts hold a value. Writes go
 //! through the API's own functions (`http::custom_fields::create`, `update`, `delete`), so
-//! the §7 rules and sentences are the API's.
+//! the rules and sentences of docs/reference.md#7-custom-field-definitions are the API's.
 
 use std::collections::HashMap;
 
@@ -119,7 +119,7 @@ pub async fn list_fields(
     Ok(render(&page))
 }
 
-/// `POST /dashboard/fields`: defines a field, or shows the form again with the §7 sentence
+/// `POST /dashboard/fields`: defines a field, or shows the form again with the sentence of docs/reference.md#7-custom-field-definitions
 /// next to the input at fault.
 pub async fn create_field(
     State(state): State<AppState>,

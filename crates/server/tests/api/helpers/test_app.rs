@@ -51,7 +51,7 @@ impl TestResponse {
         self
     }
 
-    /// Asserts an error response in the SPEC §2 shape, with this status and code.
+    /// Asserts an error response in the error shape (docs/reference.md#the-error-body), with this status and code.
     #[track_caller]
     pub fn assert_error(&self, status: u16, code: &str) -> &Self {
         self.assert_status(status);

@@ -1,5 +1,5 @@
 //! Hostile input: truncated, malformed, oversized, deceptive and smuggled requests are refused
-//! with a 4xx in the seed's `Error` shape (§2) and leave the database byte-for-byte as it was;
+//! with a 4xx in the seed's `Error` shape (docs/reference.md#the-error-body) and leave the database byte-for-byte as it was;
 //! deceptive values that are valid are stored literally and never reach another contact.
 //!
 //! One file per family of attack; here, the company under attack and the check every
@@ -118,7 +118,7 @@ struct Attempt {
     story: String,
     request: Request<Body>,
     status: u16,
-    /// The `code` the refusal must carry, when the SPEC or the domain names one.
+    /// The `code` the refusal must carry, when the contract (docs/reference.md) or the domain names one.
     code: Option<&'static str>,
 }
 
@@ -139,7 +139,7 @@ impl Attempt {
 }
 
 /// What is wrong with a response that should be a refusal with `status` (and `code`) in the
-/// SPEC §2 shape, if anything.
+/// error shape (docs/reference.md#the-error-body), if anything.
 fn refusal_problem(response: &TestResponse, status: u16, code: Option<&str>) -> Option<String> {
     let body = &response.body;
     let shown = || format!("{} {:.300}", response.status, response.text);

@@ -1,8 +1,9 @@
 //! The dashboard: server-rendered pages where people manage custom fields, API keys and
 //! contacts in a browser, on the same port as the API.
 //!
-//! Every page acts for the company of the signed-in user, through the same functions the
-//! API's handlers call (so the same domain rules, store code and error messages apply).
+//! Every page acts for the company of the signed-in user, through the same use cases the
+//! API calls (so the same domain rules, store code and error messages apply); a refusal is
+//! shown next to the form input it is about.
 //! Pages are askama templates compiled into the binary, assets are embedded, and the only
 //! script is the copy button's. Each form carries the session's CSRF token, checked in
 //! one place ([`session::verify_csrf`]) before any handler runs.
@@ -28,7 +29,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::AppState;
-use super::error::ApiError;
+use crate::failure::{Failure, Field};
 use crate::store::{SessionUser, StoreError};
 
 /// The dashboard's routes; `state` is what the session check reads sessions from.
@@ -39,7 +40,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             contacts::LIST,
             get(contacts::list_contacts).post(contacts::create_contact),
         )
-        .route("/dashboard/contacts/new", get(contacts::new_contact))
+        .route("/dashboard/contacts/new", get(contacts::new_contact_form))
         .route(
             "/dashboard/contacts/{id}",
             get(contacts::show_contact).post(contacts::update_contact),
@@ -119,8 +120,8 @@ async fn page_not_found() -> PageError {
 /// Why a page could not be shown: answered with an error page of the matching status.
 #[derive(Debug)]
 pub enum PageError {
-    /// What an API handler would have answered; its status and sentence are shown.
-    Api(ApiError),
+    /// A use case failed; its sentence is shown, with the status the API would answer.
+    Failed(Failure),
     /// 403: a form came without the session's CSRF token, or with another one.
     Csrf,
     /// 404: no such page.
@@ -131,15 +132,15 @@ pub enum PageError {
     Internal(&'static str),
 }
 
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
-        Self::Api(error)
+impl From<Failure> for PageError {
+    fn from(failure: Failure) -> Self {
+        Self::Failed(failure)
     }
 }
 
 impl From<StoreError> for PageError {
     fn from(error: StoreError) -> Self {
-        Self::Api(error.into())
+        Self::Failed(error.into())
     }
 }
 
@@ -157,17 +158,28 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, title, message) = match self {
-            Self::Api(error) => {
-                // The API's error body: its status and sentence (a 500 is logged there and
-                // shown only as "internal error").
-                let body = error.body();
-                let title = match body.error {
+            Self::Failed(failure) => {
+                // A 500's cause is logged here and shown only as "internal error".
+                let (status, message) = match failure {
+                    Failure::Invalid { message, .. } => (400, message),
+                    Failure::Conflict { message, .. } => (409, message),
+                    Failure::NotFound { message, .. } => (404, message),
+                    Failure::Store(error) if error.is_unavailable() => (
+                        503,
+                        "the database is unavailable; try again shortly".to_owned(),
+                    ),
+                    Failure::Store(error) => {
+                        tracing::error!(error = %error, "request failed");
+                        (500, "internal error".to_owned())
+                    }
+                };
+                let title = match status {
                     404 => "Not found",
                     503 => "Try again shortly",
                     500..=599 => "Something went wrong",
                     _ => "That did not work",
                 };
-                (body.error, title, body.message)
+                (status, title, message)
             }
             Self::Csrf => (
                 403,
@@ -571,39 +583,33 @@ pub struct Problem {
     pub input: Option<String>,
 }
 
-/// Shows a write the API code refused on its form: the API's sentence next to the input at
-/// fault (found from the error's `field` by `input_of`) and above the form, and the API's
-/// status. Anything not about the input (a 404, the database down) is an error page.
+/// Shows a write a use case refused on its form: the sentence next to the input at fault
+/// (the form input `input_of` names for the failure's [`Field`]) and above the form, with
+/// the status the API answers (400, or 409 for a conflict). Anything not about the input
+/// (a 404, the database down) is an error page.
 fn refused(
     inputs: &mut [FormInput],
-    error: ApiError,
-    input_of: impl FnOnce(&str) -> Option<String>,
+    failure: Failure,
+    input_of: impl FnOnce(&Field) -> Option<String>,
 ) -> Result<(StatusCode, Problem), PageError> {
-    if !matches!(
-        error,
-        ApiError::BadRequest { .. } | ApiError::Conflict { .. }
-    ) {
-        return Err(PageError::Api(error));
-    }
-    let body = error.body();
-    let status = StatusCode::from_u16(body.error).unwrap_or(StatusCode::BAD_REQUEST);
-    let input = body
-        .field
-        .as_deref()
-        .and_then(input_of)
-        .filter(|name| inputs.iter().any(|input| input.name == *name));
-    if let Some(name) = &input
-        && let Some(at) = inputs.iter_mut().find(|input| input.name == *name)
-    {
-        at.error = Some(body.message.clone());
-    }
-    Ok((
-        status,
-        Problem {
-            message: body.message,
-            input,
-        },
-    ))
+    let (status, field, message) = match failure {
+        Failure::Invalid { field, message, .. } => (StatusCode::BAD_REQUEST, field, message),
+        Failure::Conflict { field, message, .. } => (StatusCode::CONFLICT, field, message),
+        other => return Err(PageError::Failed(other)),
+    };
+    let input = field.as_ref().and_then(input_of);
+    Ok((status, problem_at(inputs, input, message)))
+}
+
+/// A form sent back refused for `message`: shown next to the input `name`, when the form
+/// has it, and above the form.
+fn problem_at(inputs: &mut [FormInput], name: Option<String>, message: String) -> Problem {
+    let at = name.and_then(|name| inputs.iter_mut().find(|input| input.name == name));
+    let input = at.map(|at| {
+        at.error = Some(message.clone());
+        at.name.clone()
+    });
+    Problem { message, input }
 }
 
 /// The prefix of the hidden input that carries back what the input `NAME` showed.

@@ -12,10 +12,10 @@ use contactd_api::FieldType;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
-    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
-};
+use super::extract::{FormBody, PageQuery};
+use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
+use super::nav::{Nav, Notice, NoticeQuery, Section};
+use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
 use crate::contacts::{
     self, ContactChanges, ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput, cursor,
 };
@@ -108,7 +108,7 @@ pub struct ListQuery {
     q: Option<String>,
     after: Option<String>,
     #[serde(flatten)]
-    done: DoneQuery,
+    notice: NoticeQuery,
 }
 
 /// `GET /dashboard/contacts`: the newest contacts a page at a time, or what a search finds.
@@ -143,7 +143,7 @@ pub async fn list_contacts(
         (found, None)
     };
     let page = ContactsPage {
-        nav: Some(Nav::new(&user, Section::Contacts).done(&query.done)),
+        nav: Some(Nav::new(&user, Section::Contacts).with_notice(&query.notice)),
         rows: contacts.iter().map(ContactRow::from).collect(),
         next_page,
         later_page: text.is_empty() && query.after.is_some(),
@@ -193,12 +193,12 @@ pub async fn show_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(id): Path<String>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let members = &contact.members;
     let page = ContactPage {
-        nav: Some(Nav::new(&user, Section::Contacts).done(&done)),
+        nav: Some(Nav::new(&user, Section::Contacts).with_notice(&notice)),
         name: full_name(&contact),
         url: contact_url(contact.id),
         id: contact.id,
@@ -401,7 +401,7 @@ pub async fn create_contact(
         custom_fields: field_values(&definitions, &form),
     };
     match contacts::create(&state.directory, company_id, input).await {
-        Ok(created) => Ok(Done::ContactCreated.redirect(&contact_url(created.id))),
+        Ok(created) => Ok(Notice::ContactCreated.redirect(&contact_url(created.id))),
         Err(failure) => {
             let mut inputs = contact_inputs(
                 &definitions,
@@ -505,7 +505,7 @@ pub async fn update_contact(
     };
     let identifier = ContactIdentifier::Id(contact.id);
     match contacts::update(&state.directory, company_id, &identifier, changes).await {
-        Ok(updated) => Ok(Done::ContactSaved.redirect(&contact_url(updated.id))),
+        Ok(updated) => Ok(Notice::ContactSaved.redirect(&contact_url(updated.id))),
         Err(failure) => {
             // Shown again as sent: each input keeps what it showed when first loaded, so
             // the next save still writes only what the user changed. An input the form did
@@ -566,7 +566,7 @@ pub async fn delete_contact(
         &ContactIdentifier::Id(id),
     )
     .await?;
-    Ok(Done::ContactDeleted.redirect(LIST))
+    Ok(Notice::ContactDeleted.redirect(LIST))
 }
 
 #[cfg(test)]

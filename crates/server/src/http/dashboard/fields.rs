@@ -11,10 +11,10 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use contactd_api::FieldType;
 
-use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
-    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
-};
+use super::extract::{FormBody, PageQuery};
+use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
+use super::nav::{Nav, Notice, NoticeQuery, Section};
+use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
 use crate::custom_fields::{self, FieldChangeInput, NewFieldInput, OptionsInput};
 use crate::domain::FieldKey;
 use crate::failure::{Failure, Field};
@@ -113,10 +113,10 @@ async fn fields_page(
 pub async fn list_fields(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let mut page = fields_page(&state, &user, create_inputs(|_| String::new()), None).await?;
-    page.nav = page.nav.map(|nav| nav.done(&done));
+    page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
 
@@ -144,7 +144,7 @@ pub async fn create_field(
         }),
     };
     match created {
-        Ok(_) => Ok(Done::FieldCreated.redirect(LIST)),
+        Ok(_) => Ok(Notice::FieldCreated.redirect(LIST)),
         Err(failure) => {
             let mut inputs = create_inputs(|name| member(&form, name).to_owned());
             let input_of = |field: &Field| {
@@ -227,7 +227,7 @@ pub async fn edit_field(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(key): Path<String>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
     let inputs = edit_inputs(
@@ -239,7 +239,7 @@ pub async fn edit_field(
         &field.display_name,
     );
     let mut page = field_page(&user, &field, inputs, None);
-    page.nav = page.nav.map(|nav| nav.done(&done));
+    page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
 
@@ -264,7 +264,7 @@ pub async fn update_field(
     };
     let company_id = user.caller.company_id;
     match custom_fields::update(&state.directory, company_id, &field.key, change).await {
-        Ok(updated) => Ok(Done::FieldSaved.redirect(&field_url(&updated.key))),
+        Ok(updated) => Ok(Notice::FieldSaved.redirect(&field_url(&updated.key))),
         Err(failure) => {
             let shown_name = shown_in(&form, "display_name").unwrap_or(&field.display_name);
             let mut inputs = edit_inputs(&field, |name| member(&form, name).to_owned(), shown_name);
@@ -329,5 +329,5 @@ pub async fn delete_field(
 ) -> Result<Response, PageError> {
     let key = FieldKey::parse(&key).map_err(|_| PageError::NotFound)?;
     custom_fields::delete(&state.directory, user.caller.company_id, &key).await?;
-    Ok(Done::FieldDeleted.redirect(LIST))
+    Ok(Notice::FieldDeleted.redirect(LIST))
 }

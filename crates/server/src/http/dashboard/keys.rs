@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use uuid::Uuid;
 
-use super::{
-    Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery, Problem, Section,
-    filled, member, problem_at, render, render_with, show_time,
-};
+use super::extract::{FormBody, PageQuery};
+use super::form::{FormInput, InputKind, Problem, filled, member, problem_at};
+use super::nav::{Nav, Notice, NoticeQuery, Section};
+use super::page::{PageError, render, render_with, show_time};
 use crate::api_key;
 use crate::http::AppState;
 use crate::store::{ApiKey, SessionUser};
@@ -90,10 +90,10 @@ async fn keys_page(
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let mut page = keys_page(&state, &user, None, name_input(""), None).await?;
-    page.nav = page.nav.map(|nav| nav.done(&done));
+    page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
 
@@ -143,5 +143,5 @@ pub async fn revoke_key(
     state.store().revoke_api_key(id).await?;
     // The cache is keyed by the secret's hash, which is not known here: start it over.
     state.callers.clear();
-    Ok(Done::KeyRevoked.redirect(LIST))
+    Ok(Notice::KeyRevoked.redirect(LIST))
 }

@@ -21,7 +21,9 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{FormBody, Nav, PageError, render, render_with, with_navigation};
+use super::extract::FormBody;
+use super::nav::Nav;
+use super::page::{PageError, render, render_with, with_navigation};
 use crate::domain::Email;
 use crate::http::AppState;
 use crate::store::{LoginAttempt, NewSession, SessionUser};

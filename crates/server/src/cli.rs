@@ -185,16 +185,16 @@ fn parse_field_type(name: &str) -> Result<FieldType, String> {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Database(command) => run_on_database(&cli.database, command).await,
+        Command::Database(command) => execute_on_database(&cli.database, command).await,
         // These talk to a server over HTTP, never to a database.
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
     }
 }
 
-async fn run_on_database(
+async fn execute_on_database(
     database: &DatabaseConfig,
     command: DatabaseCommand,
 ) -> anyhow::Result<()> {
@@ -221,17 +221,17 @@ async fn run_on_database(
     match command {
         DatabaseCommand::Serve(config) => server::serve(store, config).await,
         DatabaseCommand::Migrate => Ok(()),
-        DatabaseCommand::Company(command) => run_company(store.as_ref(), command).await,
-        DatabaseCommand::Key(command) => run_key(store.as_ref(), command).await,
+        DatabaseCommand::Company(command) => manage_companies(store.as_ref(), command).await,
+        DatabaseCommand::Key(command) => manage_keys(store.as_ref(), command).await,
         // No phone number is read by a field command: the region is never used.
         DatabaseCommand::Field(command) => {
-            run_field(&Directory::new(store, DefaultRegion::default()), command).await
+            manage_fields(&Directory::new(store, DefaultRegion::default()), command).await
         }
-        DatabaseCommand::User(command) => run_user(store.as_ref(), command).await,
+        DatabaseCommand::User(command) => manage_users(store.as_ref(), command).await,
     }
 }
 
-async fn run_company(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {
+async fn manage_companies(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {
     match command {
         CompanyCommand::Create { name } => {
             let name = name.trim();
@@ -249,7 +249,7 @@ async fn run_company(store: &dyn Store, command: CompanyCommand) -> anyhow::Resu
     Ok(())
 }
 
-async fn run_key(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
+async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Create { company, name } => {
             let company = find_company(store, &company).await?;
@@ -289,7 +289,7 @@ async fn run_key(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_field(directory: &Directory, command: FieldCommand) -> anyhow::Result<()> {
+async fn manage_fields(directory: &Directory, command: FieldCommand) -> anyhow::Result<()> {
     let store = directory.store.as_ref();
     match command {
         FieldCommand::Create {
@@ -331,7 +331,7 @@ async fn run_field(directory: &Directory, command: FieldCommand) -> anyhow::Resu
     Ok(())
 }
 
-async fn run_user(store: &dyn Store, command: UserCommand) -> anyhow::Result<()> {
+async fn manage_users(store: &dyn Store, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { company, email } => {
             let company = find_company(store, &company).await?;

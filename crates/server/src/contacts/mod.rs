@@ -1,9 +1,9 @@
-//! The contact use cases (§5, §6, §11): what the API, the dashboard and the CLI do to
-//! contacts, and the rules they share. Each takes its input as the front door received it
-//! (text, and the plain values of [`crate::domain`]), checks it into domain values, resolves
-//! custom field keys against the company's definitions, and writes through the store; a
-//! refusal names the [`crate::failure::Field`] at fault, for each front door to show its
-//! own way.
+//! The contact use cases (§5, §6, §11): what the API and the dashboard do to contacts (the
+//! CLI's import goes through the API), and the rules they share. Each takes its input as the
+//! front door received it (text, and the plain values of [`crate::domain`]), checks it into
+//! domain values, resolves custom field keys against the company's definitions, and writes
+//! through the store; a refusal names the [`crate::failure::Field`] at fault, for each front
+//! door to show its own way.
 
 mod create;
 pub mod cursor;

@@ -377,12 +377,12 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_text_never_panics(input in any::<String>()) {
+        fn parse_never_panics(input in any::<String>()) {
             let _ = PhoneNumber::parse(&input, us());
         }
 
         #[test]
-        fn parse_text_never_panics_on_phone_like_input(input in "[+0-9 ().\\/-]{0,70}") {
+        fn parse_never_panics_on_phone_like_input(input in "[+0-9 ().\\/-]{0,70}") {
             let _ = PhoneNumber::parse(&input, us());
         }
 

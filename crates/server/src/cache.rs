@@ -1,5 +1,5 @@
-//! Short-lived caches of what nearly every request reads: the caller behind an API key (the
-//! API's) and the company's custom field definitions (the directory's).
+//! Short-lived caches of what nearly every request reads: the caller behind an API key and
+//! the company's custom field definitions.
 //!
 //! An entry lives at most [`TTL`], so a key revoked or a field changed by another process
 //! (the admin CLI, another server on the same PostgreSQL) takes effect within a second, as

@@ -38,7 +38,7 @@ pub enum OptionsInput {
     Add(Vec<String>),
 }
 
-/// Defines a custom field.
+/// Creates a definition: the API's create and the dashboard's.
 pub async fn create(
     directory: &Directory,
     company_id: Uuid,
@@ -71,8 +71,8 @@ pub async fn find(
         .ok_or_else(|| field_not_found(key))
 }
 
-/// Renames a definition or grows its options. The store judges the change against the
-/// definition as it is when the change is written
+/// Renames a definition or grows its options: the API's update and the dashboard's. The
+/// store judges the change against the definition as it is when the change is written
 /// (`docs/robustness.md#concurrent-admins-no-lost-updates`), so nothing is read here first.
 pub async fn update(
     directory: &Directory,
@@ -109,7 +109,7 @@ pub async fn update(
     Ok(updated)
 }
 
-/// Deletes a definition and every value of it.
+/// Deletes a definition and every value of it: the API's delete and the dashboard's.
 pub async fn delete(
     directory: &Directory,
     company_id: Uuid,
@@ -136,7 +136,7 @@ pub async fn count_values(
     Ok(directory.store.count_field_values(company_id, key).await?)
 }
 
-/// Checks a new definition (§7).
+/// Validates a new definition (§7); shared by the API and the admin CLI.
 fn parse_new_field(input: NewFieldInput) -> Result<NewFieldDefinition, Failure> {
     let key =
         FieldKey::parse_new(&input.key).map_err(|invalid| Failure::invalid(invalid, Field::Key))?;

@@ -15,6 +15,7 @@ pub struct Directory {
     pub store: Arc<dyn Store>,
     /// The region numbers without a `+`/`00` prefix are read in (§5).
     pub default_region: DefaultRegion,
+    /// Each company's field definitions.
     definitions: Arc<TtlCache<Uuid, Arc<Vec<FieldDefinition>>>>,
 }
 

@@ -161,11 +161,12 @@ impl From<FieldDefinition> for api::CustomField {
     }
 }
 
-/// A value as returned on the wire (§3): a JSON number, a JSON boolean, or a string.
+/// The value as returned on the wire (§3): a JSON number, a JSON boolean, or a string.
 ///
-/// A number is written as its stored form is ([`FieldValue::to_storage`]): an integer
-/// when whole and exact ([`exact_integer`]), else the shortest form that reads back as the
-/// same `f64`. A non-finite number, which no parse function produces, becomes `null`.
+/// A number with no fraction is written as an integer (`12`, not `12.0`) as long as
+/// every integer of its size is exact in an `f64`; beyond that, and for fractions, the
+/// shortest form that reads back as the same `f64`. A non-finite number, which no parse
+/// function produces, becomes `null`.
 fn field_value_json(value: &FieldValue) -> Value {
     match value {
         FieldValue::Text(text) | FieldValue::Select(text) => Value::String(text.clone()),

@@ -7,7 +7,7 @@ use crate::directory::Directory;
 use crate::failure::Failure;
 use crate::store::Contact;
 
-/// Creates one contact.
+/// Creates one contact: the API's create and the dashboard's.
 pub async fn create(
     directory: &Directory,
     company_id: Uuid,

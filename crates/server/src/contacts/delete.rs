@@ -7,8 +7,7 @@ use crate::directory::Directory;
 use crate::domain::ContactIdentifier;
 use crate::failure::Failure;
 
-/// Deletes the contact `identifier` names, with every custom field value of it, returning
-/// its id.
+/// Deletes one contact, returning its id: the API's delete and the dashboard's.
 pub async fn delete(
     directory: &Directory,
     company_id: Uuid,

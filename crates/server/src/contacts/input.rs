@@ -53,8 +53,7 @@ pub struct CustomFieldInput {
     pub value: FieldInput,
 }
 
-/// The company's field definitions when the input names custom fields; none otherwise, so
-/// that an input without custom fields costs no read.
+/// The company's field definitions, read only when the request names custom fields.
 pub(super) async fn definitions_if(
     directory: &Directory,
     company_id: Uuid,
@@ -66,7 +65,7 @@ pub(super) async fn definitions_if(
     Ok(directory.field_definitions(company_id).await?)
 }
 
-/// Checks a contact to create into the contact to store.
+/// Checks a create payload and turns it into the contact to store.
 pub(super) fn parse_new_contact(
     region: DefaultRegion,
     definitions: &[FieldDefinition],
@@ -101,7 +100,8 @@ pub(super) fn parse_new_contact(
     })
 }
 
-/// Checks member changes into a patch without custom field changes.
+/// Checks the members of an update (omitted: `None`, `null`: `Some(None)`) into a patch
+/// without custom field changes.
 pub(super) fn parse_member_changes(
     region: DefaultRegion,
     changes: MemberChanges,
@@ -148,7 +148,7 @@ fn parse_phone_number(
     }
 }
 
-/// Parses a member of a new contact: absent stays `None`.
+/// Parses a create member: absent (or `null`) stays `None`.
 fn parse_optional<T: ?Sized, U>(
     value: Option<&T>,
     parse: impl FnOnce(&T) -> Result<U, Invalid>,
@@ -160,7 +160,7 @@ fn parse_optional<T: ?Sized, U>(
         .map_err(|invalid| Failure::invalid(invalid, field))
 }
 
-/// Parses a member change: omitted stays `None`, a clear becomes `Some(None)`.
+/// Parses an update member: omitted stays `None`, `null` becomes `Some(None)`.
 fn parse_change<T, U>(
     value: Option<Option<T>>,
     parse: impl FnOnce(&T) -> Result<U, Invalid>,

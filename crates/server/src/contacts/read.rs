@@ -49,8 +49,10 @@ pub async fn list(
 }
 
 /// The contacts a search text finds: the one it names as an identifier (a UUID or `alt:`
-/// form, an email, a phone number in any format the API reads, an ext_id), then up to
-/// `limit` whose name contains it, newest first.
+/// form, an email, a phone number in any format the API reads, an ext_id), then those
+/// whose name contains it, newest first.
+///
+/// At most `limit` are found by name.
 pub async fn search(
     directory: &Directory,
     company_id: Uuid,

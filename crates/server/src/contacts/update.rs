@@ -22,8 +22,9 @@ pub struct ContactChanges {
     pub remove: Vec<String>,
 }
 
-/// Applies `changes` to the contact `identifier` names; a key both set and cleared is
-/// refused.
+/// Applies an update to one contact: the API's two PATCH forms and the dashboard's edit.
+///
+/// A key both set and cleared is refused.
 pub async fn update(
     directory: &Directory,
     company_id: Uuid,

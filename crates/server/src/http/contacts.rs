@@ -1,5 +1,4 @@
-//! The contact endpoints (§6): create (one, or an array of up to 1,000), fetch, list,
-//! update (the seed's form and the older one) and delete.
+//! The contact endpoints (§6): create, fetch, list, update (the seed) and delete.
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;

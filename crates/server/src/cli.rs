@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
-use contactd_api::{CreateCustomField, FieldType};
+use contactd_api::{CustomField, FieldType};
 use uuid::Uuid;
 
 use crate::config::{DatabaseConfig, LogFormat, ServeConfig};
-use crate::domain::{Email, FieldKey};
-use crate::http::error::ApiError;
-use crate::http::{field_body, parse_new_field};
+use crate::custom_fields::{self, NewFieldInput};
+use crate::directory::Directory;
+use crate::domain::{DefaultRegion, Email, FieldKey};
+use crate::failure::{Failure, Field};
 use crate::password::Password;
 use crate::store::{
     self, Company, Database, PostgresBackend, PostgresSettings, SqliteBackend, Store, StoreError,
@@ -187,16 +188,16 @@ fn parse_field_type(name: &str) -> Result<FieldType, String> {
 }
 
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Database(command) => run_on_database(&cli.database, command).await,
+        Command::Database(command) => execute_on_database(&cli.database, command).await,
         // These talk to a server over HTTP, never to a database.
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
     }
 }
 
-async fn run_on_database(
+async fn execute_on_database(
     database: &DatabaseConfig,
     command: DatabaseCommand,
 ) -> anyhow::Result<()> {
@@ -223,10 +224,13 @@ async fn run_on_database(
     match command {
         DatabaseCommand::Serve(config) => server::serve(store, config).await,
         DatabaseCommand::Migrate => Ok(()),
-        DatabaseCommand::Company(command) => run_company(store.as_ref(), command).await,
-        DatabaseCommand::Key(command) => run_key(store.as_ref(), command).await,
-        DatabaseCommand::Field(command) => run_field(store.as_ref(), command).await,
-        DatabaseCommand::User(command) => run_user(store.as_ref(), command).await,
+        DatabaseCommand::Company(command) => manage_companies(store.as_ref(), command).await,
+        DatabaseCommand::Key(command) => manage_keys(store.as_ref(), command).await,
+        // No phone number is read by a field command: the region is never used.
+        DatabaseCommand::Field(command) => {
+            manage_fields(&Directory::new(store, DefaultRegion::default()), command).await
+        }
+        DatabaseCommand::User(command) => manage_users(store.as_ref(), command).await,
     }
 }
 
@@ -250,7 +254,7 @@ pub async fn open_store(
     Ok(store)
 }
 
-async fn run_company(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {
+async fn manage_companies(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {
     match command {
         CompanyCommand::Create { name } => {
             let name = name.trim();
@@ -268,7 +272,7 @@ async fn run_company(store: &dyn Store, command: CompanyCommand) -> anyhow::Resu
     Ok(())
 }
 
-async fn run_key(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
+async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Create { company, name } => {
             let company = find_company(store, &company).await?;
@@ -308,7 +312,8 @@ async fn run_key(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_field(store: &dyn Store, command: FieldCommand) -> anyhow::Result<()> {
+async fn manage_fields(directory: &Directory, command: FieldCommand) -> anyhow::Result<()> {
+    let store = directory.store.as_ref();
     match command {
         FieldCommand::Create {
             company,
@@ -318,30 +323,28 @@ async fn run_field(store: &dyn Store, command: FieldCommand) -> anyhow::Result<(
             options,
         } => {
             let company = find_company(store, &company).await?;
-            let field = parse_new_field(CreateCustomField {
+            let input = NewFieldInput {
                 key,
                 display_name,
                 field_type,
                 options: (!options.is_empty()).then_some(options),
-            })
-            .map_err(cli_error)?;
-            let created = store
-                .create_field(company.id, &field)
+            };
+            let created = custom_fields::create(directory, company.id, input)
                 .await
-                .map_err(|error| cli_error(error.into()))?;
-            println!("{}", serde_json::to_string(&field_body(created))?);
+                .map_err(cli_error)?;
+            println!("{}", serde_json::to_string(&CustomField::from(created))?);
         }
         FieldCommand::List { company } => {
             let company = find_company(store, &company).await?;
-            for field in store.list_fields(company.id).await? {
-                println!("{}", serde_json::to_string(&field_body(field))?);
+            for field in custom_fields::list(directory, company.id).await? {
+                println!("{}", serde_json::to_string(&CustomField::from(field))?);
             }
         }
         FieldCommand::Delete { company, key } => {
             let company = find_company(store, &company).await?;
             let key = FieldKey::parse(&key)?;
-            match store.delete_field(company.id, &key).await {
-                Err(StoreError::NotFound) => {
+            match custom_fields::delete(directory, company.id, &key).await {
+                Err(Failure::NotFound { .. }) => {
                     bail!("company {} has no custom field `{key}`", company.name)
                 }
                 other => other?,
@@ -351,16 +354,13 @@ async fn run_field(store: &dyn Store, command: FieldCommand) -> anyhow::Result<(
     Ok(())
 }
 
-async fn run_user(store: &dyn Store, command: UserCommand) -> anyhow::Result<()> {
+async fn manage_users(store: &dyn Store, command: UserCommand) -> anyhow::Result<()> {
     match command {
         UserCommand::Create { company, email } => {
             let company = find_company(store, &company).await?;
             let email = Email::parse(&email).context("--email")?;
             let hash = new_password_hash(&email).await?;
-            let user = store
-                .create_user(company.id, &email, &hash)
-                .await
-                .map_err(|error| cli_error(error.into()))?;
+            let user = store.create_user(company.id, &email, &hash).await?;
             println!("{}", user.id);
         }
         UserCommand::List { company } => {
@@ -427,14 +427,28 @@ async fn find_company(store: &dyn Store, id_or_name: &str) -> anyhow::Result<Com
         .ok_or_else(|| anyhow!("no company with id or name {id_or_name:?}"))
 }
 
-/// An API refusal as a command-line error: the member at fault, then the sentence.
-fn cli_error(error: ApiError) -> anyhow::Error {
-    match error {
-        ApiError::BadRequest {
+/// A refusal as a command-line error: the flag at fault, then the sentence.
+fn cli_error(failure: Failure) -> anyhow::Error {
+    match &failure {
+        Failure::Invalid {
             field: Some(field),
             message,
             ..
-        } => anyhow!("{field}: {message}"),
-        other => anyhow!("{other}"),
+        } => match flag_of(field) {
+            Some(flag) => anyhow!("{flag}: {message}"),
+            None => anyhow!("{message}"),
+        },
+        _ => failure.into(),
+    }
+}
+
+/// The flag of `field create` that gave a part of its input.
+fn flag_of(field: &Field) -> Option<&'static str> {
+    match field {
+        Field::Key => Some("--key"),
+        Field::DisplayName => Some("--display-name"),
+        Field::FieldType => Some("--type"),
+        Field::Options => Some("--option"),
+        _ => None,
     }
 }

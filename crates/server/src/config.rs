@@ -59,6 +59,16 @@ impl DatabaseConfig {
     }
 }
 
+/// The default of `--bulk-body-limit`: 1,000 contacts of 16 KiB each.
+pub const DEFAULT_BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The default of `--max-exports`: half the default PostgreSQL pool, so exports never hold
+/// every connection.
+pub const DEFAULT_MAX_EXPORTS: usize = 4;
+
+/// The default of `--max-exports-per-company`.
+pub const DEFAULT_MAX_EXPORTS_PER_COMPANY: usize = 2;
+
 /// Options of `contactd serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -79,7 +89,7 @@ pub struct ServeConfig {
     #[arg(
         long,
         env = "CONTACTD_BULK_BODY_LIMIT",
-        default_value_t = crate::http::DEFAULT_BULK_BODY_LIMIT
+        default_value_t = DEFAULT_BULK_BODY_LIMIT
     )]
     pub bulk_body_limit: usize,
 
@@ -111,11 +121,11 @@ pub struct ServeConfig {
 
     /// Exports running at once, in all; more are answered 429. On PostgreSQL each holds a
     /// database connection, so this must stay below `--database-max-connections`.
-    #[arg(long, env = "CONTACTD_MAX_EXPORTS", default_value_t = crate::http::exports::DEFAULT_MAX_EXPORTS)]
+    #[arg(long, env = "CONTACTD_MAX_EXPORTS", default_value_t = DEFAULT_MAX_EXPORTS)]
     pub max_exports: usize,
 
     /// Exports one company runs at once; more are answered 429.
-    #[arg(long, env = "CONTACTD_MAX_EXPORTS_PER_COMPANY", default_value_t = crate::http::exports::DEFAULT_MAX_EXPORTS_PER_COMPANY)]
+    #[arg(long, env = "CONTACTD_MAX_EXPORTS_PER_COMPANY", default_value_t = DEFAULT_MAX_EXPORTS_PER_COMPANY)]
     pub max_exports_per_company: usize,
 }
 

@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let _flush_logs_at_exit = init_tracing(cli.log_format);
-    match cli::run(cli).await {
+    match cli::execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("contactd: {error:#}");

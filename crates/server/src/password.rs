@@ -176,7 +176,7 @@ impl PasswordChecker {
             let receiver = Arc::clone(&receiver);
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || run_jobs(&receiver))
+                .spawn(move || check_until_closed(&receiver))
                 .expect("the OS starts a thread for password checks");
         }
         Self {
@@ -203,7 +203,7 @@ impl PasswordChecker {
 
 /// What a checker thread does: one run after another, all in the same memory, until every
 /// checker is dropped.
-fn run_jobs(receiver: &Mutex<Receiver<Job>>) {
+fn check_until_closed(receiver: &Mutex<Receiver<Job>>) {
     let mut memory = Vec::new();
     loop {
         let job = receiver
@@ -227,7 +227,7 @@ impl Turn {
     /// Whether `password` matches `hash`. Without a hash (no such user) it spends the same
     /// time, on a hash of a password no one has, and says no.
     pub async fn verify(self, password: String, hash: Option<String>) -> Result<bool, CheckFailed> {
-        self.run(move |memory| match hash {
+        self.on_checker_thread(move |memory| match hash {
             Some(hash) => verify_in(memory, &password, &hash),
             None => {
                 verify_nothing_in(memory, &password);
@@ -240,10 +240,11 @@ impl Turn {
     /// The password's hash, as [`Password::hash`]. Only the first run hashes, once, so
     /// this one run allocates its own memory.
     pub async fn hash(self, password: Password) -> Result<String, CheckFailed> {
-        self.run(move |_| password.hash()).await
+        self.on_checker_thread(move |_| password.hash()).await
     }
 
-    async fn run<T: Send + 'static>(
+    /// Runs `work` on a checker thread, in its kept memory, and waits for its answer.
+    async fn on_checker_thread<T: Send + 'static>(
         self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, CheckFailed> {

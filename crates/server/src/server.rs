@@ -21,7 +21,7 @@ use crate::config::ServeConfig;
 use crate::connection;
 use crate::domain::Email;
 use crate::http::error::ApiError;
-use crate::http::exports::ExportBudget;
+use crate::http::export_budget::ExportBudget;
 use crate::http::{AppState, app};
 use crate::password::Password;
 use crate::store::{Store, StoreError};
@@ -196,7 +196,7 @@ impl FirstRun {
 /// password hashed) before the first write, so only three short statements separate the
 /// writes from the announcement.
 async fn bootstrap(state: &AppState) -> anyhow::Result<Option<FirstRun>> {
-    let store = state.store.as_ref();
+    let store = state.store().as_ref();
     if !store.list_companies().await?.is_empty() {
         return Ok(None);
     }

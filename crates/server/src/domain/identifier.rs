@@ -58,9 +58,7 @@ impl ContactIdentifier {
         let parsed = match kind {
             "ext_id" => ExtId::parse(value).map(ContactIdentifier::ExtId),
             "email" => Email::parse(value).map(ContactIdentifier::Email),
-            "phone_number" => {
-                PhoneNumber::parse_text(value, region).map(ContactIdentifier::PhoneNumber)
-            }
+            "phone_number" => PhoneNumber::parse(value, region).map(ContactIdentifier::PhoneNumber),
             _ => {
                 return Err(invalid(format!(
                     "{} is not an identifier kind; {ACCEPTED_FORMS}",
@@ -223,7 +221,7 @@ mod tests {
                     .ok()
                     .map(ContactIdentifier::Email)),
             "\\+?[1-9][0-9]{9,11}".prop_filter_map("a valid phone number", move |text| {
-                PhoneNumber::parse_text(&text, region)
+                PhoneNumber::parse(&text, region)
                     .ok()
                     .map(ContactIdentifier::PhoneNumber)
             }),

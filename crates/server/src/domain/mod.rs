@@ -2,7 +2,8 @@
 //!
 //! Every type here is built only through a `parse` function that refuses bad input with an
 //! [`Invalid`], so code that holds an `Email` or a `PhoneNumber` never checks it again. Pure:
-//! no I/O, no HTTP, no SQL.
+//! no I/O, no HTTP, no SQL, and no wire shapes: each front door brings its input down to
+//! text and the few plain values here ([`FieldInput`]).
 
 pub mod contact;
 pub mod custom_field;
@@ -11,7 +12,7 @@ pub mod identifier;
 pub mod person;
 pub mod phone;
 
-pub use custom_field::{DisplayName, FieldKey, FieldValue, SelectOptions};
+pub use custom_field::{DisplayName, FieldInput, FieldKey, FieldValue, SelectOptions};
 pub use email::Email;
 pub use identifier::ContactIdentifier;
 pub use person::{ExtId, PersonName};

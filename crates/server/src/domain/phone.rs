@@ -4,7 +4,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use contactd_api::PhoneNumberInput;
 use phonenumber::Mode;
 use phonenumber::country::Id;
 
@@ -69,28 +68,12 @@ impl fmt::Display for DefaultRegion {
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
-    /// Parses a phone number as sent on the wire: a string, or a JSON number of digits.
-    ///
-    /// A JSON number has no `+`, so it is always read in `region`; a negative, fractional or
-    /// out-of-range number is refused rather than rounded into somebody else's number.
-    pub fn parse(input: &PhoneNumberInput, region: DefaultRegion) -> Result<PhoneNumber, Invalid> {
-        match input {
-            PhoneNumberInput::Text(text) => Self::parse_text(text, region),
-            PhoneNumberInput::Number(number) => match number.as_u64() {
-                Some(digits) => Self::parse_text(&digits.to_string(), region),
-                None => Err(invalid(
-                    "phone number given as a JSON number must be a whole, non-negative number",
-                )),
-            },
-        }
-    }
-
     /// Parses a phone number written as text, such as `"(415) 555-2671"` or `"+44 20 7946 0958"`.
     ///
     /// A number starting with `+` or `00` is international; anything else is read in
     /// `region`. Letters are refused, though libphonenumber would read `1-800-FLOWERS`: a
     /// contact's number is stored as digits, and a typo must not become a vanity number.
-    pub fn parse_text(input: &str, region: DefaultRegion) -> Result<PhoneNumber, Invalid> {
+    pub fn parse(input: &str, region: DefaultRegion) -> Result<PhoneNumber, Invalid> {
         let text = input.trim();
         if text.is_empty() {
             return Err(invalid("phone number must not be empty"));
@@ -236,11 +219,7 @@ mod tests {
         DefaultRegion::default()
     }
 
-    fn number(value: serde_json::Number) -> PhoneNumberInput {
-        PhoneNumberInput::Number(value)
-    }
-
-    fn e164(input: &PhoneNumberInput, region: DefaultRegion) -> String {
+    fn e164(input: &str, region: DefaultRegion) -> String {
         PhoneNumber::parse(input, region)
             .expect("a valid phone number")
             .into_string()
@@ -268,62 +247,62 @@ mod tests {
     #[test]
     fn the_spec_examples_all_give_one_number() {
         let same = "+14155552671";
-        assert_eq!(e164(&number(4_155_552_671_u64.into()), us()), same);
-        assert_eq!(e164(&"(415) 555-2671".into(), us()), same);
-        assert_eq!(e164(&number(14_155_552_671_u64.into()), us()), same);
-        assert_eq!(e164(&"+1 415 555 2671".into(), us()), same);
-        assert_eq!(e164(&" 415.555.2671 ".into(), us()), same);
-        assert_eq!(e164(&"415/555-2671".into(), us()), same);
-        assert_eq!(e164(&"1 (415) 555-2671".into(), us()), same);
-        assert_eq!(e164(&"+ 1 415 555 2671".into(), us()), same);
+        assert_eq!(e164("4155552671", us()), same);
+        assert_eq!(e164("(415) 555-2671", us()), same);
+        assert_eq!(e164("14155552671", us()), same);
+        assert_eq!(e164("+1 415 555 2671", us()), same);
+        assert_eq!(e164(" 415.555.2671 ", us()), same);
+        assert_eq!(e164("415/555-2671", us()), same);
+        assert_eq!(e164("1 (415) 555-2671", us()), same);
+        assert_eq!(e164("+ 1 415 555 2671", us()), same);
     }
 
     #[test]
     fn a_leading_00_is_international() {
-        assert_eq!(e164(&"0044 20 7946 0958".into(), us()), "+442079460958");
-        assert_eq!(e164(&"+44 20 7946 0958".into(), us()), "+442079460958");
+        assert_eq!(e164("0044 20 7946 0958", us()), "+442079460958");
+        assert_eq!(e164("+44 20 7946 0958", us()), "+442079460958");
     }
 
     #[test]
     fn national_numbers_are_read_in_the_default_region() {
         let gb = DefaultRegion::parse("GB").expect("GB");
-        assert_eq!(e164(&"020 7946 0958".into(), gb), "+442079460958");
-        assert_eq!(e164(&"+1 415 555 2671".into(), gb), "+14155552671");
+        assert_eq!(e164("020 7946 0958", gb), "+442079460958");
+        assert_eq!(e164("+1 415 555 2671", gb), "+14155552671");
     }
 
     #[test]
     fn international_numbers_ignore_the_default_region() {
         let gb = DefaultRegion::parse("GB").expect("GB");
         for region in [us(), gb] {
-            assert_eq!(e164(&"+49 164 12345678".into(), region), "+4916412345678");
-            assert_eq!(e164(&"0049 164 12345678".into(), region), "+4916412345678");
+            assert_eq!(e164("+49 164 12345678", region), "+4916412345678");
+            assert_eq!(e164("0049 164 12345678", region), "+4916412345678");
         }
     }
 
     #[test]
     fn numbers_dialled_out_of_the_region_keep_their_digits() {
-        assert_eq!(e164(&"011 44 20 7946 0958".into(), us()), "+442079460958");
-        assert_eq!(e164(&"011 49 164 12345678".into(), us()), "+4916412345678");
+        assert_eq!(e164("011 44 20 7946 0958", us()), "+442079460958");
+        assert_eq!(e164("011 49 164 12345678", us()), "+4916412345678");
     }
 
     #[test]
     fn a_national_number_that_starts_like_its_national_prefix_keeps_it() {
         let ru = DefaultRegion::parse("RU").expect("RU");
-        assert_eq!(e164(&"+7 812 123-45-67".into(), us()), "+78121234567");
-        assert_eq!(e164(&"+7 800 555 35 35".into(), us()), "+78005553535");
-        assert_eq!(e164(&"812 123-45-67".into(), ru), "+78121234567");
-        assert_eq!(e164(&"8 812 123-45-67".into(), ru), "+78121234567");
-        assert_eq!(e164(&"+7 495 123-45-67".into(), us()), "+74951234567");
-        assert_eq!(e164(&"8 495 123-45-67".into(), ru), "+74951234567");
-        assert_eq!(e164(&number(88_121_234_567_u64.into()), ru), "+78121234567");
-        assert_eq!(e164(&"8121234567".into(), ru), "+78121234567");
+        assert_eq!(e164("+7 812 123-45-67", us()), "+78121234567");
+        assert_eq!(e164("+7 800 555 35 35", us()), "+78005553535");
+        assert_eq!(e164("812 123-45-67", ru), "+78121234567");
+        assert_eq!(e164("8 812 123-45-67", ru), "+78121234567");
+        assert_eq!(e164("+7 495 123-45-67", us()), "+74951234567");
+        assert_eq!(e164("8 495 123-45-67", ru), "+74951234567");
+        assert_eq!(e164("88121234567", ru), "+78121234567");
+        assert_eq!(e164("8121234567", ru), "+78121234567");
     }
 
     #[test]
     fn a_national_prefix_written_after_the_country_code_is_dropped() {
-        assert_eq!(e164(&"+33 06 12 34 56 78".into(), us()), "+33612345678");
-        assert_eq!(e164(&"+39 06 1234 5678".into(), us()), "+390612345678");
-        assert_eq!(e164(&"+44 (0)20 7946 0958".into(), us()), "+442079460958");
+        assert_eq!(e164("+33 06 12 34 56 78", us()), "+33612345678");
+        assert_eq!(e164("+39 06 1234 5678", us()), "+390612345678");
+        assert_eq!(e164("+44 (0)20 7946 0958", us()), "+442079460958");
     }
 
     #[test]
@@ -346,7 +325,7 @@ mod tests {
             "00",
             "()",
         ] {
-            let refused = PhoneNumber::parse_text(input, us()).expect_err(input);
+            let refused = PhoneNumber::parse(input, us()).expect_err(input);
             assert_eq!(refused.code, "invalid_phone_number", "{input}");
         }
     }
@@ -355,7 +334,7 @@ mod tests {
     fn empty_and_blank_input_is_refused() {
         for input in ["", "   ", "\t"] {
             assert_eq!(
-                PhoneNumber::parse_text(input, us()).expect_err(input).code,
+                PhoneNumber::parse(input, us()).expect_err(input).code,
                 "invalid_phone_number"
             );
         }
@@ -377,7 +356,7 @@ mod tests {
             "+-1 415 555 2671",
         ] {
             assert_eq!(
-                PhoneNumber::parse_text(input, us()).expect_err(input).code,
+                PhoneNumber::parse(input, us()).expect_err(input).code,
                 "invalid_phone_number"
             );
         }
@@ -386,31 +365,14 @@ mod tests {
     #[test]
     fn overlong_input_is_refused_before_parsing() {
         let padded = format!("+1 415 555 2671{}", " ".repeat(MAX_INPUT_CHARS));
-        assert!(PhoneNumber::parse_text(padded.trim_end(), us()).is_ok());
+        assert!(PhoneNumber::parse(padded.trim_end(), us()).is_ok());
         let long = format!("+1{}4155552671", "-".repeat(MAX_INPUT_CHARS));
-        let refused = PhoneNumber::parse_text(&long, us()).expect_err("too long");
+        let refused = PhoneNumber::parse(&long, us()).expect_err("too long");
         assert!(
             refused.message.contains("at most 64"),
             "{}",
             refused.message
         );
-    }
-
-    #[test]
-    fn json_numbers_that_are_not_whole_and_non_negative_are_refused() {
-        let fractional = serde_json::Number::from_f64(4_155_552_671.5).expect("finite");
-        let whole_float = serde_json::Number::from_f64(4_155_552_671.0).expect("finite");
-        let huge: serde_json::Number =
-            serde_json::from_str("184467440737095516160").expect("a JSON number");
-        for input in [
-            number((-4_155_552_671_i64).into()),
-            number(fractional),
-            number(whole_float),
-            number(huge),
-        ] {
-            let refused = PhoneNumber::parse(&input, us()).expect_err("not whole");
-            assert_eq!(refused.code, "invalid_phone_number", "{input:?}");
-        }
     }
 
     /// Every region libphonenumber's metadata knows, with its metadata.
@@ -473,21 +435,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parse_text_never_panics(input in any::<String>()) {
-            let _ = PhoneNumber::parse_text(&input, us());
+        fn parse_never_panics(input in any::<String>()) {
+            let _ = PhoneNumber::parse(&input, us());
         }
 
         #[test]
-        fn parse_text_never_panics_on_phone_like_input(input in "[+0-9 ().\\/-]{0,70}") {
-            let _ = PhoneNumber::parse_text(&input, us());
-        }
-
-        #[test]
-        fn parse_never_panics_on_any_json_number(value in any::<f64>(), whole in any::<i64>()) {
-            if let Some(float) = serde_json::Number::from_f64(value) {
-                let _ = PhoneNumber::parse(&number(float), us());
-            }
-            let _ = PhoneNumber::parse(&number(whole.into()), us());
+        fn parse_never_panics_on_phone_like_input(input in "[+0-9 ().\\/-]{0,70}") {
+            let _ = PhoneNumber::parse(&input, us());
         }
 
         #[test]
@@ -504,10 +458,10 @@ mod tests {
             region in "(US|GB|FR|DE|IN|BR|JP|IT|RU|HU|BY|AR|MX)",
         ) {
             let region = DefaultRegion::parse(&region).expect("a known region");
-            let once = PhoneNumber::parse_text(&input, region);
+            let once = PhoneNumber::parse(&input, region);
             for reader in [region, us()] {
                 prop_assert_eq!(
-                    once.clone().and_then(|parsed| PhoneNumber::parse_text(parsed.as_str(), reader)),
+                    once.clone().and_then(|parsed| PhoneNumber::parse(parsed.as_str(), reader)),
                     once.clone()
                 );
             }
@@ -535,7 +489,7 @@ mod tests {
                 Writing::National => (spaced, home),
             };
             let expected = format!("+{country_code}{national}");
-            let parsed = PhoneNumber::parse_text(&written, region);
+            let parsed = PhoneNumber::parse(&written, region);
             prop_assert_eq!(
                 parsed.as_ref().map(PhoneNumber::as_str),
                 Ok(expected.as_str()),
@@ -543,7 +497,7 @@ mod tests {
             );
             let parsed = parsed.expect("checked above");
             for reader in [region, home, us()] {
-                prop_assert_eq!(PhoneNumber::parse_text(parsed.as_str(), reader), Ok(parsed.clone()));
+                prop_assert_eq!(PhoneNumber::parse(parsed.as_str(), reader), Ok(parsed.clone()));
             }
         }
     }

@@ -36,11 +36,10 @@ pub async fn require_api_key(
     let hash = secret::hash(key);
     // Unknown keys fail the fetch and are never cached, so guessing cannot fill the cache.
     let caller = state
-        .caches
         .callers
         .get_or_fetch(hash, async {
             let found = state
-                .store
+                .store()
                 .authenticate(&hash)
                 .await?
                 .ok_or(ApiError::Unauthorized("unknown or revoked API key"))?;
@@ -68,7 +67,7 @@ fn record_use(state: &AppState, found: &KeyUse) {
     {
         return;
     }
-    let store = state.store.clone();
+    let store = state.store().clone();
     let key_id = found.key_id;
     tokio::spawn(async move {
         if let Err(error) = store.touch_api_key(key_id, now).await {

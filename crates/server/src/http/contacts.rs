@@ -1,43 +1,38 @@
 //! The contact endpoints (docs/reference.md#6-contact-endpoints): create, fetch, list, update (the seed) and delete.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-
 use axum::extract::{DefaultBodyLimit, State};
 use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Extension, Router};
-use contactd_api as api;
+use contactd_api::{self as api, MAX_BULK_ITEMS};
 use serde::Deserialize;
-use uuid::Uuid;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
+use super::AppState;
+use super::bulk_items::{bulk_items, echo, is_array, read_each};
 use super::error::ApiError;
 use super::extract::{ApiQuery, Json, JsonBody, PathParam, parse_json};
-use super::{AppState, bulk, cursor};
-use crate::domain::contact::{ContactPatch, FieldWrite, NewContact};
-use crate::domain::{
-    ContactIdentifier, Email, ExtId, FieldValue, Invalid, PersonName, PhoneNumber,
-};
-use crate::store::{Caller, Contact, FieldDefinition, ListPosition};
+use crate::contacts::{self, ContactInput, contact_not_found, cursor};
+use crate::domain::ContactIdentifier;
+use crate::store::Caller;
 
 /// The largest page of `GET /contacts`, and the page size when none is asked for.
 const MAX_PAGE: u32 = 100;
 const DEFAULT_PAGE: u32 = 20;
 
-/// Routes under `/api/v1/contacts`. The routes that take many contacts at once admit
-/// bodies up to `bulk_body_limit`.
+/// Routes under `/api/v1/contacts`. The create route admits bodies up to
+/// `bulk_body_limit`, for its array form.
 pub fn router(bulk_body_limit: usize) -> Router<AppState> {
-    let bulk = DefaultBodyLimit::max(bulk_body_limit);
     Router::new()
         .route(
             "/contacts",
             get(list_contacts)
-                .post(create_contact.layer(bulk))
+                .post(create_contact.layer(DefaultBodyLimit::max(bulk_body_limit)))
                 .patch(update_contact),
         )
-        .route("/contacts/batch", post(bulk::upsert_contacts).layer(bulk))
-        .route("/contacts/export", get(bulk::export_contacts))
         .route(
             "/contacts/{id}",
             get(get_contact)
@@ -46,15 +41,54 @@ pub fn router(bulk_body_limit: usize) -> Router<AppState> {
         )
 }
 
+/// The body of `POST /contacts` as documented: one contact, or up to 1,000 objects, each
+/// checked on its own (so an item the contact schema refuses fails alone, in a 200).
+pub(super) struct CreateContactBody;
+
+impl PartialSchema for CreateContactBody {
+    fn schema() -> RefOr<Schema> {
+        let many = ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::Object))
+            .max_items(Some(MAX_BULK_ITEMS))
+            .description(Some(
+                "Up to 1,000 create payloads (`CreateContact`), each checked on its own",
+            ));
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("CreateContact"))
+                .item(many)
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for CreateContactBody {}
+
+/// The answer of `POST /contacts`: the contact, or for an array the import counts.
+pub(super) struct CreateContactResponse;
+
+impl PartialSchema for CreateContactResponse {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name("Contact"))
+                .item(Ref::from_schema_name("ImportSummary"))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for CreateContactResponse {}
+
 #[utoipa::path(
     post,
     path = "/api/v1/contacts",
     tag = "contacts",
     summary = "Create Contact",
     description = "Creates a contact. At least one of `email`, `phone_number` and `ext_id` is required; custom fields must be defined first.\n\nAn **array** of up to 1,000 such objects creates each on its own (Alpharun's \"Add contacts\"): the answer counts the items that succeeded and echoes each one that failed, with its `index` and an `error`. A failed item never fails or changes another.",
-    request_body(content = bulk::CreateContactBody, description = "One contact, or an array of up to 1,000"),
+    request_body(content = CreateContactBody, description = "One contact, or an array of up to 1,000"),
     responses(
-        (status = 200, description = "The contact created, or for an array the import counts", body = bulk::CreateContactResponse),
+        (status = 200, description = "The contact created, or for an array the import counts", body = CreateContactResponse),
         (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
     )
 )]
@@ -63,8 +97,8 @@ pub(super) async fn create_contact(
     Extension(caller): Extension<Caller>,
     JsonBody(bytes): JsonBody,
 ) -> Result<Response, ApiError> {
-    if bulk::is_array(&bytes) {
-        return Ok(bulk::create_contacts(&state, &caller, &bytes)
+    if is_array(&bytes) {
+        return Ok(create_contacts(&state, &caller, &bytes)
             .await?
             .into_response());
     }
@@ -73,43 +107,44 @@ pub(super) async fn create_contact(
         return Err(ApiError::PayloadTooLarge(state.body_limit));
     }
     let body: api::CreateContact = parse_json(&bytes)?;
-    let created = create_one(&state, &caller, &body).await?;
-    Ok(Json(contact_body(created)).into_response())
+    let created = contacts::create(&state.directory, caller.company_id, body.into()).await?;
+    Ok(Json(api::Contact::from(created)).into_response())
 }
 
-/// Creates one contact: the API's create and the dashboard's.
-pub(super) async fn create_one(
+/// Array create: each item created on its own; the answer counts them and echoes the
+/// failed ones with their index and error.
+async fn create_contacts(
     state: &AppState,
     caller: &Caller,
-    body: &api::CreateContact,
-) -> Result<Contact, ApiError> {
-    let definitions = definitions_for(state, caller, !body.custom_fields.is_empty()).await?;
-    let contact = new_contact(state, &definitions, body)?;
-    Ok(state
-        .store
-        .create_contact(caller.company_id, &contact)
-        .await?)
-}
-
-/// Checks a create payload and turns it into the contact to store.
-pub(super) fn new_contact(
-    state: &AppState,
-    definitions: &[FieldDefinition],
-    body: &api::CreateContact,
-) -> Result<NewContact, ApiError> {
-    NewContact::new(
-        parse_optional(body.email.as_deref(), Email::parse, "email")?,
-        parse_optional(
-            body.phone_number.as_ref(),
-            |phone| PhoneNumber::parse(phone, state.default_region),
-            "phone_number",
-        )?,
-        parse_optional(body.ext_id.as_deref(), ExtId::parse, "ext_id")?,
-        parse_optional(body.first_name.as_deref(), PersonName::parse, "first_name")?.flatten(),
-        parse_optional(body.last_name.as_deref(), PersonName::parse, "last_name")?.flatten(),
-        field_writes(definitions, &body.custom_fields, "custom_fields")?,
-    )
-    .map_err(|invalid| ApiError::bad_request(invalid.code, invalid.message, None))
+    body: &[u8],
+) -> Result<Json<api::ImportSummary>, ApiError> {
+    let items = bulk_items(parse_json(body)?, "")?;
+    let (read, mut failed) = read_each::<api::CreateContact>(&items);
+    let inputs = read
+        .into_iter()
+        .map(|(index, body)| (index, ContactInput::from(body)))
+        .collect();
+    for (index, outcome) in
+        contacts::create_many(&state.directory, caller.company_id, inputs).await?
+    {
+        if let Err(failure) = outcome {
+            failed.push((index, failure.into()));
+        }
+    }
+    failed.sort_by_key(|(index, _)| *index);
+    let failed_contacts: Vec<_> = failed
+        .into_iter()
+        .map(|(index, error)| api::FailedContact {
+            index,
+            error: error.body(),
+            contact: echo(&items[index]),
+        })
+        .collect();
+    Ok(Json(api::ImportSummary {
+        successful_imports_count: (items.len() - failed_contacts.len()) as u64,
+        failed_imports_count: failed_contacts.len() as u64,
+        failed_contacts,
+    }))
 }
 
 #[utoipa::path(
@@ -130,12 +165,10 @@ pub(super) async fn get_contact(
     PathParam(id): PathParam,
 ) -> Result<Json<api::Contact>, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
-    let contact = state
-        .store
-        .get_contact(caller.company_id, &identifier)
+    let contact = contacts::find(&state.directory, caller.company_id, &identifier)
         .await?
         .ok_or_else(|| contact_not_found(&identifier))?;
-    Ok(Json(contact_body(contact)))
+    Ok(Json(contact.into()))
 }
 
 /// Query of `GET /contacts`; unknown parameters are refused, not ignored.
@@ -193,24 +226,14 @@ pub(super) async fn list_contacts(
             })
         })
         .transpose()?;
-    // One more than the page tells whether a next page exists without a count query.
-    let mut contacts = state
-        .store
-        .list_contacts(caller.company_id, after, limit + 1)
-        .await?;
-    let next_cursor = if contacts.len() > limit as usize {
-        contacts.truncate(limit as usize);
-        contacts
-            .last()
-            .map(|last| cursor::encode(ListPosition::of(last), &caller.cursor_secret))
-    } else {
-        None
-    };
+    let page = contacts::list(&state.directory, caller.company_id, after, limit).await?;
     Ok(Json(api::ContactList {
         data: api::ContactListData {
-            contacts: contacts.into_iter().map(contact_body).collect(),
+            contacts: page.contacts.into_iter().map(api::Contact::from).collect(),
         },
-        next_cursor,
+        next_cursor: page
+            .next
+            .map(|next| cursor::encode(next, &caller.cursor_secret)),
     }))
 }
 
@@ -241,8 +264,14 @@ pub(super) async fn update_contact(
         )
     })?;
     let identifier = parse_identifier(&state, id, Some("id"))?;
-    let updated = apply_update(&state, &caller, identifier, &body).await?;
-    Ok(Json(contact_body(updated)))
+    let updated = contacts::update(
+        &state.directory,
+        caller.company_id,
+        &identifier,
+        body.into(),
+    )
+    .await?;
+    Ok(Json(updated.into()))
 }
 
 #[utoipa::path(
@@ -270,11 +299,9 @@ pub(super) async fn update_contact_at(
     if let Some(body_id) = body.id.as_deref() {
         let body_identifier = parse_identifier(&state, body_id, Some("id"))?;
         if body_identifier != identifier {
-            let store = &state.store;
-            let named = store.get_contact(caller.company_id, &identifier).await?;
-            let body_named = store
-                .get_contact(caller.company_id, &body_identifier)
-                .await?;
+            let directory = &state.directory;
+            let named = contacts::find(directory, caller.company_id, &identifier).await?;
+            let body_named = contacts::find(directory, caller.company_id, &body_identifier).await?;
             let named = named.ok_or_else(|| contact_not_found(&identifier))?;
             if body_named.is_none_or(|other| other.id != named.id) {
                 return Err(ApiError::bad_request(
@@ -285,82 +312,14 @@ pub(super) async fn update_contact_at(
             }
         }
     }
-    let updated = apply_update(&state, &caller, identifier, &body).await?;
-    Ok(Json(contact_body(updated)))
-}
-
-/// Applies an update to one contact: the API's two PATCH forms and the dashboard's edit.
-pub(super) async fn apply_update(
-    state: &AppState,
-    caller: &Caller,
-    identifier: ContactIdentifier,
-    body: &api::UpdateContact,
-) -> Result<Contact, ApiError> {
-    let changes = body.custom_fields.clone().unwrap_or_default();
-    let uses_fields = !changes.set.is_empty() || !changes.remove.is_empty();
-    let definitions = definitions_for(state, caller, uses_fields).await?;
-    let set_values = field_writes(&definitions, &changes.set, "custom_fields.set")?;
-    let mut remove_fields = Vec::with_capacity(changes.remove.len());
-    for (index, key) in changes.remove.iter().enumerate() {
-        let at = format!("custom_fields.remove[{index}]");
-        let definition = find_definition(&definitions, key, &at)?;
-        if set_values
-            .iter()
-            .any(|write| write.field_id == definition.id)
-        {
-            return Err(ApiError::bad_request(
-                "duplicate_custom_field",
-                format!("custom field `{key}` is both set and removed"),
-                Some(at),
-            ));
-        }
-        remove_fields.push(definition.id);
-    }
-    let patch = ContactPatch {
-        set_values,
-        remove_fields,
-        ..member_changes(
-            state,
-            &body.email,
-            &body.phone_number,
-            &body.ext_id,
-            &body.first_name,
-            &body.last_name,
-        )?
-    };
-    state
-        .store
-        .update_contact(caller.company_id, &identifier, &patch)
-        .await
-        .map_err(ApiError::not_found_as(|| contact_not_found(&identifier)))
-}
-
-/// Checks the members of an update (omitted: `None`, `null`: `Some(None)`) into a patch
-/// without custom field changes.
-pub(super) fn member_changes(
-    state: &AppState,
-    email: &Option<Option<String>>,
-    phone_number: &Option<Option<api::PhoneNumberInput>>,
-    ext_id: &Option<Option<String>>,
-    first_name: &Option<Option<String>>,
-    last_name: &Option<Option<String>>,
-) -> Result<ContactPatch, ApiError> {
-    let region = state.default_region;
-    Ok(ContactPatch {
-        email: parse_patch(email, |email| Email::parse(email), "email")?,
-        phone_number: parse_patch(
-            phone_number,
-            |phone| PhoneNumber::parse(phone, region),
-            "phone_number",
-        )?,
-        ext_id: parse_patch(ext_id, |ext_id| ExtId::parse(ext_id), "ext_id")?,
-        first_name: parse_patch(first_name, |name| PersonName::parse(name), "first_name")?
-            .map(Option::flatten),
-        last_name: parse_patch(last_name, |name| PersonName::parse(name), "last_name")?
-            .map(Option::flatten),
-        set_values: Vec::new(),
-        remove_fields: Vec::new(),
-    })
+    let updated = contacts::update(
+        &state.directory,
+        caller.company_id,
+        &identifier,
+        body.into(),
+    )
+    .await?;
+    Ok(Json(updated.into()))
 }
 
 #[utoipa::path(
@@ -382,157 +341,17 @@ pub(super) async fn delete_contact(
     PathParam(id): PathParam,
 ) -> Result<Json<api::DeletedContact>, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
-    let id = delete_one(&state, &caller, &identifier).await?;
+    let id = contacts::delete(&state.directory, caller.company_id, &identifier).await?;
     Ok(Json(api::DeletedContact { id, deleted: true }))
 }
 
-/// Deletes one contact, returning its id: the API's delete and the dashboard's.
-pub(super) async fn delete_one(
-    state: &AppState,
-    caller: &Caller,
-    identifier: &ContactIdentifier,
-) -> Result<Uuid, ApiError> {
-    state
-        .store
-        .delete_contact(caller.company_id, identifier)
-        .await
-        .map_err(ApiError::not_found_as(|| contact_not_found(identifier)))
-}
-
-pub(super) fn parse_identifier(
+/// Reads a contact identifier from the path, or from the body member `field`.
+fn parse_identifier(
     state: &AppState,
     text: &str,
     field: Option<&str>,
 ) -> Result<ContactIdentifier, ApiError> {
-    ContactIdentifier::parse(text, state.default_region).map_err(|invalid| {
+    ContactIdentifier::parse(text, state.directory.default_region).map_err(|invalid| {
         ApiError::bad_request(invalid.code, invalid.message, field.map(str::to_owned))
     })
-}
-
-pub(super) fn contact_not_found(identifier: &ContactIdentifier) -> ApiError {
-    ApiError::NotFound {
-        code: "contact_not_found",
-        message: format!("no contact matches {identifier}"),
-    }
-}
-
-/// The company's field definitions, read only when the request names custom fields.
-pub(super) async fn definitions_for(
-    state: &AppState,
-    caller: &Caller,
-    needed: bool,
-) -> Result<Arc<Vec<FieldDefinition>>, ApiError> {
-    if !needed {
-        return Ok(Arc::default());
-    }
-    state
-        .caches
-        .fields
-        .get_or_fetch(caller.company_id, async {
-            Ok(Arc::new(state.store.list_fields(caller.company_id).await?))
-        })
-        .await
-}
-
-/// Parses a create member: absent (or `null`) stays `None`.
-fn parse_optional<T: ?Sized, U>(
-    value: Option<&T>,
-    parse: impl FnOnce(&T) -> Result<U, Invalid>,
-    field: &str,
-) -> Result<Option<U>, ApiError> {
-    value
-        .map(parse)
-        .transpose()
-        .map_err(|invalid| ApiError::invalid(invalid, field))
-}
-
-/// Parses an update member: omitted stays `None`, `null` becomes `Some(None)`.
-pub(super) fn parse_patch<T, U>(
-    value: &Option<Option<T>>,
-    parse: impl FnOnce(&T) -> Result<U, Invalid>,
-    field: &str,
-) -> Result<Option<Option<U>>, ApiError> {
-    value
-        .as_ref()
-        .map(|value| parse_optional(value.as_ref(), parse, field))
-        .transpose()
-}
-
-/// Checks each value against its field's definition; a key twice is refused.
-pub(super) fn field_writes(
-    definitions: &[FieldDefinition],
-    inputs: &[api::CustomFieldInput],
-    path: &str,
-) -> Result<Vec<FieldWrite>, ApiError> {
-    let mut seen = HashSet::with_capacity(inputs.len());
-    inputs
-        .iter()
-        .enumerate()
-        .map(|(index, input)| {
-            let at = format!("{path}[{index}]");
-            let definition = find_definition(definitions, &input.key, &format!("{at}.key"))?;
-            if !seen.insert(definition.id) {
-                return Err(ApiError::bad_request(
-                    "duplicate_custom_field",
-                    format!("custom field `{}` is given more than once", input.key),
-                    Some(format!("{at}.key")),
-                ));
-            }
-            let value = FieldValue::parse(definition.field_type, &definition.options, &input.value)
-                .map_err(|invalid| {
-                    ApiError::bad_request(
-                        invalid.code,
-                        format!("custom field `{}`: {}", input.key, invalid.message),
-                        Some(format!("{at}.value")),
-                    )
-                })?;
-            Ok(FieldWrite {
-                field_id: definition.id,
-                value,
-            })
-        })
-        .collect()
-}
-
-pub(super) fn find_definition<'a>(
-    definitions: &'a [FieldDefinition],
-    key: &str,
-    field: &str,
-) -> Result<&'a FieldDefinition, ApiError> {
-    definitions
-        .iter()
-        .find(|definition| definition.key.as_str() == key)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_custom_field",
-                format!(
-                    "no custom field `{key:.64}` is defined; create it first with POST /api/v1/custom-fields"
-                ),
-                Some(field.to_owned()),
-            )
-        })
-}
-
-/// The wire form of a contact (docs/reference.md#3-the-contact-object).
-pub(super) fn contact_body(contact: Contact) -> api::Contact {
-    api::Contact {
-        id: contact.id,
-        email: contact.members.email,
-        phone_number: contact.members.phone_number,
-        ext_id: contact.members.ext_id,
-        first_name: contact.members.first_name,
-        last_name: contact.members.last_name,
-        custom_fields: contact
-            .custom_fields
-            .into_iter()
-            .map(|field| api::ContactCustomField {
-                key: field.key,
-                value: field.value.to_json(),
-                field_type: field.field_type,
-                display_name: field.display_name,
-            })
-            .collect(),
-        created_at: contact.created_at,
-        updated_at: contact.updated_at,
-    }
 }

@@ -7,8 +7,8 @@ use contactd_api::ErrorBody;
 use uuid::Uuid;
 
 use super::extract::Json;
-use crate::domain::Invalid;
-use crate::store::{StoreError, UniqueMember};
+use crate::failure::{Failure, Field, ValuePart};
+use crate::store::StoreError;
 
 /// Everything a request can fail with, each variant naming its status.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum ApiError {
     /// changed meanwhile (`conflict`).
     #[error("{message}")]
     Conflict {
-        code: String,
+        code: &'static str,
         message: String,
         field: Option<String>,
         conflicting_contact_id: Option<Uuid>,
@@ -80,15 +80,6 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// A 400 for a value refused by the domain, at the given request member.
-    pub fn invalid(invalid: Invalid, field: impl Into<String>) -> Self {
-        Self::BadRequest {
-            code: invalid.code,
-            message: invalid.message,
-            field: Some(field.into()),
-        }
-    }
-
     /// A 400 with its own code and sentence.
     pub fn bad_request(
         code: &'static str,
@@ -99,15 +90,6 @@ impl ApiError {
             code,
             message: message.into(),
             field,
-        }
-    }
-
-    /// Maps a store error as `From` does, but a missing resource to `not_found`, which
-    /// names the resource the request asked for.
-    pub fn not_found_as(not_found: impl FnOnce() -> Self) -> impl FnOnce(StoreError) -> Self {
-        move |error| match error {
-            StoreError::NotFound => not_found(),
-            other => other.into(),
         }
     }
 
@@ -134,8 +116,8 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
+            | Self::Conflict { code, .. }
             | Self::TooManyRequests { code, .. } => (*code).to_owned(),
-            Self::Conflict { code, .. } => code.clone(),
             Self::Unauthorized(_) => "unauthorized".to_owned(),
             Self::MethodNotAllowed => "method_not_allowed".to_owned(),
             Self::PayloadTooLarge(_) => "payload_too_large".to_owned(),
@@ -151,83 +133,64 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
-        match error {
-            StoreError::DuplicateContact {
-                member,
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Invalid {
+                field,
+                code,
+                message,
+            } => Self::BadRequest {
+                code,
+                message,
+                field: field.as_ref().map(json_path),
+            },
+            Failure::Conflict {
+                field,
+                code,
+                message,
                 conflicting_contact_id,
             } => Self::Conflict {
-                code: format!("duplicate_{}", member.as_str()),
-                message: format!(
-                    "another contact already has this {}",
-                    match member {
-                        UniqueMember::Email => "email",
-                        UniqueMember::PhoneNumber => "phone number",
-                        UniqueMember::ExtId => "ext_id",
-                    }
-                ),
-                field: Some(member.as_str().to_owned()),
+                code,
+                message,
+                field: field.as_ref().map(json_path),
                 conflicting_contact_id,
             },
-            StoreError::DuplicateFieldKey => Self::Conflict {
-                code: "duplicate_custom_field".to_owned(),
-                message: "a custom field with this key already exists".to_owned(),
-                field: Some("key".to_owned()),
-                conflicting_contact_id: None,
-            },
-            StoreError::DuplicateCompanyName => Self::Conflict {
-                code: "duplicate_company".to_owned(),
-                message: "a company with this name already exists".to_owned(),
-                field: None,
-                conflicting_contact_id: None,
-            },
-            StoreError::DuplicateUserEmail => Self::Conflict {
-                code: "duplicate_user".to_owned(),
-                message: "a user with this email already exists".to_owned(),
-                field: Some("email".to_owned()),
-                conflicting_contact_id: None,
-            },
-            StoreError::OptionsLeftOut { key, missing } => {
-                let quoted: Vec<String> =
-                    missing.iter().map(|option| format!("{option:?}")).collect();
-                let (options, are, them) = match quoted.as_slice() {
-                    [one] => (format!("option {one}"), "is", "it"),
-                    many => (format!("options {}", many.join(", ")), "are", "them"),
-                };
-                Self::Conflict {
-                    code: "conflict".to_owned(),
-                    message: format!(
-                        "{options} of {key} {are} stored but missing from this list: another \
-                         change may have added {them} while this request was made, and options \
-                         are never removed; read the field and send the full list again"
-                    ),
-                    field: Some("options".to_owned()),
-                    conflicting_contact_id: None,
-                }
-            }
-            StoreError::NotFound => Self::NotFound {
-                code: "not_found",
-                message: "no such resource in your company".to_owned(),
-            },
-            StoreError::FieldDeleted => Self::bad_request(
-                "unknown_custom_field",
-                "a custom field named in the request was deleted while it was being applied",
-                Some("custom_fields".to_owned()),
-            ),
-            StoreError::Invalid(invalid) => Self::BadRequest {
-                code: invalid.code,
-                message: invalid.message,
-                field: None,
-            },
-            other if other.is_unstorable_text() => Self::bad_request(
-                "invalid_text",
-                "the request holds a character that cannot be stored, such as NUL",
-                None,
-            ),
-            other if other.is_unavailable() => Self::Unavailable,
-            other => Self::Internal(other),
+            Failure::NotFound { code, message } => Self::NotFound { code, message },
+            Failure::Store(error) if error.is_unavailable() => Self::Unavailable,
+            Failure::Store(error) => Self::Internal(error),
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Failure::from(error).into()
+    }
+}
+
+/// Where a part of the input is in the request body, as the error body's `field` names it.
+fn json_path(field: &Field) -> String {
+    let value_part = |part: ValuePart| match part {
+        ValuePart::Key => "key",
+        ValuePart::Value => "value",
+    };
+    match field {
+        Field::Email => "email".to_owned(),
+        Field::PhoneNumber => "phone_number".to_owned(),
+        Field::ExtId => "ext_id".to_owned(),
+        Field::FirstName => "first_name".to_owned(),
+        Field::LastName => "last_name".to_owned(),
+        Field::CustomFields => "custom_fields".to_owned(),
+        Field::CustomField(at) => format!("custom_fields[{}].{}", at.index, value_part(at.part)),
+        Field::SetCustomField(at) => {
+            format!("custom_fields.set[{}].{}", at.index, value_part(at.part))
+        }
+        Field::RemovedCustomField { index, .. } => format!("custom_fields.remove[{index}]"),
+        Field::Key => "key".to_owned(),
+        Field::DisplayName => "display_name".to_owned(),
+        Field::FieldType => "type".to_owned(),
+        Field::Options => "options".to_owned(),
     }
 }
 

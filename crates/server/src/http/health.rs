@@ -44,7 +44,7 @@ pub(super) async fn alive() -> Json<api::Status> {
     )
 )]
 pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<api::Status>, ApiError> {
-    state.store.ping().await.map_err(|error| {
+    state.store().ping().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed");
         ApiError::Unavailable
     })?;

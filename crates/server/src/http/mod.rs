@@ -1,22 +1,23 @@
 //! The HTTP edge: the router, its middleware, and one module per resource.
 //!
-//! A request flows one way: handlers parse the wire types into domain types, call the
-//! store, and map the result (or the [`ApiError`]) back to the wire.
+//! A request flows one way: handlers read the wire types into the use cases' inputs
+//! (`crate::wire`), call the use cases ([`crate::contacts`], [`crate::custom_fields`]), and
+//! map the result (or the [`ApiError`]) back to the wire.
 
 mod auth;
-mod bulk;
-mod cache;
+mod batch;
+mod bulk_items;
 mod contacts;
-mod cursor;
 mod custom_fields;
 mod dashboard;
 pub mod error;
-pub mod exports;
+mod export;
+pub mod export_budget;
 mod extract;
 mod health;
 pub mod openapi;
+mod state;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -30,59 +31,15 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::domain::DefaultRegion;
-use crate::password::PasswordChecker;
-use crate::store::Store;
-pub use custom_fields::{field_body, parse_new_field};
 use error::ApiError;
-
-/// What every handler shares.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    /// The region numbers without a `+`/`00` prefix are read in (docs/reference.md#phone-numbers).
-    pub default_region: DefaultRegion,
-    /// The largest request body accepted, in bytes (docs/reference.md#body-limits).
-    pub body_limit: usize,
-    /// The largest body of the routes that take many contacts at once (docs/reference.md#11-bulk-batch-writes-import-and-export), in bytes.
-    pub bulk_body_limit: usize,
-    /// How long an export waits for its client to take the next page before it is
-    /// abandoned, releasing its snapshot (`docs/robustness.md`).
-    pub stall_timeout: Duration,
-    /// How many exports may run at once.
-    pub exports: Arc<exports::ExportBudget>,
-    /// The one queue every password hash and check of the server goes through.
-    pub password_checker: PasswordChecker,
-    caches: Arc<cache::Caches>,
-}
-
-/// The default of [`AppState::stall_timeout`] and of the server's write stall timeout.
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The default of [`AppState::bulk_body_limit`]: 1,000 contacts of 16 KiB each.
-pub const DEFAULT_BULK_BODY_LIMIT: usize = 16 * 1024 * 1024;
-
-impl AppState {
-    /// The state of a server on `store`, its caches empty, with the default bulk limit and
-    /// a password checker sized to this machine.
-    pub fn new(store: Arc<dyn Store>, default_region: DefaultRegion, body_limit: usize) -> Self {
-        Self {
-            store,
-            default_region,
-            body_limit,
-            bulk_body_limit: DEFAULT_BULK_BODY_LIMIT,
-            stall_timeout: DEFAULT_STALL_TIMEOUT,
-            exports: Arc::default(),
-            password_checker: PasswordChecker::for_this_machine(),
-            caches: Arc::default(),
-        }
-    }
-}
+pub use state::AppState;
 
 /// The whole application: every route, its middleware, and the error fallbacks.
 pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(contacts::router(state.bulk_body_limit))
+        .merge(batch::router(state.bulk_body_limit))
+        .merge(export::router())
         .merge(custom_fields::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -13,7 +13,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, Respo
 use utoipa::{Modify, OpenApi};
 
 use super::extract::Json;
-use super::{AppState, bulk, contacts, custom_fields, health};
+use super::{AppState, batch, contacts, custom_fields, export, health};
 
 /// The document: every route, schema and status.
 #[derive(Debug, OpenApi)]
@@ -32,8 +32,8 @@ use super::{AppState, bulk, contacts, custom_fields, health};
         contacts::get_contact,
         contacts::list_contacts,
         contacts::delete_contact,
-        bulk::upsert_contacts,
-        bulk::export_contacts,
+        batch::upsert_contacts,
+        export::export_contacts,
         custom_fields::list_fields,
         custom_fields::create_field,
         custom_fields::get_field,

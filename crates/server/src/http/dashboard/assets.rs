@@ -5,7 +5,7 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::PageError;
+use super::page::PageError;
 
 /// Each asset: its name in the URL, its content type, its bytes.
 const ASSETS: [(&str, &str, &str); 2] = [

@@ -1,7 +1,6 @@
 //! The contact pages: the newest-first list with its search, a contact, and its create,
-//! edit and delete forms. Writes go through the API's own functions
-//! (`http::contacts::create_one`, `apply_update`, `delete_one`), so the rules and the
-//! sentences are the API's.
+//! edit and delete forms. Writes go through the contact use cases ([`crate::contacts`]),
+//! so the rules and the sentences are the API's.
 
 use std::collections::HashMap;
 
@@ -9,18 +8,21 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use contactd_api::{self as api, FieldType};
+use contactd_api::FieldType;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
-    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
+use super::extract::{FormBody, PageQuery};
+use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
+use super::nav::{Nav, Notice, NoticeQuery, Section};
+use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
+use crate::contacts::{
+    self, ContactChanges, ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput, cursor,
 };
-use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
-use crate::http::error::ApiError;
-use crate::http::{AppState, contacts, cursor};
-use crate::store::{Contact, FieldDefinition, ListPosition, SessionUser};
+use crate::domain::{ContactIdentifier, FieldInput};
+use crate::failure::Field;
+use crate::http::AppState;
+use crate::store::{Contact, FieldDefinition, SessionUser};
 
 /// The contact list's path.
 pub const LIST: &str = "/dashboard/contacts";
@@ -106,7 +108,7 @@ pub struct ListQuery {
     q: Option<String>,
     after: Option<String>,
     #[serde(flatten)]
-    done: DoneQuery,
+    notice: NoticeQuery,
 }
 
 /// `GET /dashboard/contacts`: the newest contacts a page at a time, or what a search finds.
@@ -123,77 +125,31 @@ pub async fn list_contacts(
             .as_deref()
             .map(|after| {
                 cursor::decode(after, &caller.cursor_secret).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_cursor",
-                        "this page link is not one the dashboard made for your company",
-                        None,
+                    PageError::BadForm(
+                        "this page link is not one the dashboard made for your company".to_owned(),
                     )
                 })
             })
             .transpose()?;
-        let mut contacts = state
-            .store
-            .list_contacts(caller.company_id, after, PAGE_SIZE + 1)
-            .await?;
-        let next_page = if contacts.len() > PAGE_SIZE as usize {
-            contacts.truncate(PAGE_SIZE as usize);
-            contacts.last().map(|last| {
-                let cursor = cursor::encode(ListPosition::of(last), &caller.cursor_secret);
-                format!("{LIST}?after={cursor}")
-            })
-        } else {
-            None
-        };
-        (contacts, next_page)
+        let page = contacts::list(&state.directory, caller.company_id, after, PAGE_SIZE).await?;
+        let next_page = page.next.map(|next| {
+            let cursor = cursor::encode(next, &caller.cursor_secret);
+            format!("{LIST}?after={cursor}")
+        });
+        (page.contacts, next_page)
     } else {
-        (search(&state, &user, &text).await?, None)
+        let found =
+            contacts::search(&state.directory, caller.company_id, &text, SEARCH_LIMIT).await?;
+        (found, None)
     };
     let page = ContactsPage {
-        nav: Some(Nav::new(&user, Section::Contacts).done(&query.done)),
+        nav: Some(Nav::new(&user, Section::Contacts).with_notice(&query.notice)),
         rows: contacts.iter().map(ContactRow::from).collect(),
         next_page,
         later_page: text.is_empty() && query.after.is_some(),
         query: text,
     };
     Ok(render(&page))
-}
-
-/// The contacts a search text finds: the one it names as an identifier (a UUID or `alt:`
-/// form, an email, a phone number in any format the API reads, an ext_id), then those
-/// whose name contains it, newest first.
-async fn search(
-    state: &AppState,
-    user: &SessionUser,
-    text: &str,
-) -> Result<Vec<Contact>, PageError> {
-    let region = state.default_region;
-    let identifiers = [
-        ContactIdentifier::parse(text, region).ok(),
-        Email::parse(text).ok().map(ContactIdentifier::Email),
-        PhoneNumber::parse_text(text, region)
-            .ok()
-            .map(ContactIdentifier::PhoneNumber),
-        ExtId::parse(text).ok().map(ContactIdentifier::ExtId),
-    ];
-    let company_id = user.caller.company_id;
-    let mut found: Vec<Contact> = Vec::new();
-    for identifier in identifiers.iter().flatten() {
-        if let Some(contact) = state.store.get_contact(company_id, identifier).await?
-            && !found.iter().any(|seen| seen.id == contact.id)
-        {
-            found.push(contact);
-        }
-    }
-    for contact in state
-        .store
-        .search_contacts_by_name(company_id, text, SEARCH_LIMIT)
-        .await?
-    {
-        if !found.iter().any(|seen| seen.id == contact.id) {
-            found.push(contact);
-        }
-    }
-    Ok(found)
 }
 
 /// One member or custom value as the contact page shows it.
@@ -223,11 +179,13 @@ async fn find_contact(
     id: &str,
 ) -> Result<Contact, PageError> {
     let id = Uuid::try_parse(id).map_err(|_| PageError::NotFound)?;
-    state
-        .store
-        .get_contact(user.caller.company_id, &ContactIdentifier::Id(id))
-        .await?
-        .ok_or(PageError::NotFound)
+    contacts::find(
+        &state.directory,
+        user.caller.company_id,
+        &ContactIdentifier::Id(id),
+    )
+    .await?
+    .ok_or(PageError::NotFound)
 }
 
 /// `GET /dashboard/contacts/{id}`: every member and custom field of a contact.
@@ -235,12 +193,12 @@ pub async fn show_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(id): Path<String>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
     let members = &contact.members;
     let page = ContactPage {
-        nav: Some(Nav::new(&user, Section::Contacts).done(&done)),
+        nav: Some(Nav::new(&user, Section::Contacts).with_notice(&notice)),
         name: full_name(&contact),
         url: contact_url(contact.id),
         id: contact.id,
@@ -327,43 +285,41 @@ fn contact_inputs(
     members.chain(fields).collect()
 }
 
-/// The form member an API error's `field` is about: a member's own name, or the custom
-/// field input of the `index`-th value in `keys` (as `custom_fields[i]…`,
-/// `custom_fields.set[i]…` or `custom_fields.remove[i]` count them).
-fn input_of(field: &str, set_keys: &[String], remove_keys: &[String]) -> Option<String> {
-    let indexed = |prefix: &str, keys: &[String]| {
-        let index: usize = field
-            .strip_prefix(prefix)?
-            .split(']')
-            .next()?
-            .parse()
-            .ok()?;
-        keys.get(index).map(|key| format!("{FIELD_INPUT}{key}"))
+/// The form input a refusal's [`Field`] is about: a member's own, or the input of the
+/// custom field whose key it names.
+fn input_of(field: &Field) -> Option<String> {
+    let member = match field {
+        Field::Email => "email",
+        Field::PhoneNumber => "phone_number",
+        Field::ExtId => "ext_id",
+        Field::FirstName => "first_name",
+        Field::LastName => "last_name",
+        Field::CustomField(at) | Field::SetCustomField(at) => {
+            return Some(format!("{FIELD_INPUT}{}", at.key));
+        }
+        Field::RemovedCustomField { key, .. } => return Some(format!("{FIELD_INPUT}{key}")),
+        Field::CustomFields
+        | Field::Key
+        | Field::DisplayName
+        | Field::FieldType
+        | Field::Options => return None,
     };
-    indexed("custom_fields[", set_keys)
-        .or_else(|| indexed("custom_fields.set[", set_keys))
-        .or_else(|| indexed("custom_fields.remove[", remove_keys))
-        .or_else(|| {
-            MEMBERS
-                .iter()
-                .any(|(name, ..)| *name == field)
-                .then(|| field.to_owned())
-        })
+    Some(member.to_owned())
 }
 
 /// The custom field values a create form gives: (key, value) of each filled field input.
 fn field_values(
     definitions: &[FieldDefinition],
     form: &HashMap<String, String>,
-) -> Vec<api::CustomFieldInput> {
+) -> Vec<CustomFieldInput> {
     definitions
         .iter()
         .filter_map(|field| {
             let key = field.key.as_str().to_owned();
             let value = filled(form, &format!("{FIELD_INPUT}{key}"))?;
-            Some(api::CustomFieldInput {
+            Some(CustomFieldInput {
                 key,
-                value: serde_json::Value::String(value),
+                value: FieldInput::Text(value),
             })
         })
         .collect()
@@ -375,20 +331,20 @@ fn field_values(
 fn field_changes(
     definitions: &[FieldDefinition],
     form: &HashMap<String, String>,
-) -> api::CustomFieldChanges {
-    let mut changes = api::CustomFieldChanges::default();
+) -> (Vec<CustomFieldInput>, Vec<String>) {
+    let (mut set, mut remove) = (Vec::new(), Vec::new());
     for field in definitions {
         let key = field.key.as_str().to_owned();
         match changed(form, &format!("{FIELD_INPUT}{key}")) {
-            Some(value) if value.trim().is_empty() => changes.remove.push(key),
-            Some(value) => changes.set.push(api::CustomFieldInput {
+            Some(value) if value.trim().is_empty() => remove.push(key),
+            Some(value) => set.push(CustomFieldInput {
                 key,
-                value: serde_json::Value::String(value.to_owned()),
+                value: FieldInput::Text(value.to_owned()),
             }),
             None => {}
         }
     }
-    changes
+    (set, remove)
 }
 
 /// The change an edit form makes to a member: `None` (kept) unless the user changed the
@@ -398,11 +354,14 @@ fn member_change(form: &HashMap<String, String>, name: &str) -> Option<Option<St
 }
 
 /// `GET /dashboard/contacts/new`: the empty form.
-pub async fn new_contact(
+pub async fn new_contact_form(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
 ) -> Result<Response, PageError> {
-    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
+    let definitions = state
+        .directory
+        .field_definitions(user.caller.company_id)
+        .await?;
     let inputs = contact_inputs(&definitions, |_| String::new(), |_| None);
     let page = create_form(&user, inputs, None);
     Ok(render(&page))
@@ -424,37 +383,32 @@ fn create_form(
     }
 }
 
-/// `POST /dashboard/contacts`: creates a contact, or shows the form again with the API's
+/// `POST /dashboard/contacts`: creates a contact, or shows the form again with the
 /// sentence next to the input at fault.
 pub async fn create_contact(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     FormBody(form): FormBody<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
-    let custom_fields = field_values(&definitions, &form);
-    let set_keys: Vec<String> = custom_fields
-        .iter()
-        .map(|value| value.key.clone())
-        .collect();
-    let body = api::CreateContact {
+    let company_id = user.caller.company_id;
+    let definitions = state.directory.field_definitions(company_id).await?;
+    let input = ContactInput {
         email: filled(&form, "email"),
-        phone_number: filled(&form, "phone_number").map(api::PhoneNumberInput::Text),
+        phone_number: filled(&form, "phone_number").map(PhoneNumberInput::Text),
         ext_id: filled(&form, "ext_id"),
         first_name: filled(&form, "first_name"),
         last_name: filled(&form, "last_name"),
-        custom_fields,
+        custom_fields: field_values(&definitions, &form),
     };
-    match contacts::create_one(&state, &user.caller, &body).await {
-        Ok(created) => Ok(Done::ContactCreated.redirect(&contact_url(created.id))),
-        Err(error) => {
+    match contacts::create(&state.directory, company_id, input).await {
+        Ok(created) => Ok(Notice::ContactCreated.redirect(&contact_url(created.id))),
+        Err(failure) => {
             let mut inputs = contact_inputs(
                 &definitions,
                 |name| member(&form, name).to_owned(),
                 |_| None,
             );
-            let (status, problem) =
-                refused(&mut inputs, error, |field| input_of(field, &set_keys, &[]))?;
+            let (status, problem) = refused(&mut inputs, failure, input_of)?;
             Ok(render_with(
                 status,
                 &create_form(&user, inputs, Some(problem)),
@@ -470,7 +424,10 @@ pub async fn edit_contact(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
-    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
+    let definitions = state
+        .directory
+        .field_definitions(user.caller.company_id)
+        .await?;
     let inputs = contact_inputs(
         &definitions,
         |name| stored_value(&contact, name),
@@ -517,7 +474,7 @@ fn edit_form(
 
 /// `POST /dashboard/contacts/{id}`: applies the inputs the user changed as the API's PATCH
 /// would (a blank input clears its member or custom field), or shows the form again with
-/// the API's sentence.
+/// the sentence next to the input at fault.
 ///
 /// Only changed inputs are written (each input's value is compared with the value the form
 /// showed, carried back in a hidden input): a member or custom field someone else changed
@@ -531,26 +488,25 @@ pub async fn update_contact(
     FormBody(form): FormBody<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
-    let definitions = contacts::definitions_for(&state, &user.caller, true).await?;
-    let changes = field_changes(&definitions, &form);
-    let (set_keys, remove_keys): (Vec<String>, Vec<String>) = (
-        changes.set.iter().map(|value| value.key.clone()).collect(),
-        changes.remove.clone(),
-    );
-    let body = api::UpdateContact {
-        id: None,
-        email: member_change(&form, "email"),
-        phone_number: member_change(&form, "phone_number")
-            .map(|phone| phone.map(api::PhoneNumberInput::Text)),
-        ext_id: member_change(&form, "ext_id"),
-        first_name: member_change(&form, "first_name"),
-        last_name: member_change(&form, "last_name"),
-        custom_fields: Some(changes),
+    let company_id = user.caller.company_id;
+    let definitions = state.directory.field_definitions(company_id).await?;
+    let (set, remove) = field_changes(&definitions, &form);
+    let changes = ContactChanges {
+        members: MemberChanges {
+            email: member_change(&form, "email"),
+            phone_number: member_change(&form, "phone_number")
+                .map(|phone| phone.map(PhoneNumberInput::Text)),
+            ext_id: member_change(&form, "ext_id"),
+            first_name: member_change(&form, "first_name"),
+            last_name: member_change(&form, "last_name"),
+        },
+        set,
+        remove,
     };
     let identifier = ContactIdentifier::Id(contact.id);
-    match contacts::apply_update(&state, &user.caller, identifier, &body).await {
-        Ok(updated) => Ok(Done::ContactSaved.redirect(&contact_url(updated.id))),
-        Err(error) => {
+    match contacts::update(&state.directory, company_id, &identifier, changes).await {
+        Ok(updated) => Ok(Notice::ContactSaved.redirect(&contact_url(updated.id))),
+        Err(failure) => {
             // Shown again as sent: each input keeps what it showed when first loaded, so
             // the next save still writes only what the user changed. An input the form did
             // not have (a field defined since) starts from what is stored.
@@ -567,9 +523,7 @@ pub async fn update_contact(
                     })
                 },
             );
-            let (status, problem) = refused(&mut inputs, error, |field| {
-                input_of(field, &set_keys, &remove_keys)
-            })?;
+            let (status, problem) = refused(&mut inputs, failure, input_of)?;
             Ok(render_with(
                 status,
                 &edit_form(&user, &contact, inputs, Some(problem)),
@@ -606,32 +560,48 @@ pub async fn delete_contact(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let id = Uuid::try_parse(&id).map_err(|_| PageError::NotFound)?;
-    contacts::delete_one(&state, &user.caller, &ContactIdentifier::Id(id)).await?;
-    Ok(Done::ContactDeleted.redirect(LIST))
+    contacts::delete(
+        &state.directory,
+        user.caller.company_id,
+        &ContactIdentifier::Id(id),
+    )
+    .await?;
+    Ok(Notice::ContactDeleted.redirect(LIST))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::{CustomFieldAt, ValuePart};
 
     #[test]
-    fn api_error_paths_point_at_their_inputs() {
-        let set = ["plan".to_owned(), "age".to_owned()];
-        let remove = ["vip".to_owned()];
-        assert_eq!(input_of("email", &set, &remove).as_deref(), Some("email"));
+    fn refusals_point_at_their_inputs() {
+        let at = |key: &str| CustomFieldAt {
+            index: 1,
+            key: key.to_owned(),
+            part: ValuePart::Value,
+        };
+        assert_eq!(input_of(&Field::Email).as_deref(), Some("email"));
         assert_eq!(
-            input_of("custom_fields[1].value", &set, &remove).as_deref(),
+            input_of(&Field::PhoneNumber).as_deref(),
+            Some("phone_number")
+        );
+        assert_eq!(
+            input_of(&Field::CustomField(at("age"))).as_deref(),
             Some("field.age")
         );
         assert_eq!(
-            input_of("custom_fields.set[0].value", &set, &remove).as_deref(),
+            input_of(&Field::SetCustomField(at("plan"))).as_deref(),
             Some("field.plan")
         );
         assert_eq!(
-            input_of("custom_fields.remove[0]", &set, &remove).as_deref(),
+            input_of(&Field::RemovedCustomField {
+                index: 0,
+                key: "vip".to_owned()
+            })
+            .as_deref(),
             Some("field.vip")
         );
-        assert_eq!(input_of("custom_fields.set[7].value", &set, &remove), None);
-        assert_eq!(input_of("id", &set, &remove), None);
+        assert_eq!(input_of(&Field::CustomFields), None);
     }
 }

@@ -1,7 +1,7 @@
 //! The custom field pages: the list with its create form, a field's rename and new-options
 //! form, and the delete confirmation that says how many contacts hold a value. Writes go
-//! through the API's own functions (`http::custom_fields::create`, `update`, `delete`), so
-//! the rules and sentences of docs/reference.md#7-custom-field-definitions are the API's.
+//! through the custom field use cases ([`crate::custom_fields`]), so the rules of docs/reference.md#7-custom-field-definitions and
+//! sentences are the API's.
 
 use std::collections::HashMap;
 
@@ -9,16 +9,17 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use contactd_api::{self as api, FieldType};
+use contactd_api::FieldType;
 
-use super::{
-    ConfirmDelete, Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery,
-    Problem, Section, changed, filled, member, refused, render, render_with, show_time, shown_in,
-};
+use super::extract::{FormBody, PageQuery};
+use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
+use super::nav::{Nav, Notice, NoticeQuery, Section};
+use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
+use crate::custom_fields::{self, FieldChangeInput, NewFieldInput, OptionsInput};
 use crate::domain::FieldKey;
-use crate::http::error::ApiError;
-use crate::http::{AppState, custom_fields};
-use crate::store::{FieldDefinition, FieldDefinitionChange, OptionsChange, SessionUser};
+use crate::failure::{Failure, Field};
+use crate::http::AppState;
+use crate::store::{FieldDefinition, SessionUser};
 
 /// The field list's path.
 pub const LIST: &str = "/dashboard/fields";
@@ -99,7 +100,7 @@ async fn fields_page(
     inputs: Vec<FormInput>,
     problem: Option<Problem>,
 ) -> Result<FieldsPage, PageError> {
-    let fields = state.store.list_fields(user.caller.company_id).await?;
+    let fields = custom_fields::list(&state.directory, user.caller.company_id).await?;
     Ok(FieldsPage {
         nav: Some(Nav::new(user, Section::Fields)),
         fields: fields.iter().map(FieldRow::from).collect(),
@@ -112,10 +113,10 @@ async fn fields_page(
 pub async fn list_fields(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let mut page = fields_page(&state, &user, create_inputs(|_| String::new()), None).await?;
-    page.nav = page.nav.map(|nav| nav.done(&done));
+    page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
 
@@ -128,26 +129,35 @@ pub async fn create_field(
 ) -> Result<Response, PageError> {
     let created = match FieldType::from_name(member(&form, "type")) {
         Some(field_type) => {
-            let options = filled(&form, "options").map(|text| lines(&text));
-            let body = api::CreateCustomField {
+            let input = NewFieldInput {
                 key: member(&form, "key").trim().to_owned(),
                 display_name: member(&form, "display_name").to_owned(),
                 field_type,
-                options,
+                options: filled(&form, "options").map(|text| lines(&text)),
             };
-            custom_fields::create(&state, &user.caller, body).await
+            custom_fields::create(&state.directory, user.caller.company_id, input).await
         }
-        None => Err(ApiError::bad_request(
-            "invalid_type",
-            "choose a type: text, number, boolean, date or select",
-            Some("type".to_owned()),
-        )),
+        None => Err(Failure::Invalid {
+            code: "invalid_type",
+            message: "choose a type: text, number, boolean, date or select".to_owned(),
+            field: Some(Field::FieldType),
+        }),
     };
     match created {
-        Ok(_) => Ok(Done::FieldCreated.redirect(LIST)),
-        Err(error) => {
+        Ok(_) => Ok(Notice::FieldCreated.redirect(LIST)),
+        Err(failure) => {
             let mut inputs = create_inputs(|name| member(&form, name).to_owned());
-            let (status, problem) = refused(&mut inputs, error, |field| Some(field.to_owned()))?;
+            let input_of = |field: &Field| {
+                let name = match field {
+                    Field::Key => "key",
+                    Field::DisplayName => "display_name",
+                    Field::FieldType => "type",
+                    Field::Options => "options",
+                    _ => return None,
+                };
+                Some(name.to_owned())
+            };
+            let (status, problem) = refused(&mut inputs, failure, input_of)?;
             let page = fields_page(&state, &user, inputs, Some(problem)).await?;
             Ok(render_with(status, &page))
         }
@@ -209,7 +219,7 @@ async fn find_field(
     key: &str,
 ) -> Result<FieldDefinition, PageError> {
     let key = FieldKey::parse(key).map_err(|_| PageError::NotFound)?;
-    Ok(custom_fields::find(state, &user.caller, &key).await?)
+    Ok(custom_fields::find(&state.directory, user.caller.company_id, &key).await?)
 }
 
 /// `GET /dashboard/fields/{key}`: the field, with its rename and new-options form.
@@ -217,7 +227,7 @@ pub async fn edit_field(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
     Path(key): Path<String>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
     let inputs = edit_inputs(
@@ -229,7 +239,7 @@ pub async fn edit_field(
         &field.display_name,
     );
     let mut page = field_page(&user, &field, inputs, None);
-    page.nav = page.nav.map(|nav| nav.done(&done));
+    page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
 
@@ -248,35 +258,25 @@ pub async fn update_field(
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
     let new_options = lines(member(&form, "new_options"));
-    let change = custom_fields::parse_display_name(changed(&form, "display_name")).and_then(
-        |display_name| {
-            Ok(FieldDefinitionChange {
-                display_name,
-                options: (!new_options.is_empty())
-                    .then(|| custom_fields::parse_options(new_options).map(OptionsChange::Add))
-                    .transpose()?,
-            })
-        },
-    );
-    let updated = match change {
-        Ok(change) => custom_fields::update(&state, &user.caller, &field.key, &change).await,
-        Err(error) => Err(error),
+    let change = FieldChangeInput {
+        display_name: changed(&form, "display_name").map(str::to_owned),
+        options: (!new_options.is_empty()).then_some(OptionsInput::Add(new_options)),
     };
-    match updated {
-        Ok(updated) => Ok(Done::FieldSaved.redirect(&field_url(&updated.key))),
-        Err(error) => {
+    let company_id = user.caller.company_id;
+    match custom_fields::update(&state.directory, company_id, &field.key, change).await {
+        Ok(updated) => Ok(Notice::FieldSaved.redirect(&field_url(&updated.key))),
+        Err(failure) => {
             let shown_name = shown_in(&form, "display_name").unwrap_or(&field.display_name);
             let mut inputs = edit_inputs(&field, |name| member(&form, name).to_owned(), shown_name);
-            let (status, problem) = refused(&mut inputs, error, |field| {
-                Some(
-                    if field == "options" {
-                        "new_options"
-                    } else {
-                        field
-                    }
-                    .to_owned(),
-                )
-            })?;
+            let input_of = |field: &Field| {
+                let name = match field {
+                    Field::DisplayName => "display_name",
+                    Field::Options => "new_options",
+                    _ => return None,
+                };
+                Some(name.to_owned())
+            };
+            let (status, problem) = refused(&mut inputs, failure, input_of)?;
             Ok(render_with(
                 status,
                 &field_page(&user, &field, inputs, Some(problem)),
@@ -293,17 +293,18 @@ pub async fn confirm_delete(
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
     let field = find_field(&state, &user, &key).await?;
-    let holders = match state
-        .store
-        .count_field_values(user.caller.company_id, &field.key)
-        .await?
-    {
-        0 => "No contact holds a value of it.".to_owned(),
-        1 => "1 contact holds a value of it; that value is deleted with the field.".to_owned(),
-        many => {
-            format!("{many} contacts hold a value of it; those values are deleted with the field.")
-        }
-    };
+    let holders =
+        match custom_fields::count_values(&state.directory, user.caller.company_id, &field.key)
+            .await?
+        {
+            0 => "No contact holds a value of it.".to_owned(),
+            1 => "1 contact holds a value of it; that value is deleted with the field.".to_owned(),
+            many => {
+                format!(
+                    "{many} contacts hold a value of it; those values are deleted with the field."
+                )
+            }
+        };
     let page = ConfirmDelete {
         nav: Some(Nav::new(&user, Section::Fields)),
         title: format!("Delete the field {}?", field.display_name),
@@ -327,6 +328,6 @@ pub async fn delete_field(
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
     let key = FieldKey::parse(&key).map_err(|_| PageError::NotFound)?;
-    custom_fields::delete(&state, &user.caller, &key).await?;
-    Ok(Done::FieldDeleted.redirect(LIST))
+    custom_fields::delete(&state.directory, user.caller.company_id, &key).await?;
+    Ok(Notice::FieldDeleted.redirect(LIST))
 }

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use uuid::Uuid;
 
-use super::{
-    Done, DoneQuery, FormBody, FormInput, InputKind, Nav, PageError, PageQuery, Problem, Section,
-    filled, member, refused, render, render_with, show_time,
-};
+use super::extract::{FormBody, PageQuery};
+use super::form::{FormInput, InputKind, Problem, filled, member, problem_at};
+use super::nav::{Nav, Notice, NoticeQuery, Section};
+use super::page::{PageError, render, render_with, show_time};
 use crate::api_key;
 use crate::http::AppState;
-use crate::http::error::ApiError;
 use crate::store::{ApiKey, SessionUser};
 
 /// The key page's path.
@@ -76,7 +76,7 @@ async fn keys_page(
     inputs: Vec<FormInput>,
     problem: Option<Problem>,
 ) -> Result<KeysPage, PageError> {
-    let keys = state.store.list_api_keys(user.caller.company_id).await?;
+    let keys = state.store().list_api_keys(user.caller.company_id).await?;
     Ok(KeysPage {
         nav: Some(Nav::new(user, Section::Keys)),
         keys: keys.iter().rev().map(KeyRow::from).collect(),
@@ -90,10 +90,10 @@ async fn keys_page(
 pub async fn list_keys(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    PageQuery(done): PageQuery<DoneQuery>,
+    PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
     let mut page = keys_page(&state, &user, None, name_input(""), None).await?;
-    page.nav = page.nav.map(|nav| nav.done(&done));
+    page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
 
@@ -110,18 +110,17 @@ pub async fn create_key(
         .is_some_and(|name| name.chars().count() > MAX_NAME_CHARS)
     {
         let mut inputs = name_input(member(&form, "name"));
-        let error = ApiError::bad_request(
-            "invalid_name",
-            format!("a label is at most {MAX_NAME_CHARS} characters"),
+        let problem = problem_at(
+            &mut inputs,
             Some("name".to_owned()),
+            format!("a label is at most {MAX_NAME_CHARS} characters"),
         );
-        let (status, problem) = refused(&mut inputs, error, |field| Some(field.to_owned()))?;
         let page = keys_page(&state, &user, None, inputs, Some(problem)).await?;
-        return Ok(render_with(status, &page));
+        return Ok(render_with(StatusCode::BAD_REQUEST, &page));
     }
     let key = api_key::generate(name);
     state
-        .store
+        .store()
         .create_api_key(user.caller.company_id, &key.record)
         .await?;
     let page = keys_page(&state, &user, Some(key.secret), name_input(""), None).await?;
@@ -137,12 +136,12 @@ pub async fn revoke_key(
 ) -> Result<Response, PageError> {
     let id = Uuid::try_parse(&id).map_err(|_| PageError::NotFound)?;
     // Revoking is by key id alone (as the CLI does): check the key is this company's.
-    let keys = state.store.list_api_keys(user.caller.company_id).await?;
+    let keys = state.store().list_api_keys(user.caller.company_id).await?;
     if !keys.iter().any(|key| key.id == id) {
         return Err(PageError::NotFound);
     }
-    state.store.revoke_api_key(id).await?;
+    state.store().revoke_api_key(id).await?;
     // The cache is keyed by the secret's hash, which is not known here: start it over.
-    state.caches.callers.clear();
-    Ok(Done::KeyRevoked.redirect(LIST))
+    state.callers.clear();
+    Ok(Notice::KeyRevoked.redirect(LIST))
 }

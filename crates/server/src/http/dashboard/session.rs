@@ -21,7 +21,9 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{FormBody, Nav, PageError, render, render_with, with_navigation};
+use super::extract::FormBody;
+use super::nav::Nav;
+use super::page::{PageError, render, render_with, with_navigation};
 use crate::domain::Email;
 use crate::http::AppState;
 use crate::store::{LoginAttempt, NewSession, SessionUser};
@@ -98,7 +100,7 @@ pub async fn require_session(
     let user = match jar.get(SESSION_COOKIE) {
         Some(cookie) => {
             state
-                .store
+                .store()
                 .find_session(&secret::hash(cookie.value()))
                 .await?
         }
@@ -163,7 +165,7 @@ pub async fn login_page(
 ) -> Result<Response, PageError> {
     if let Some(cookie) = jar.get(SESSION_COOKIE)
         && state
-            .store
+            .store()
             .find_session(&secret::hash(cookie.value()))
             .await?
             .is_some()
@@ -232,7 +234,7 @@ pub async fn login(
         return Ok(with_retry_after(page, password::QUEUE_WAIT));
     };
     let attempt = state
-        .store
+        .store()
         .reserve_login_attempt(&email, MAX_LOGIN_ATTEMPTS, LOGIN_WINDOW)
         .await?;
     if let LoginAttempt::Refused { until } = attempt {
@@ -248,7 +250,7 @@ pub async fn login(
         );
         return Ok(with_retry_after(page, wait));
     }
-    let credentials = state.store.user_credentials(&email).await?;
+    let credentials = state.store().user_credentials(&email).await?;
     let hash = credentials
         .as_ref()
         .map(|credentials| credentials.password_hash.clone());
@@ -261,7 +263,7 @@ pub async fn login(
     };
     let token = secret::random_hex();
     state
-        .store
+        .store()
         .create_session(&NewSession {
             token_hash: secret::hash(&token),
             user_id: credentials.id,
@@ -292,7 +294,7 @@ fn with_retry_after(response: Response, wait: Duration) -> Response {
 pub async fn logout(State(state): State<AppState>, jar: CookieJar) -> Result<Response, PageError> {
     if let Some(cookie) = jar.get(SESSION_COOKIE) {
         state
-            .store
+            .store()
             .delete_session(&secret::hash(cookie.value()))
             .await?;
     }

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long an entry is trusted.
@@ -77,16 +77,6 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries.clear();
     }
-}
-
-/// The caches of one server.
-#[derive(Debug, Default)]
-pub struct Caches {
-    /// Known API keys (by hash) and their callers; unknown keys are never cached, so
-    /// guessing cannot fill the cache.
-    pub callers: TtlCache<[u8; 32], crate::store::Caller>,
-    /// Each company's field definitions.
-    pub fields: TtlCache<uuid::Uuid, Arc<Vec<crate::store::FieldDefinition>>>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use uuid::Uuid;
 
 use super::error::ApiError;
+use crate::config::{DEFAULT_MAX_EXPORTS, DEFAULT_MAX_EXPORTS_PER_COMPANY};
 
 /// Exports running now, by company, against their limits.
 #[derive(Debug)]
@@ -18,13 +19,6 @@ pub struct ExportBudget {
     pub per_company: usize,
     running: Mutex<HashMap<Uuid, usize>>,
 }
-
-/// The default of [`ExportBudget::total`]: half the default PostgreSQL pool, so exports
-/// never hold every connection.
-pub const DEFAULT_MAX_EXPORTS: usize = 4;
-
-/// The default of [`ExportBudget::per_company`].
-pub const DEFAULT_MAX_EXPORTS_PER_COMPANY: usize = 2;
 
 impl ExportBudget {
     /// A budget of `total` exports at once, `per_company` of them for one company.

@@ -1,0 +1,21 @@
+//! Deleting a contact.
+
+use uuid::Uuid;
+
+use super::failure_naming;
+use crate::directory::Directory;
+use crate::domain::ContactIdentifier;
+use crate::failure::Failure;
+
+/// Deletes one contact, returning its id: the API's delete and the dashboard's.
+pub async fn delete(
+    directory: &Directory,
+    company_id: Uuid,
+    identifier: &ContactIdentifier,
+) -> Result<Uuid, Failure> {
+    directory
+        .store
+        .delete_contact(company_id, identifier)
+        .await
+        .map_err(failure_naming(identifier))
+}

@@ -1,0 +1,66 @@
+//! Updating a contact: its members and its custom field values, in one write.
+
+use uuid::Uuid;
+
+use super::failure_naming;
+use super::input::{
+    CustomFieldInput, MemberChanges, definitions_if, field_writes, find_definition,
+    parse_member_changes,
+};
+use crate::directory::Directory;
+use crate::domain::ContactIdentifier;
+use crate::domain::contact::ContactPatch;
+use crate::failure::{Failure, Field};
+use crate::store::Contact;
+
+/// An update, as received: member changes, custom field values to set, and the keys of
+/// custom fields whose value to clear.
+#[derive(Debug, Clone, Default)]
+pub struct ContactChanges {
+    pub members: MemberChanges,
+    pub set: Vec<CustomFieldInput>,
+    pub remove: Vec<String>,
+}
+
+/// Applies an update to one contact: the API's two PATCH forms and the dashboard's edit.
+///
+/// A key both set and cleared is refused.
+pub async fn update(
+    directory: &Directory,
+    company_id: Uuid,
+    identifier: &ContactIdentifier,
+    changes: ContactChanges,
+) -> Result<Contact, Failure> {
+    let uses_fields = !changes.set.is_empty() || !changes.remove.is_empty();
+    let definitions = definitions_if(directory, company_id, uses_fields).await?;
+    let set_values = field_writes(&definitions, changes.set, Field::SetCustomField)?;
+    let mut remove_fields = Vec::with_capacity(changes.remove.len());
+    for (index, key) in changes.remove.into_iter().enumerate() {
+        let at = || Field::RemovedCustomField {
+            index,
+            key: key.clone(),
+        };
+        let definition = find_definition(&definitions, &key, at)?;
+        if set_values
+            .iter()
+            .any(|write| write.field_id == definition.id)
+        {
+            return Err(Failure::Invalid {
+                code: "duplicate_custom_field",
+                message: format!("custom field `{key}` is both set and removed"),
+                field: Some(at()),
+            });
+        }
+        remove_fields.push(definition.id);
+    }
+    let patch = ContactPatch {
+        set_values,
+        remove_fields,
+        ..parse_member_changes(directory.default_region, changes.members)?
+    };
+    directory
+        .store
+        .update_contact(company_id, identifier, &patch)
+        .await
+        .map_err(failure_naming(identifier))
+}

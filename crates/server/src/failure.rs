@@ -1,0 +1,189 @@
+//! How a use case fails, whichever front door asked: the part of the input at fault (a
+//! [`Field`]), a stable code and a sentence. Each front door names the part its own way: the
+//! API as a JSON path, the dashboard as a form input, the CLI as a flag.
+
+use uuid::Uuid;
+
+use crate::domain::Invalid;
+use crate::store::{StoreError, UniqueMember};
+
+/// The part of a use case's input a failure is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    PhoneNumber,
+    ExtId,
+    FirstName,
+    LastName,
+    /// The custom field values as a whole.
+    CustomFields,
+    /// A custom field value of a new contact or of an upsert.
+    CustomField(CustomFieldAt),
+    /// A custom field value an update sets.
+    SetCustomField(CustomFieldAt),
+    /// The `index`-th key of the custom fields an update clears.
+    RemovedCustomField {
+        index: usize,
+        key: String,
+    },
+    /// A custom field definition's key.
+    Key,
+    /// A custom field definition's display name.
+    DisplayName,
+    /// A custom field definition's type.
+    FieldType,
+    /// A select field's options.
+    Options,
+}
+
+impl Field {
+    /// The contact member that must be unique, as the part of an input that names it.
+    pub fn of_member(member: UniqueMember) -> Self {
+        match member {
+            UniqueMember::Email => Self::Email,
+            UniqueMember::PhoneNumber => Self::PhoneNumber,
+            UniqueMember::ExtId => Self::ExtId,
+        }
+    }
+}
+
+/// Where a custom field value is in its list: the `index`-th, given under `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomFieldAt {
+    pub index: usize,
+    pub key: String,
+    pub part: ValuePart,
+}
+
+/// Which half of a custom field value is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValuePart {
+    /// The key: no field has it, or it is given twice.
+    Key,
+    /// The value: its field's type refuses it.
+    Value,
+}
+
+/// Why a use case did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The input, or a part of it, is refused.
+    #[error("{message}")]
+    Invalid {
+        field: Option<Field>,
+        code: &'static str,
+        message: String,
+    },
+    /// The write would break a uniqueness rule, or was judged against a state that changed
+    /// meanwhile (`conflict`).
+    #[error("{message}")]
+    Conflict {
+        field: Option<Field>,
+        code: &'static str,
+        message: String,
+        conflicting_contact_id: Option<Uuid>,
+    },
+    /// Nothing by that name in the company.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// The store could not answer ([`StoreError::is_unavailable`]) or failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl Failure {
+    /// A value refused by the domain, at `field` of the input.
+    pub fn invalid(invalid: Invalid, field: Field) -> Self {
+        Self::Invalid {
+            field: Some(field),
+            code: invalid.code,
+            message: invalid.message,
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::DuplicateContact {
+                member,
+                conflicting_contact_id,
+            } => Self::Conflict {
+                code: match member {
+                    UniqueMember::Email => "duplicate_email",
+                    UniqueMember::PhoneNumber => "duplicate_phone_number",
+                    UniqueMember::ExtId => "duplicate_ext_id",
+                },
+                message: format!(
+                    "another contact already has this {}",
+                    match member {
+                        UniqueMember::Email => "email",
+                        UniqueMember::PhoneNumber => "phone number",
+                        UniqueMember::ExtId => "ext_id",
+                    }
+                ),
+                field: Some(Field::of_member(member)),
+                conflicting_contact_id,
+            },
+            StoreError::DuplicateFieldKey => Self::Conflict {
+                code: "duplicate_custom_field",
+                message: "a custom field with this key already exists".to_owned(),
+                field: Some(Field::Key),
+                conflicting_contact_id: None,
+            },
+            StoreError::DuplicateCompanyName => Self::Conflict {
+                code: "duplicate_company",
+                message: "a company with this name already exists".to_owned(),
+                field: None,
+                conflicting_contact_id: None,
+            },
+            StoreError::DuplicateUserEmail => Self::Conflict {
+                code: "duplicate_user",
+                message: "a user with this email already exists".to_owned(),
+                field: Some(Field::Email),
+                conflicting_contact_id: None,
+            },
+            StoreError::OptionsLeftOut { key, missing } => {
+                let quoted: Vec<String> =
+                    missing.iter().map(|option| format!("{option:?}")).collect();
+                let (options, are, them) = match quoted.as_slice() {
+                    [one] => (format!("option {one}"), "is", "it"),
+                    many => (format!("options {}", many.join(", ")), "are", "them"),
+                };
+                Self::Conflict {
+                    code: "conflict",
+                    message: format!(
+                        "{options} of {key} {are} stored but missing from this list: another \
+                         change may have added {them} while this request was made, and options \
+                         are never removed; read the field and send the full list again"
+                    ),
+                    field: Some(Field::Options),
+                    conflicting_contact_id: None,
+                }
+            }
+            StoreError::NotFound => Self::NotFound {
+                code: "not_found",
+                message: "no such resource in your company".to_owned(),
+            },
+            StoreError::FieldDeleted => Self::Invalid {
+                code: "unknown_custom_field",
+                message:
+                    "a custom field named in the request was deleted while it was being applied"
+                        .to_owned(),
+                field: Some(Field::CustomFields),
+            },
+            StoreError::Invalid(invalid) => Self::Invalid {
+                code: invalid.code,
+                message: invalid.message,
+                field: None,
+            },
+            other if other.is_unstorable_text() => Self::Invalid {
+                code: "invalid_text",
+                message: "the request holds a character that cannot be stored, such as NUL"
+                    .to_owned(),
+                field: None,
+            },
+            other => Self::Store(other),
+        }
+    }
+}

@@ -54,6 +54,14 @@ pub enum StoreError {
     /// Migrations could not be applied.
     #[error("migration error: {0}")]
     Migration(String),
+    /// The database holds a migration newer than this binary knows: a newer contactd
+    /// upgraded it.
+    #[error(
+        "the database's schema is at version {database} or later, but this contactd knows \
+         versions up to {binary} only: a newer contactd has upgraded it. Run that newer \
+         contactd, or restore the backup taken before the upgrade to go back to this one"
+    )]
+    SchemaTooNew { database: i64, binary: i64 },
     /// The store itself broke down: a thread it runs on stopped, or a row it wrote reads
     /// back wrong.
     #[error("the store failed: {0}")]

@@ -21,6 +21,7 @@ mod interface;
 mod model;
 mod postgres;
 mod rows;
+mod schema;
 mod sql;
 mod sqlite;
 

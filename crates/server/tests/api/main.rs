@@ -36,3 +36,4 @@ mod postgres_outage;
 mod readme;
 mod robustness;
 mod scale_out;
+mod upgrades;

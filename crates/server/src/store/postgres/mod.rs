@@ -32,7 +32,7 @@ use super::backend::{Backend, ItemOperation, Operation};
 use super::connection::{Connection, Statement};
 use super::export::{ExportPages, PageSender, export_channel, export_head};
 use super::model::{Export, ItemResults};
-use super::{StoreError, sql};
+use super::{StoreError, schema, sql};
 
 /// How the PostgreSQL store uses its server; the SQLite store has no such choices.
 #[derive(Debug, Clone)]
@@ -154,10 +154,11 @@ impl PostgresBackend {
             .await?;
         if !settings.pgbouncer {
             // Concurrent starts are safe: sqlx holds an advisory lock while it migrates.
-            sqlx::migrate!("./migrations/postgres")
+            let migrations = sqlx::migrate!("./migrations/postgres");
+            migrations
                 .run(&pool)
                 .await
-                .map_err(|error| StoreError::Migration(error.to_string()))?;
+                .map_err(|error| schema::migration_failed(&migrations, error))?;
         }
         Ok(Self {
             pool,

@@ -28,7 +28,7 @@ use super::backend::{Backend, ItemOperation, Operation};
 use super::connection::{Statement, run_to_end};
 use super::export::{ExportPages, PageSender, export_channel, export_head};
 use super::model::{Export, ExportPage, ItemResults};
-use super::{StoreError, sql};
+use super::{StoreError, schema, sql};
 
 /// How long a statement waits for another connection's (or process's) write lock before
 /// failing, and how long a write waits from when it is queued to when it runs: long enough
@@ -85,10 +85,11 @@ impl SqliteBackend {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let mut migrator = options.connect().await.map_err(migration_failed)?;
-        sqlx::migrate!("./migrations/sqlite")
+        let migrations = sqlx::migrate!("./migrations/sqlite");
+        migrations
             .run(&mut migrator)
             .await
-            .map_err(migration_failed)?;
+            .map_err(|error| schema::migration_failed(&migrations, error))?;
         sqlx::Connection::close(migrator)
             .await
             .map_err(migration_failed)?;

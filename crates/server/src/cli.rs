@@ -207,8 +207,9 @@ async fn execute_on_database(
              itself, without --database-pgbouncer"
         );
     }
+    let database_url = database.url()?;
     if let DatabaseCommand::Serve(config) = &command
-        && database.database_url.starts_with("postgres")
+        && database_url.starts_with("postgres")
         && config.max_exports >= database.database_max_connections as usize
     {
         bail!(
@@ -218,7 +219,7 @@ async fn execute_on_database(
             database.database_max_connections
         );
     }
-    let store = open_store(&database.database_url, &database.postgres())
+    let store = open_store(&database_url, &database.postgres())
         .await
         .context("could not open the database")?;
     match command {

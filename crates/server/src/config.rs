@@ -9,17 +9,22 @@ use clap::{Args, ValueEnum};
 use crate::domain::DefaultRegion;
 use crate::store::PostgresSettings;
 
+/// The database when none is given: a SQLite file in the working directory.
+const DEFAULT_DATABASE_URL: &str = "sqlite://contactd.db";
+
 /// Which database to use and how; accepted by every command.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
-    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/NAME`.
-    #[arg(
-        long,
-        env = "CONTACTD_DATABASE_URL",
-        default_value = "sqlite://contactd.db",
-        global = true
-    )]
-    pub database_url: String,
+    /// Database: `sqlite://PATH` (created if missing) or `postgres://USER@HOST:PORT/NAME`
+    /// [default: sqlite://contactd.db].
+    #[arg(long, env = "CONTACTD_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// A file holding the database URL, for a URL with a password that should not sit in
+    /// the environment or the command line (a trailing line end is dropped). Not with
+    /// `--database-url`.
+    #[arg(long, env = "CONTACTD_DATABASE_URL_FILE", global = true)]
+    pub database_url_file: Option<std::path::PathBuf>,
 
     /// PostgreSQL only: connections this process keeps open at most. The default suits a
     /// 2-core database server shared by a few processes: PostgreSQL is fastest with about
@@ -49,6 +54,27 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// The database URL: given, read from its file, or the default SQLite file.
+    pub fn url(&self) -> anyhow::Result<String> {
+        match (&self.database_url, &self.database_url_file) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "give the database URL once: --database-url (CONTACTD_DATABASE_URL) or \
+                 --database-url-file (CONTACTD_DATABASE_URL_FILE), not both"
+            ),
+            (Some(url), None) => Ok(url.clone()),
+            (None, Some(path)) => {
+                let url = std::fs::read_to_string(path).map_err(|error| {
+                    anyhow::anyhow!(
+                        "could not read the database URL from {}: {error}",
+                        path.display()
+                    )
+                })?;
+                Ok(url.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            (None, None) => Ok(DEFAULT_DATABASE_URL.to_owned()),
+        }
+    }
+
     /// The PostgreSQL store's settings.
     pub fn postgres(&self) -> PostgresSettings {
         PostgresSettings {

@@ -427,3 +427,41 @@ async fn admin_changes_take_effect_in_a_running_server_within_a_second() {
     }
     assert!(admin(&url, &["key", "list", "--company", "acme"]).contains("revoked"));
 }
+
+/// The database URL can be read from a file (`CONTACTD_DATABASE_URL_FILE`), so that a
+/// password in it sits in neither the environment nor the command line; giving it both
+/// ways is refused rather than one silently winning.
+#[test]
+fn the_database_url_can_be_read_from_a_file_but_not_given_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = dir.path().join("from-file.db");
+    let url_file = dir.path().join("database-url");
+    std::fs::write(&url_file, format!("sqlite://{}\n", database.display())).expect("write");
+    let created = contactd()
+        .args(["company", "create", "acme"])
+        .env("CONTACTD_DATABASE_URL_FILE", &url_file)
+        .current_dir(dir.path())
+        .output()
+        .expect("run contactd");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    assert!(database.exists(), "the URL in the file was used");
+    assert!(!dir.path().join("contactd.db").exists(), "not the default");
+
+    let twice = contactd()
+        .args(["company", "list"])
+        .env("CONTACTD_DATABASE_URL_FILE", &url_file)
+        .env(
+            "CONTACTD_DATABASE_URL",
+            format!("sqlite://{}", database.display()),
+        )
+        .current_dir(dir.path())
+        .output()
+        .expect("run contactd");
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    assert!(!twice.status.success(), "{stderr}");
+    assert!(stderr.contains("not both"), "{stderr}");
+}

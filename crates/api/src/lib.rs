@@ -406,6 +406,11 @@ pub struct BatchResult {
     /// Whether the item created a contact (`false`: it updated one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,
+    /// Whether the item changed what was stored: `false` when the contact it matched
+    /// already held every value it carried, so nothing was written and `updated_at` did not
+    /// move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact: Option<Contact>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -514,6 +519,15 @@ pub struct DeletedCustomField {
 pub struct Status {
     /// `ok` (alive) or `ready` (the database answers).
     pub status: String,
+    /// The server's release, such as `0.1.0`.
+    pub version: String,
+    /// The git commit the server was built from; absent when it was not built from a git
+    /// checkout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The schema version of the database the server runs on: the highest migration it
+    /// knows, which it applied at start.
+    pub schema_version: i64,
 }
 
 /// The type of a custom field, which fixes how its values are read and returned.

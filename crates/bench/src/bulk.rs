@@ -108,7 +108,7 @@ pub async fn run(
     let input_arg = input.display().to_string();
     let output_arg = output.display().to_string();
     let import = timed(contactd, server, key, &["import", &input_arg]).await?;
-    let expected = format!("{rows} created, 0 updated, 0 failed");
+    let expected = format!("{rows} created, 0 updated, 0 unchanged, 0 failed");
     ensure!(
         import.stdout.contains(&expected),
         "the import did not create every row: {}",

@@ -52,7 +52,9 @@ pub enum Error {
     #[error("{} ({})", .0.message, .0.error)]
     Api(ErrorBody),
     /// The request could not be sent, or the response could not be read or decoded.
-    #[error("request to contactd failed: {0}")]
+    /// (Its message is the one clause: what went wrong follows as its source, which a
+    /// report of the error's chain prints once.)
+    #[error("request to contactd failed")]
     Transport(#[from] reqwest::Error),
     /// The server answered with an error status whose body is not the API's error shape.
     #[error("unexpected response with status {status}: {body}")]

@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use tokio_io_timeout::TimeoutStream;
 
 use crate::http::error::ApiError;
+use crate::http::json_body;
 
 /// A client connection: writes time out after `stall`, and hyper's own refusals are
 /// answered in the error shape.
@@ -30,7 +31,7 @@ pub fn client_io(stream: TcpStream, stall: Duration) -> ClientIo {
 
 /// The complete response, with the API's error body, sent instead of a bare refusal.
 pub fn refusal(error: &ApiError, status_line: &str) -> Vec<u8> {
-    let body = serde_json::to_vec(&error.body()).unwrap_or_default();
+    let body = json_body(&error.body()).unwrap_or_default();
     let mut response = format!(
         "{status_line}\r\ncontent-type: application/json; charset=utf-8\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n",

@@ -22,4 +22,5 @@ pub mod secret;
 pub mod server;
 pub mod store;
 pub mod transfer;
+pub mod version;
 mod wire;

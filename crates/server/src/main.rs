@@ -3,7 +3,7 @@
 use std::io::{BufWriter, IsTerminal};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use contactd::cli::{self, Cli};
 use contactd::config::LogFormat;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
@@ -11,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The version line names the schema version, which is known at run time only.
+    let matches = Cli::command()
+        .version(contactd::version::describe())
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
     let _flush_logs_at_exit = init_tracing(cli.log_format);
     match cli::execute(cli).await {
         Ok(()) => ExitCode::SUCCESS,

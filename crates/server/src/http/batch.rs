@@ -11,7 +11,7 @@ use super::bulk_items::{bulk_items, read_each};
 use super::error::ApiError;
 use super::extract::{Json, JsonBody, parse_json};
 use crate::contacts::{self, UpsertInput};
-use crate::store::Caller;
+use crate::store::{Caller, UpsertOutcome};
 
 /// `POST /api/v1/contacts/batch`, which admits bodies up to `bulk_body_limit`.
 pub fn router(bulk_body_limit: usize) -> Router<AppState> {
@@ -60,7 +60,8 @@ pub(super) async fn upsert_contacts(
             Ok(upserted) => api::BatchResult {
                 index,
                 status: 200,
-                created: Some(upserted.created),
+                created: Some(upserted.outcome == UpsertOutcome::Created),
+                changed: Some(upserted.outcome != UpsertOutcome::Unchanged),
                 contact: Some(upserted.contact.into()),
                 error: None,
             },
@@ -78,6 +79,7 @@ fn failed_result(index: usize, error: &ApiError) -> api::BatchResult {
         index,
         status: error.error,
         created: None,
+        changed: None,
         contact: None,
         error: Some(error),
     }

@@ -1,6 +1,7 @@
 //! Request extractors and the JSON response type, replacing axum's own so that every
 //! rejection (bad JSON, wrong content type, too large, bad path or query) is an [`ApiError`]
-//! naming the member at fault, and every JSON response says `charset=utf-8`.
+//! naming the member at fault, and every JSON response says `charset=utf-8` and ends with a
+//! line end.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -54,9 +55,17 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
+/// A value as a JSON response body: compact, then a line end, so that a response printed in
+/// a terminal does not run into the prompt (docs/reference.md#2-wire-conventions).
+pub fn json_body<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    let mut body = serde_json::to_vec(value)?;
+    body.push(b'\n');
+    Ok(body)
+}
+
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
+        match json_body(&self.0) {
             Ok(body) => (
                 [(
                     header::CONTENT_TYPE,

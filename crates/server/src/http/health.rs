@@ -8,6 +8,7 @@ use contactd_api as api;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::Json;
+use crate::{store, version};
 
 /// `/healthz` and `/readyz`.
 pub fn router() -> Router<AppState> {
@@ -26,9 +27,7 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "The process is up", body = api::Status))
 )]
 pub(super) async fn alive() -> Json<api::Status> {
-    Json(api::Status {
-        status: "ok".to_owned(),
-    })
+    Json(status("ok"))
 }
 
 /// The database answers; 503 otherwise, so a load balancer stops sending traffic here.
@@ -48,7 +47,15 @@ pub(super) async fn ready(State(state): State<AppState>) -> Result<Json<api::Sta
         tracing::warn!(%error, "readiness check failed");
         ApiError::Unavailable
     })?;
-    Ok(Json(api::Status {
-        status: "ready".to_owned(),
-    }))
+    Ok(Json(status("ready")))
+}
+
+/// A probe's answer: what it found, and what this server is (docs/reference.md#version).
+fn status(status: &str) -> api::Status {
+    api::Status {
+        status: status.to_owned(),
+        version: version::RELEASE.to_owned(),
+        commit: version::COMMIT.map(str::to_owned),
+        schema_version: store::schema_version(),
+    }
 }

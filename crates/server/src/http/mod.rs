@@ -32,6 +32,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use error::ApiError;
+pub(crate) use extract::json_body;
 pub use state::AppState;
 
 /// The whole application: every route, its middleware, and the error fallbacks.

@@ -7,7 +7,7 @@ use super::StoreError;
 use super::connection::{Connection, Statement, fetch_optional};
 use super::contact_plan::{UpdatePlan, plan_insert, plan_update};
 use super::error::DatabaseFailure;
-use super::model::{Contact, ContactUpsert, UniqueMember, Upserted};
+use super::model::{Contact, ContactUpsert, UniqueMember, UpsertOutcome, Upserted};
 use super::rows::{self, ContactRows, now_ms};
 use super::sql;
 use crate::domain::ContactIdentifier;
@@ -70,7 +70,7 @@ pub async fn update_contact(
     let current = contact_to_write(conn, company_id, id)
         .await?
         .ok_or(StoreError::NotFound)?;
-    apply_patch(conn, company_id, current, patch).await
+    Ok(apply_patch(conn, company_id, current, patch).await?.contact)
 }
 
 /// Updates the contact an upsert's key names, or creates it.
@@ -84,19 +84,13 @@ pub async fn upsert_contact(
     company_id: Uuid,
     item: &ContactUpsert,
 ) -> Result<Upserted, StoreError> {
-    let updated = async |conn: &mut dyn Connection, current| {
-        Ok(Upserted {
-            contact: apply_patch(conn, company_id, current, &item.patch).await?,
-            created: false,
-        })
-    };
     if let Some(current) = contact_to_write(conn, company_id, &item.key).await? {
-        return updated(conn, current).await;
+        return apply_patch(conn, company_id, current, &item.patch).await;
     }
     match insert_contact(conn, company_id, &item.patch.to_new_contact()?).await {
         Ok(id) => Ok(Upserted {
             contact: written_contact(conn, company_id, id).await?,
-            created: true,
+            outcome: UpsertOutcome::Created,
         }),
         Err(StoreError::DuplicateContact { member, .. })
             if Some(member) == UniqueMember::named_by(&item.key) =>
@@ -104,7 +98,7 @@ pub async fn upsert_contact(
             let current = contact_to_write(conn, company_id, &item.key)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            updated(conn, current).await
+            apply_patch(conn, company_id, current, &item.patch).await
         }
         Err(error) => Err(error),
     }
@@ -127,21 +121,28 @@ async fn contact_to_write(
     }
 }
 
-/// Applies an update to a contact as read by [`contact_to_write`].
+/// Applies an update to a contact as read by [`contact_to_write`]: the contact after it,
+/// and whether it changed anything.
 async fn apply_patch(
     conn: &mut dyn Connection,
     company_id: Uuid,
     current: Contact,
     patch: &ContactPatch,
-) -> Result<Contact, StoreError> {
+) -> Result<Upserted, StoreError> {
     match plan_update(&current, patch, now_ms())? {
-        UpdatePlan::Unchanged => Ok(current),
+        UpdatePlan::Unchanged => Ok(Upserted {
+            contact: current,
+            outcome: UpsertOutcome::Unchanged,
+        }),
         UpdatePlan::Write {
             members,
             statements,
         } => {
             run_plan(conn, company_id, &members, &statements).await?;
-            written_contact(conn, company_id, current.id).await
+            Ok(Upserted {
+                contact: written_contact(conn, company_id, current.id).await?,
+                outcome: UpsertOutcome::Updated,
+            })
         }
     }
 }

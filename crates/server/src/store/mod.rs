@@ -32,4 +32,5 @@ pub use error::{DatabaseError, DatabaseFailure, StoreError};
 pub use interface::Store;
 pub use model::*;
 pub use postgres::{PostgresBackend, PostgresSettings, is_retryable, retrying};
+pub use schema::version as schema_version;
 pub use sqlite::SqliteBackend;

@@ -262,11 +262,23 @@ pub struct ContactUpsert {
     pub patch: ContactPatch,
 }
 
-/// A contact a batch upsert wrote, and whether it created it.
+/// A contact a batch upsert wrote (or found as the item wanted it), and what it did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Upserted {
     pub contact: Contact,
-    pub created: bool,
+    pub outcome: UpsertOutcome,
+}
+
+/// What a batch upsert did with one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    /// No contact held the key: one was created.
+    Created,
+    /// The contact holding the key was changed.
+    Updated,
+    /// The contact holding the key already had every value the item carried: nothing was
+    /// written, and its `updated_at` did not move.
+    Unchanged,
 }
 
 /// The outcome of each item of a bulk write, in item order.

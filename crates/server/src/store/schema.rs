@@ -2,31 +2,38 @@
 //! that a newer contactd has already migrated further
 //! (docs/reference.md#16-running-in-production).
 //!
-//! Both backends migrate with sqlx, from trees that hold the same file names, so this is
-//! written once for both.
+//! Both backends migrate with sqlx, from trees that hold the same file names (a test checks
+//! it), so this is written once for both and the schema version is one number.
 
 use sqlx::migrate::{MigrateError, Migrator};
 
 use super::StoreError;
 
-/// The highest schema version `migrator` knows.
-fn known_version(migrator: &Migrator) -> i64 {
-    migrator
+/// SQLite's migrations, built into the binary.
+pub static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// PostgreSQL's migrations, built into the binary.
+pub static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The schema version this binary's migrations reach: what a database it has opened is at
+/// (docs/reference.md#version).
+pub fn version() -> i64 {
+    SQLITE_MIGRATIONS
         .iter()
         .map(|migration| migration.version)
         .max()
         .unwrap_or(0)
 }
 
-/// Why migrating with `migrator` failed. A database holding a migration this binary does
+/// Why migrating failed. A database holding a migration this binary does
 /// not know was migrated by a newer contactd: the binary must not run on it, and the
 /// operator is told what to do instead of sqlx's bare "migration N was previously applied
 /// but is missing".
-pub fn migration_failed(migrator: &Migrator, error: MigrateError) -> StoreError {
+pub fn migration_failed(error: MigrateError) -> StoreError {
     match error {
         MigrateError::VersionMissing(database) => StoreError::SchemaTooNew {
             database,
-            binary: known_version(migrator),
+            binary: version(),
         },
         other => StoreError::Migration(other.to_string()),
     }

@@ -72,6 +72,8 @@ fn parse_match_on(name: &str) -> Result<MatchOn, String> {
 struct Tally {
     created: u64,
     updated: u64,
+    /// Rows matched to a contact that already held every value they carried.
+    unchanged: u64,
     failed: u64,
 }
 
@@ -152,6 +154,7 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         rows_done += (batch.rows.len() + batch.unreadable.len()) as u64;
         tally.created += outcome.created;
         tally.updated += outcome.updated;
+        tally.unchanged += outcome.unchanged;
         let mut rows: Vec<Option<Row>> = batch.rows.into_iter().map(Some).collect();
         let failed = outcome.failed.into_iter().filter_map(|(index, error)| {
             let row = rows.get_mut(index)?.take()?;
@@ -176,17 +179,21 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
     errors.finish()?;
     progress.finish();
     println!(
-        "{}: {} created, {} updated, {} failed",
+        "{}: {} created, {} updated, {} unchanged, {} failed",
         args.file.display(),
         tally.created,
         tally.updated,
+        tally.unchanged,
         tally.failed
     );
     read.with_context(|| format!("{} was not read to its end", args.file.display()))?;
     if tally.failed > 0 {
         bail!(
-            "{} rows failed{}",
-            tally.failed,
+            "{} failed{}",
+            match tally.failed {
+                1 => "1 row".to_owned(),
+                count => format!("{count} rows"),
+            },
             args.errors
                 .as_ref()
                 .map_or_else(String::new, |path| format!(
@@ -217,6 +224,7 @@ impl<R: Read> Read for CountingReader<R> {
 struct BatchOutcome {
     created: u64,
     updated: u64,
+    unchanged: u64,
     failed: Vec<(usize, ErrorBody)>,
 }
 
@@ -243,12 +251,12 @@ async fn send_batch(
                 .await
                 .map(|summary| BatchOutcome {
                     created: summary.successful_imports_count,
-                    updated: 0,
                     failed: summary
                         .failed_contacts
                         .into_iter()
                         .map(|failed| (failed.index, failed.error))
                         .collect(),
+                    ..BatchOutcome::default()
                 }),
             Some(match_on) => client
                 .upsert_contacts(match_on, &items)
@@ -256,10 +264,11 @@ async fn send_batch(
                 .map(|results| {
                     let mut outcome = BatchOutcome::default();
                     for result in results.results {
-                        match (result.created, result.error) {
-                            (_, Some(error)) => outcome.failed.push((result.index, error)),
-                            (Some(true), None) => outcome.created += 1,
-                            _ => outcome.updated += 1,
+                        match (result.error, result.created, result.changed) {
+                            (Some(error), _, _) => outcome.failed.push((result.index, error)),
+                            (None, Some(true), _) => outcome.created += 1,
+                            (None, _, Some(false)) => outcome.unchanged += 1,
+                            (None, _, _) => outcome.updated += 1,
                         }
                     }
                     outcome

@@ -251,6 +251,7 @@ async fn a_batch_upsert_updates_matches_creates_the_rest_and_reports_each_item()
         ]
     );
     assert_eq!(results[0]["created"], json!(false));
+    assert_eq!(results[0]["changed"], json!(true));
     assert_eq!(results[1]["created"], json!(true));
     assert_eq!(results[6]["created"], json!(true));
     assert_eq!(results[4]["error"]["conflicting_contact_id"], holder["id"]);
@@ -288,22 +289,24 @@ contract_test!(a_batch_upsert_updates_matches_creates_the_rest_and_reports_each_
 
 /// Re-running a batch creates nothing: every item matches what the first run created, and
 /// an item that changes nothing leaves `updated_at` alone.
-async fn running_the_same_batch_again_updates_and_creates_nothing() {
+async fn running_the_same_batch_again_changes_and_creates_nothing() {
     let app = TestApp::spawn().await;
     let contacts: Vec<Value> = (0..50)
         .map(|i| json!({"email": format!("person{i}@example.com"), "first_name": format!("P{i}")}))
         .collect();
     let first = upsert(&app, "email", json!(contacts)).await;
     assert!(first.iter().all(|result| result["created"] == json!(true)));
+    assert!(first.iter().all(|result| result["changed"] == json!(true)));
     let again = upsert(&app, "email", json!(contacts)).await;
     for (before, after) in first.iter().zip(&again) {
         assert_eq!(after["status"], json!(200));
         assert_eq!(after["created"], json!(false));
+        assert_eq!(after["changed"], json!(false));
         assert_eq!(after["contact"], before["contact"]);
     }
     assert_eq!(all_contacts(&app).await.len(), 50);
 }
-contract_test!(running_the_same_batch_again_updates_and_creates_nothing);
+contract_test!(running_the_same_batch_again_changes_and_creates_nothing);
 
 /// Clients upserting the same keys at once, in opposite orders, end with one contact per
 /// key, and every item succeeds.

@@ -125,7 +125,7 @@ fn a_csv_exported_and_imported_into_an_empty_company_gives_the_same_contacts() {
     write(&input, AWKWARD_CSV);
     let summary = setup.succeed(&alpha, &["import", &input]);
     assert!(
-        summary.contains("3 created, 0 updated, 0 failed"),
+        summary.contains("3 created, 0 updated, 0 unchanged, 0 failed"),
         "{summary}"
     );
     let original = by_ext_id(setup.contacts(&alpha));
@@ -139,7 +139,7 @@ fn a_csv_exported_and_imported_into_an_empty_company_gives_the_same_contacts() {
         let beta = setup.company(&format!("beta-{format}"));
         let summary = setup.succeed(&beta, &["import", &exported]);
         assert!(
-            summary.contains("3 created, 0 updated, 0 failed"),
+            summary.contains("3 created, 0 updated, 0 unchanged, 0 failed"),
             "{summary}"
         );
         // The import creates them in file order, newest first: the same contacts, each
@@ -153,13 +153,16 @@ fn a_csv_exported_and_imported_into_an_empty_company_gives_the_same_contacts() {
 }
 
 #[test]
-fn re_running_an_import_with_match_on_creates_nothing_and_updates_every_row() {
+fn re_running_an_import_with_match_on_creates_nothing_and_changes_nothing() {
     let setup = Setup::start();
     let key = setup.company("acme");
     let input = setup.path("input.csv");
     write(&input, AWKWARD_CSV);
     let first = setup.succeed(&key, &["import", &input, "--match-on", "ext_id"]);
-    assert!(first.contains("3 created, 0 updated, 0 failed"), "{first}");
+    assert!(
+        first.contains("3 created, 0 updated, 0 unchanged, 0 failed"),
+        "{first}"
+    );
     let before = setup.contacts(&key);
     let again = setup.succeed(
         &key,
@@ -172,7 +175,10 @@ fn re_running_an_import_with_match_on_creates_nothing_and_updates_every_row() {
             "2",
         ],
     );
-    assert!(again.contains("0 created, 3 updated, 0 failed"), "{again}");
+    assert!(
+        again.contains("0 created, 0 updated, 3 unchanged, 0 failed"),
+        "{again}"
+    );
     assert_eq!(setup.contacts(&key), before);
 }
 
@@ -201,7 +207,7 @@ fn every_failed_row_is_in_the_errors_file_with_its_line_and_the_rest_land() {
     );
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(
-        summary.contains("3 created, 0 updated, 2 failed"),
+        summary.contains("3 created, 0 updated, 0 unchanged, 2 failed"),
         "{summary}"
     );
     let mut reader = csv::Reader::from_path(&errors).expect("errors file");
@@ -348,7 +354,7 @@ fn an_unterminated_quote_fails_the_row_that_swallowed_the_rest_and_the_import() 
     assert_eq!(output.status.code(), Some(1), "a malformed file fails");
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(
-        summary.contains("1 created, 0 updated, 1 failed"),
+        summary.contains("1 created, 0 updated, 0 unchanged, 1 failed"),
         "{summary}"
     );
     let failed = error_rows(&errors);
@@ -378,7 +384,7 @@ fn rows_with_too_many_or_too_few_cells_or_that_are_not_utf8_fail_by_line() {
     assert_eq!(output.status.code(), Some(1));
     let summary = String::from_utf8_lossy(&output.stdout);
     assert!(
-        summary.contains("2 created, 0 updated, 3 failed"),
+        summary.contains("2 created, 0 updated, 0 unchanged, 3 failed"),
         "{summary}"
     );
     let failed: Vec<(String, String)> = error_rows(&errors)
@@ -472,4 +478,29 @@ fn a_field_stored_under_a_reserved_key_is_named_at_start_up_and_never_takes_a_me
         "{stderr}"
     );
     assert_eq!(setup.contacts(&key), contacts);
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_is_named_once_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("input.csv").display().to_string();
+    write(&input, "email\nada@example.com\n");
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let output = contactd()
+        .args(["import", &input, "--key", "cd_unused"])
+        .args(["--url", &format!("http://127.0.0.1:{port}")])
+        .output()
+        .expect("run contactd import");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("error sending request").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("Connection refused"), "{stderr}");
 }

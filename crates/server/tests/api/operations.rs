@@ -10,7 +10,7 @@ use serde_json::json;
 
 use sqlx::{Connection, Executor};
 
-use crate::helpers::{Backend, ServerProcess, TestApp, admin, contract_test};
+use crate::helpers::{Backend, ServerProcess, TestApp, admin, contract_test, send_raw};
 
 async fn probes_answer_without_a_key() {
     let app = TestApp::spawn().await;
@@ -20,9 +20,87 @@ async fn probes_answer_without_a_key() {
             .await;
         response.assert_status(200);
         assert_eq!(response.body["status"], status);
+        // They say what serves them: the release, the commit (this is a git checkout) and
+        // the schema version the database was migrated to.
+        assert_eq!(response.body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(
+            response.body["commit"]
+                .as_str()
+                .is_some_and(|commit| commit.len() == 12),
+            "{}",
+            response.body
+        );
+        assert_eq!(response.body["schema_version"], json!(schema_version()));
     }
 }
 contract_test!(probes_answer_without_a_key);
+
+/// The highest migration of the source tree, which a served database is at.
+fn schema_version() -> i64 {
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    std::fs::read_dir(tree)
+        .expect("the migrations")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.split('_').next()?.parse().ok()
+        })
+        .max()
+        .expect("a migration")
+}
+
+#[test]
+fn version_names_the_release_the_commit_and_the_schema() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .arg("--version")
+        .output()
+        .expect("run contactd --version");
+    assert!(output.status.success());
+    let line = String::from_utf8(output.stdout).expect("UTF-8");
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run git");
+    let commit = String::from_utf8(commit.stdout).expect("UTF-8");
+    assert_eq!(
+        line,
+        format!(
+            "contactd {} (commit {}, schema {})\n",
+            env!("CARGO_PKG_VERSION"),
+            commit.trim(),
+            schema_version()
+        )
+    );
+}
+
+#[test]
+fn every_json_answer_ends_its_line() {
+    let (_dir, url, key) = served_database();
+    let server = ServerProcess::start(&url, &[]);
+    let host = server.base_url.trim_start_matches("http://").to_owned();
+    let requests = [
+        format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        format!("GET /api/v1/openapi.json HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        format!(
+            "GET /api/v1/contacts HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
+        ),
+        format!("GET /api/v1/contacts HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        format!("GET /nowhere HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"),
+        // Refused by the HTTP layer before any route, and shaped like the API's errors.
+        format!(
+            "GET /{} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
+            "a".repeat(100_000)
+        ),
+    ];
+    for request in requests {
+        let (status, body) = send_raw(&server, request.as_bytes());
+        assert!(
+            body.ends_with("}\n") && serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+            "{status} answer to {:.60} is not one JSON value and a line end: {body:.300}",
+            request
+        );
+    }
+}
 
 async fn every_response_carries_a_request_id_and_keeps_the_callers() {
     let app = TestApp::spawn().await;

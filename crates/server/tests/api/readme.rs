@@ -9,8 +9,15 @@ use crate::helpers::ServerProcess;
 /// The address the README's commands use; replaced by the test server's.
 const README_ADDRESS: &str = "http://127.0.0.1:8080";
 
-/// How the README runs the binary; replaced by the binary under test.
-const README_COMMAND: &str = "cargo run --release --";
+/// The `PATH` the README has the reader set up, the binary under test's directory first:
+/// "Bring your contacts" runs `contactd` itself, as a reader outside the repository must.
+fn path_with_contactd() -> std::ffi::OsString {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_contactd"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::iter::once(binary.parent().expect("a directory").to_owned())
+        .chain(std::env::split_paths(&path));
+    std::env::join_paths(dirs).expect("a PATH")
+}
 
 /// The `sh` blocks of a section of the README, in order.
 fn section_blocks(title: &str) -> Vec<String> {
@@ -51,6 +58,11 @@ fn the_readme_walkthrough_and_bring_your_contacts_work_as_written() {
             "README block failed:\n{block}\nstdout: {stdout}\nstderr: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+        // The shell prompt after a pasted command starts on a line of its own.
+        assert!(
+            stdout.ends_with("}\n"),
+            "README block's answer does not end its line:\n{block}\n{stdout:?}"
+        );
         let answer: Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|_| panic!("README block did not answer JSON:\n{block}\n{stdout}"));
         // A block may show its expected answer in a trailing `# {…}` comment.
@@ -78,10 +90,14 @@ fn the_readme_walkthrough_and_bring_your_contacts_work_as_written() {
     assert!(blocks.len() >= 3, "the section lost its commands");
     let work = tempfile::tempdir().expect("temp dir");
     for block in &blocks {
-        let script = block.replace(README_COMMAND, env!("CARGO_BIN_EXE_contactd"));
+        assert!(
+            !block.contains("cargo "),
+            "a block to paste outside the repository runs cargo:\n{block}"
+        );
         let output = Command::new("bash")
-            .args(["-euo", "pipefail", "-c", &script])
+            .args(["-euo", "pipefail", "-c", block])
             .current_dir(work.path())
+            .env("PATH", path_with_contactd())
             .env("CONTACTD_KEY", &key)
             .env("CONTACTD_URL", &server.base_url)
             .output()
@@ -99,4 +115,56 @@ fn the_readme_walkthrough_and_bring_your_contacts_work_as_written() {
             );
         }
     }
+}
+
+/// A version such as `1.89` or `1.89.0`, comparable.
+fn rust_version(text: &str) -> Vec<u32> {
+    let mut parts: Vec<u32> = text
+        .split('.')
+        .map(|part| part.parse().expect("a version number"))
+        .collect();
+    parts.resize(3, 0);
+    parts
+}
+
+#[test]
+fn the_minimum_rust_version_the_readme_states_builds_every_dependency() {
+    let manifest = include_str!("../../../../Cargo.toml");
+    let declared = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("rust-version = "))
+        .expect("the workspace declares a rust-version")
+        .trim_matches('"');
+    let readme = include_str!("../../../../README.md");
+    assert!(
+        readme.contains(&format!("Rust {declared} or later")),
+        "the README does not state the declared minimum, Rust {declared}"
+    );
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .args(["--filter-platform", "x86_64-unknown-linux-gnu"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("cargo metadata's JSON");
+    let needs_more: Vec<String> = metadata["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|package| {
+            let wanted = package["rust_version"].as_str()?;
+            (rust_version(wanted) > rust_version(declared))
+                .then(|| format!("{} needs Rust {wanted}", package["name"]))
+        })
+        .collect();
+    assert!(
+        needs_more.is_empty(),
+        "rust-version {declared} is too low: {needs_more:?}"
+    );
 }

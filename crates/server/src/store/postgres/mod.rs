@@ -154,11 +154,10 @@ impl PostgresBackend {
             .await?;
         if !settings.pgbouncer {
             // Concurrent starts are safe: sqlx holds an advisory lock while it migrates.
-            let migrations = sqlx::migrate!("./migrations/postgres");
-            migrations
+            schema::POSTGRES_MIGRATIONS
                 .run(&pool)
                 .await
-                .map_err(|error| schema::migration_failed(&migrations, error))?;
+                .map_err(schema::migration_failed)?;
         }
         Ok(Self {
             pool,

@@ -85,11 +85,10 @@ impl SqliteBackend {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let mut migrator = options.connect().await.map_err(migration_failed)?;
-        let migrations = sqlx::migrate!("./migrations/sqlite");
-        migrations
+        schema::SQLITE_MIGRATIONS
             .run(&mut migrator)
             .await
-            .map_err(|error| schema::migration_failed(&migrations, error))?;
+            .map_err(schema::migration_failed)?;
         sqlx::Connection::close(migrator)
             .await
             .map_err(migration_failed)?;

@@ -32,4 +32,4 @@ pub use error::{DatabaseError, DatabaseFailure, StoreError};
 pub use interface::Store;
 pub use model::*;
 pub use postgres::{PostgresBackend, PostgresSettings, is_retryable, retrying};
-pub use sqlite::SqliteBackend;
+pub use sqlite::{SqliteBackend, backup};

@@ -10,12 +10,22 @@ use sqlx::migrate::{MigrateError, Migrator};
 use super::StoreError;
 
 /// The highest schema version `migrator` knows.
-fn known_version(migrator: &Migrator) -> i64 {
+pub fn known_version(migrator: &Migrator) -> i64 {
     migrator
         .iter()
         .map(|migration| migration.version)
         .max()
         .unwrap_or(0)
+}
+
+/// The lowest of the `applied` migrations that `migrator` does not know: a database
+/// holding one was migrated by a newer contactd, as sqlx's `VersionMissing` says.
+pub fn unknown_migration(migrator: &Migrator, applied: &[i64]) -> Option<i64> {
+    applied
+        .iter()
+        .copied()
+        .filter(|version| !migrator.iter().any(|known| known.version == *version))
+        .min()
 }
 
 /// Why migrating with `migrator` failed. A database holding a migration this binary does

@@ -9,6 +9,7 @@
 //! backend says where they run: reads on read-only connections of their own, writes in the
 //! group commit (`group_commit.rs`), exports on a snapshot held by a thread of their own.
 
+pub mod backup;
 mod connection;
 mod group_commit;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use sqlx::ConnectOptions;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use uuid::Uuid;
 
@@ -29,6 +31,9 @@ use super::connection::{Statement, run_to_end};
 use super::export::{ExportPages, PageSender, export_channel, export_head};
 use super::model::{Export, ExportPage, ItemResults};
 use super::{StoreError, schema, sql};
+
+/// The SQLite tree of migrations, embedded in the binary.
+static MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another connection's (or process's) write lock before
 /// failing, and how long a write waits from when it is queued to when it runs: long enough
@@ -85,11 +90,10 @@ impl SqliteBackend {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
         let mut migrator = options.connect().await.map_err(migration_failed)?;
-        let migrations = sqlx::migrate!("./migrations/sqlite");
-        migrations
+        MIGRATIONS
             .run(&mut migrator)
             .await
-            .map_err(|error| schema::migration_failed(&migrations, error))?;
+            .map_err(|error| schema::migration_failed(&MIGRATIONS, error))?;
         sqlx::Connection::close(migrator)
             .await
             .map_err(migration_failed)?;

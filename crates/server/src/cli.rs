@@ -83,7 +83,7 @@ pub enum DatabaseCommand {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     /// The file to write the backup to; it must not exist, unless `--force`.
-    #[arg(long, env = "CONTACTD_TO")]
+    #[arg(long, env = "CONTACTD_TO", value_name = "FILE")]
     pub to: PathBuf,
     /// Replace the file if it exists.
     #[arg(long, env = "CONTACTD_FORCE")]
@@ -94,7 +94,7 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The backup to put in place of the database, as `contactd backup` wrote it.
-    #[arg(long, env = "CONTACTD_FROM")]
+    #[arg(long, env = "CONTACTD_FROM", value_name = "FILE")]
     pub from: PathBuf,
 }
 

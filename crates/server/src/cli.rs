@@ -1,10 +1,11 @@
 //! The `contactd` command line (docs/reference.md#9-command-line): the server and the admin commands.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use contactd_api::{CustomField, FieldType};
 use uuid::Uuid;
 
@@ -16,6 +17,7 @@ use crate::failure::{Failure, Field};
 use crate::password::Password;
 use crate::store::{
     self, Company, Database, PostgresBackend, PostgresSettings, SqliteBackend, Store, StoreError,
+    backup,
 };
 use crate::transfer::{self, ExportArgs, ImportArgs};
 use crate::{api_key, server};
@@ -46,6 +48,10 @@ pub struct Cli {
 pub enum Command {
     #[command(flatten)]
     Database(DatabaseCommand),
+    /// Copy the SQLite database to a new file, while servers run and write on it.
+    Backup(BackupArgs),
+    /// Put a backup in place of the SQLite database; refused while any process uses it.
+    Restore(RestoreArgs),
     /// Import contacts from a CSV or NDJSON file into a running server.
     Import(ImportArgs),
     /// Export every contact of a company from a running server, as CSV or NDJSON.
@@ -71,6 +77,25 @@ pub enum DatabaseCommand {
     /// Manage dashboard users.
     #[command(subcommand)]
     User(UserCommand),
+}
+
+/// `contactd backup`
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The file to write the backup to; it must not exist, unless `--force`.
+    #[arg(long, env = "CONTACTD_TO", value_name = "FILE")]
+    pub to: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long, env = "CONTACTD_FORCE")]
+    pub force: bool,
+}
+
+/// `contactd restore`
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup to put in place of the database, as `contactd backup` wrote it.
+    #[arg(long, env = "CONTACTD_FROM", value_name = "FILE")]
+    pub from: PathBuf,
 }
 
 /// `contactd company …`
@@ -191,6 +216,9 @@ fn parse_field_type(name: &str) -> Result<FieldType, String> {
 pub async fn execute(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Database(command) => execute_on_database(&cli.database, command).await,
+        // These copy the SQLite file and never migrate it.
+        Command::Backup(args) => back_up(&cli.database, args).await,
+        Command::Restore(args) => restore(&cli.database, args).await,
         // These talk to a server over HTTP, never to a database.
         Command::Import(args) => transfer::import(args).await,
         Command::Export(args) => transfer::export(args).await,
@@ -209,7 +237,7 @@ async fn execute_on_database(
     }
     let database_url = database.url()?;
     if let DatabaseCommand::Serve(config) = &command
-        && database_url.starts_with("postgres")
+        && backend_of(&database_url)? == BackendKind::Postgres
         && config.max_exports >= database.database_max_connections as usize
     {
         bail!(
@@ -235,6 +263,24 @@ async fn execute_on_database(
     }
 }
 
+/// The backends a database URL's scheme picks from.
+#[derive(Debug, PartialEq, Eq)]
+enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The backend a database URL's scheme picks.
+fn backend_of(database_url: &str) -> anyhow::Result<BackendKind> {
+    if database_url.starts_with("sqlite:") {
+        Ok(BackendKind::Sqlite)
+    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
+        Ok(BackendKind::Postgres)
+    } else {
+        bail!("the database URL must start with sqlite:// or postgres://")
+    }
+}
+
 /// Opens the database a URL names (`sqlite://PATH`, created if missing, or
 /// `postgres://…`) on the backend its scheme picks, applies its migrations, then the
 /// start-up data checks.
@@ -242,17 +288,115 @@ pub async fn open_store(
     database_url: &str,
     postgres: &PostgresSettings,
 ) -> anyhow::Result<Arc<dyn Store>> {
-    let store: Arc<dyn Store> = if database_url.starts_with("sqlite:") {
-        Arc::new(Database::new(SqliteBackend::open(database_url).await?))
-    } else if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-        Arc::new(Database::new(
+    let store: Arc<dyn Store> = match backend_of(database_url)? {
+        BackendKind::Sqlite => Arc::new(Database::new(SqliteBackend::open(database_url).await?)),
+        BackendKind::Postgres => Arc::new(Database::new(
             PostgresBackend::connect(database_url, postgres).await?,
-        ))
-    } else {
-        bail!("the database URL must start with sqlite:// or postgres://");
+        )),
     };
     store::check_stored_data(store.as_ref()).await?;
     Ok(store)
+}
+
+/// `contactd backup` (docs/reference.md#backup-and-restore). The database is not
+/// migrated: a backup taken before an upgrade, with the new binary already installed, must
+/// copy the schema the running server uses, not move it forward under that server.
+async fn back_up(database: &DatabaseConfig, args: BackupArgs) -> anyhow::Result<()> {
+    let database_url = database.url()?;
+    if backend_of(&database_url)? == BackendKind::Postgres {
+        bail!(
+            "this is a PostgreSQL database: back it up with pg_dump, which takes a consistent \
+             snapshot while servers write:\n\n    {}",
+            postgres_command(
+                &[
+                    "pg_dump",
+                    "--format",
+                    "custom",
+                    "--file",
+                    &args.to.to_string_lossy()
+                ],
+                &database_url,
+                &[]
+            )?
+        );
+    }
+    let path = backup::database_path(&database_url)?;
+    let copied =
+        tokio::task::spawn_blocking(move || backup::backup(&path, &args.to, args.force)).await??;
+    eprintln!(
+        "backed up {database_url} to {}: {}, schema version {}",
+        copied.path.display(),
+        indicatif::HumanBytes(copied.bytes),
+        copied.schema_version
+    );
+    Ok(())
+}
+
+/// `contactd restore` (docs/reference.md#backup-and-restore).
+async fn restore(database: &DatabaseConfig, args: RestoreArgs) -> anyhow::Result<()> {
+    let database_url = database.url()?;
+    if backend_of(&database_url)? == BackendKind::Postgres {
+        bail!(
+            "this is a PostgreSQL database: stop every server on it, then restore the pg_dump \
+             file with pg_restore:\n\n    {}",
+            postgres_command(
+                &[
+                    "pg_restore",
+                    "--clean",
+                    "--if-exists",
+                    "--no-owner",
+                    "--single-transaction",
+                    "--dbname"
+                ],
+                &database_url,
+                &[&args.from.to_string_lossy()]
+            )?
+        );
+    }
+    let path = backup::database_path(&database_url)?;
+    let from = args.from.clone();
+    let copied = tokio::task::spawn_blocking(move || backup::restore(&path, &from)).await??;
+    let known = store::schema_version();
+    let migration = if copied.schema_version < known {
+        format!("; contactd migrates it to version {known} when it next opens it")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "restored {} into {database_url}: {}, schema version {}{migration}",
+        args.from.display(),
+        indicatif::HumanBytes(copied.bytes),
+        copied.schema_version
+    );
+    Ok(())
+}
+
+/// A command line of a PostgreSQL tool, quoted for a shell: `before`, the database URL,
+/// `after`. The URL's password is left out, since the line is printed and may end up in a
+/// log, with a word on where the tools read it from instead.
+fn postgres_command(before: &[&str], database_url: &str, after: &[&str]) -> anyhow::Result<String> {
+    let mut url = url::Url::parse(database_url).context("the database URL is not a valid URL")?;
+    let query: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(name, _)| name != "password")
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect();
+    let had_password = url.password().is_some() || query.len() < url.query_pairs().count();
+    // This fails only for a URL without a host, which has no password to leave out.
+    let _ = url.set_password(None);
+    url.set_query(None);
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    let line = shlex::try_join(before.iter().chain(&[url.as_str()]).chain(after).copied())?;
+    Ok(if had_password {
+        format!(
+            "{line}\n\nThe password is left out here: pg_dump and pg_restore read it from \
+             PGPASSWORD or ~/.pgpass."
+        )
+    } else {
+        line
+    })
 }
 
 async fn manage_companies(store: &dyn Store, command: CompanyCommand) -> anyhow::Result<()> {

@@ -33,4 +33,4 @@ pub use interface::Store;
 pub use model::*;
 pub use postgres::{PostgresBackend, PostgresSettings, is_retryable, retrying};
 pub use schema::version as schema_version;
-pub use sqlite::SqliteBackend;
+pub use sqlite::{SqliteBackend, backup};

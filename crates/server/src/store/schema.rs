@@ -25,6 +25,20 @@ pub fn version() -> i64 {
         .unwrap_or(0)
 }
 
+/// The lowest of the `applied` migrations this binary does not know: a database holding
+/// one was migrated by a newer contactd, as sqlx's `VersionMissing` says.
+pub fn unknown_migration(applied: &[i64]) -> Option<i64> {
+    applied
+        .iter()
+        .copied()
+        .filter(|version| {
+            !SQLITE_MIGRATIONS
+                .iter()
+                .any(|known| known.version == *version)
+        })
+        .min()
+}
+
 /// Why migrating failed. A database holding a migration this binary does
 /// not know was migrated by a newer contactd: the binary must not run on it, and the
 /// operator is told what to do instead of sqlx's bare "migration N was previously applied

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod auth;
+mod backup;
 mod browser;
 mod bulk;
 mod cli;

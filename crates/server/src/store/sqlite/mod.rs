@@ -9,6 +9,7 @@
 //! backend says where they run: reads on read-only connections of their own, writes in the
 //! group commit (`group_commit.rs`), exports on a snapshot held by a thread of their own.
 
+pub mod backup;
 mod connection;
 mod group_commit;
 

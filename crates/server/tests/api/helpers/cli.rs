@@ -1,6 +1,7 @@
 //! The `contactd` binary as a command line, and its admin commands run to completion.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 /// The `contactd` binary built for these tests.
 pub fn contactd() -> Command {
@@ -13,15 +14,46 @@ pub fn contactd() -> Command {
 
 /// Runs an admin command on a database, asserting success, and returns its stdout.
 pub fn admin(database_url: &str, args: &[&str]) -> String {
-    let output = contactd()
+    admin_with_input(database_url, args, "")
+}
+
+/// Runs an admin command on a database with `input` on its stdin (a password, say),
+/// asserting success, and returns its stdout.
+pub fn admin_with_input(database_url: &str, args: &[&str], input: &str) -> String {
+    let mut child = contactd()
         .args(args)
         .env("CONTACTD_DATABASE_URL", database_url)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run contactd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("wait for contactd");
     assert!(
         output.status.success(),
         "contactd {args:?} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// Runs an admin command on a database, asserting it fails, and returns its stderr.
+pub fn admin_refused(database_url: &str, args: &[&str]) -> String {
+    let output = contactd()
+        .args(args)
+        .env("CONTACTD_DATABASE_URL", database_url)
+        .output()
+        .expect("run contactd");
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8 output");
+    assert!(
+        !output.status.success(),
+        "contactd {args:?} succeeded: {stderr}"
+    );
+    stderr
 }

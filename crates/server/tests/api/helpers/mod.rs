@@ -17,7 +17,7 @@ mod test_app;
 
 pub use backend::Backend;
 pub(crate) use backend::contract_test;
-pub use cli::{admin, contactd};
+pub use cli::{admin, admin_refused, admin_with_input, contactd};
 pub use dashboard::{
     DashboardUser, csrf_token_in, input_error, login_client, set_cookie, unescape_html,
 };

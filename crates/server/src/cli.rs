@@ -207,6 +207,9 @@ async fn execute_on_database(
              itself, without --database-pgbouncer"
         );
     }
+    if let DatabaseCommand::Serve(config) = &command {
+        config.check()?;
+    }
     let database_url = database.url()?;
     if let DatabaseCommand::Serve(config) = &command
         && database_url.starts_with("postgres")

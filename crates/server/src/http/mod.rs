@@ -16,6 +16,8 @@ pub mod export_budget;
 mod extract;
 mod health;
 pub mod openapi;
+mod request_metrics;
+pub mod scrape;
 mod state;
 
 use std::time::Duration;
@@ -32,6 +34,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use error::ApiError;
+use request_metrics::RequestMetrics;
 pub use state::AppState;
 
 /// The whole application: every route, its middleware, and the error fallbacks.
@@ -63,6 +66,10 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(
+            RequestMetrics::new(),
+            request_metrics::record_request,
+        ))
         .with_state(state)
 }
 

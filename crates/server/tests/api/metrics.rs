@@ -112,8 +112,9 @@ const REQUESTS: &str = "contactd_http_requests_total";
 const DURATION: &str = "contactd_http_request_duration_seconds";
 
 /// A contact created, updated through the group commit (or the pool), looked up by a raw
-/// `alt:email:` path that finds nothing, a path no route matches, and a probe: each is
-/// counted under its route template, and nothing of the raw paths reaches the scrape.
+/// `alt:email:` path that finds nothing, paths no route matches, a probe and a made-up
+/// method: each is counted under its route template and a method of a fixed few, and
+/// nothing of the raw paths or the method reaches the scrape.
 async fn a_scrape_counts_requests_by_route_template_and_shows_the_database() {
     let backend = Backend::current();
     let database = TestDatabase::create(backend).await;
@@ -153,19 +154,37 @@ async fn a_scrape_counts_requests_by_route_template_and_shows_the_database() {
         );
         assert_eq!(missing.await, StatusCode::NOT_FOUND);
     }
-    let nowhere = send(Method::GET, "/nowhere/grace-hopper@example.com", None);
-    assert_eq!(nowhere.await, StatusCode::NOT_FOUND);
+    for nowhere in [
+        "/nowhere/grace-hopper@example.com",
+        "/elsewhere/+14155550100",
+    ] {
+        assert_eq!(
+            send(Method::GET, nowhere, None).await,
+            StatusCode::NOT_FOUND
+        );
+    }
     assert_eq!(send(Method::GET, "/healthz", None).await, StatusCode::OK);
+    let brew = Method::from_bytes(b"BREW").expect("a method");
+    let brewed = send(brew, "/healthz", None);
+    assert_eq!(brewed.await, StatusCode::METHOD_NOT_ALLOWED);
 
     let scraped = scrape(&http, &server).await;
-    for raw in ["grace-hopper", "ada@example.com", "alt:email", "/nowhere"] {
+    for raw in [
+        "grace-hopper",
+        "ada@example.com",
+        "alt:email",
+        "/nowhere",
+        "4155550100",
+        "BREW",
+    ] {
         assert!(!scraped.text.contains(raw), "{raw} in:\n{}", scraped.text);
     }
     let contact = ("route", "/api/v1/contacts/{id}");
     let contacts = ("route", "/api/v1/contacts");
     for (route, method, status, count) in [
         (contact, "GET", "404", 2.0),
-        (("route", "unmatched"), "GET", "404", 1.0),
+        (("route", "unmatched"), "GET", "404", 2.0),
+        (("route", "/healthz"), "other", "405", 1.0),
         (contacts, "POST", "200", 1.0),
         (contacts, "PATCH", "200", 1.0),
         (("route", "/healthz"), "GET", "200", 1.0),

@@ -235,6 +235,9 @@ async fn execute_on_database(
              itself, without --database-pgbouncer"
         );
     }
+    if let DatabaseCommand::Serve(config) = &command {
+        config.check()?;
+    }
     let database_url = database.url()?;
     if let DatabaseCommand::Serve(config) = &command
         && backend_of(&database_url)? == BackendKind::Postgres

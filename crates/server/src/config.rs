@@ -153,6 +153,35 @@ pub struct ServeConfig {
     /// Exports one company runs at once; more are answered 429.
     #[arg(long, env = "CONTACTD_MAX_EXPORTS_PER_COMPANY", default_value_t = DEFAULT_MAX_EXPORTS_PER_COMPANY)]
     pub max_exports_per_company: usize,
+
+    /// Address and port to serve Prometheus metrics on, at `GET /metrics`, apart from the
+    /// API; off when not given.
+    #[arg(long, env = "CONTACTD_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+}
+
+impl ServeConfig {
+    /// Refuses options that cannot work together, before anything is opened.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if let Some(metrics) = self.metrics_bind
+            && overlap(metrics, self.bind)
+        {
+            anyhow::bail!(
+                "--metrics-bind ({metrics}) must be another address than --bind ({}): the \
+                 metrics are served by a listener of their own, apart from the API",
+                self.bind
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Whether two listeners could not both bind: the same port, on the same address or with
+/// either on every address. Port 0 asks for any free port, so it never collides.
+fn overlap(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// How log lines are written to stderr.
@@ -162,4 +191,29 @@ pub enum LogFormat {
     Text,
     /// One JSON object per event, for log collectors.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listeners_overlap_only_where_both_could_not_bind() {
+        let address = |text: &str| text.parse::<SocketAddr>().expect("an address");
+        for (a, b) in [
+            ("127.0.0.1:8080", "127.0.0.1:8080"),
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("[::1]:9090", "[::]:9090"),
+        ] {
+            assert!(overlap(address(a), address(b)), "{a} and {b}");
+            assert!(overlap(address(b), address(a)), "{b} and {a}");
+        }
+        for (a, b) in [
+            ("127.0.0.1:8080", "127.0.0.1:9090"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            ("127.0.0.1:8080", "127.0.0.2:8080"),
+        ] {
+            assert!(!overlap(address(a), address(b)), "{a} and {b}");
+        }
+    }
 }

@@ -18,6 +18,7 @@ pub mod domain;
 pub mod failure;
 pub mod http;
 pub mod password;
+pub mod prometheus;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -1,16 +1,18 @@
-//! `contactd serve`: first-run bootstrap, the listener, and graceful shutdown (docs/reference.md#8-operations, docs/reference.md#9-command-line).
+//! `contactd serve`: first-run bootstrap, the listeners (the API's and the metrics'), and graceful shutdown (docs/reference.md#8-operations, docs/reference.md#9-command-line).
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
@@ -22,8 +24,9 @@ use crate::connection;
 use crate::domain::Email;
 use crate::http::error::ApiError;
 use crate::http::export_budget::ExportBudget;
-use crate::http::{AppState, app};
+use crate::http::{AppState, app, scrape};
 use crate::password::Password;
+use crate::prometheus::{self, HTTP_CONNECTIONS_REFUSED};
 use crate::store::{Store, StoreError};
 
 /// The company the first run creates, so the README's first command gives a working API.
@@ -31,17 +34,19 @@ const DEFAULT_COMPANY: &str = "default";
 /// The dashboard user the first run creates for it.
 const DEFAULT_USER_EMAIL: &str = "admin@contactd.local";
 
-/// Serves the API on `config.bind` until SIGTERM or SIGINT, then finishes in-flight
-/// requests and returns.
+/// Serves the API on `config.bind`, and the metrics on `config.metrics_bind` when it is
+/// set, until SIGTERM or SIGINT, then finishes in-flight requests and returns.
 ///
-/// The address is bound before the first run creates anything: a start that cannot listen
-/// (the port is taken) must not consume the credentials that are shown only once
+/// The addresses are bound before the first run creates anything: a start that cannot
+/// listen (a port is taken) must not consume the credentials that are shown only once
 /// (docs/robustness.md#first-run). Connections that arrive meanwhile wait in the backlog.
 pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.bind)
-        .await
-        .with_context(|| format!("could not listen on {}", config.bind))?;
+    let listener = bind(config.bind, "the API").await?;
     let address = listener.local_addr()?;
+    let metrics = match config.metrics_bind {
+        Some(metrics_bind) => Some(metrics_listener(metrics_bind, store.clone()).await?),
+        None => None,
+    };
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
     state.bulk_body_limit = config.bulk_body_limit;
     state.stall_timeout = config.stall_timeout;
@@ -52,10 +57,42 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
     if let Some(first_run) = bootstrap(&state).await? {
         first_run.announce(address);
     }
+    let api = Listener {
+        name: "api",
+        tcp: listener,
+        service: app(state),
+        connections: connection_limit(config.max_connections),
+    };
     tracing::info!(%address, "contactd is listening");
-    serve_until_signal(listener, app(state), &config).await;
+    serve_until_signal(api, metrics, &config).await;
     tracing::info!("contactd stopped");
     Ok(())
+}
+
+/// Binds an address, saying which one could not be had and for what.
+async fn bind(address: SocketAddr, purpose: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("could not listen on {address} for {purpose}"))
+}
+
+/// Binds the metrics listener and installs the recorder it renders
+/// (docs/reference.md#metrics). The recorder is installed here alone, once per process,
+/// and before the first run, so that everything the server does is recorded.
+async fn metrics_listener(
+    address: SocketAddr,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<(Listener, PrometheusHandle)> {
+    let tcp = bind(address, "the metrics").await?;
+    let handle = prometheus::install()?;
+    tracing::info!(address = %tcp.local_addr()?, "serving metrics at /metrics");
+    let listener = Listener {
+        name: "metrics",
+        tcp,
+        service: scrape::router(handle.clone(), store),
+        connections: METRICS_CONNECTIONS,
+    };
+    Ok((listener, handle))
 }
 
 /// The most hyper buffers of a request head, and the most headers it parses. Both are
@@ -69,65 +106,52 @@ const MAX_HEAD_BYTES: usize = 2 * 1024 * 1024;
 const MAX_HEAD_HEADERS: usize = 1024;
 
 /// File descriptors kept for everything but client connections: the database files and
-/// their read connections, the PostgreSQL pool, logs.
+/// their read connections, the PostgreSQL pool, logs, the metrics listener's connections.
 const RESERVED_FILES: usize = 128;
 
+/// Connections the metrics listener serves at once: a scraper or two need one each, and a
+/// flood of connections there takes no descriptor from the API's clients.
+const METRICS_CONNECTIONS: usize = 8;
+
+/// How often the histograms' recorded observations are folded into their buckets, so that
+/// memory stays flat however long nothing scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// A listening socket and what its connections are served: the API, or the metrics.
+struct Listener {
+    /// Its name in logs and in the `listener` label of the refused connections.
+    name: &'static str,
+    tcp: TcpListener,
+    service: Router,
+    /// Connections it serves at once; more are answered 503 and closed.
+    connections: usize,
+}
+
 /// Accepts connections until SIGTERM or SIGINT, then stops accepting, lets every in-flight
-/// request finish (for `shutdown_timeout` at most), and returns. Every connection is held to
-/// the timeouts and limits of `docs/robustness.md#timeouts-and-connection-limits`.
-async fn serve_until_signal(listener: TcpListener, app: Router, config: &ServeConfig) {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEAD_HEADERS);
-    let service = ServiceBuilder::new()
-        .layer(RequestBodyTimeoutLayer::new(config.body_timeout))
-        .service(app);
-    let connections = Arc::new(Semaphore::new(connection_limit(config.max_connections)));
-    let too_many = connection::refusal(
-        &ApiError::TooManyConnections,
-        "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1",
-    );
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    // Out of file descriptors, say: wait a moment rather than spin.
-                    tracing::warn!(%error, "could not accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
+/// request finish (for `shutdown_timeout` at most), and returns. The metrics listener, when
+/// there is one, stops with the API's.
+async fn serve_until_signal(
+    api: Listener,
+    metrics: Option<(Listener, PrometheusHandle)>,
+    config: &ServeConfig,
+) {
+    let connections = Connections::new(config);
+    let metrics = async {
+        match metrics {
+            Some((listener, handle)) => tokio::select! {
+                never = connections.accept(listener) => never,
+                never = keep_up(handle) => never,
             },
-            () = &mut shutdown => break,
-        };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            // Answered without reading the request, and closed at once: a full socket
-            // buffer (a client that sends and never reads) only loses it the answer.
-            let _ = stream.try_write(&too_many);
-            continue;
-        };
-        // Responses are written whole; Nagle's delay would only add latency.
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
+            None => std::future::pending().await,
         }
-        let io = connection::client_io(stream, config.stall_timeout);
-        let connection =
-            builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
-            }
-            drop(permit);
-        });
+    };
+    tokio::select! {
+        never = connections.accept(api) => match never {},
+        never = metrics => match never {},
+        () = shutdown_signal() => {}
     }
-    drop(listener);
-    if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
+    // The listeners are closed: they were dropped with the futures that accepted on them.
+    if tokio::time::timeout(config.shutdown_timeout, connections.graceful.shutdown())
         .await
         .is_err()
     {
@@ -135,6 +159,90 @@ async fn serve_until_signal(listener: TcpListener, app: Router, config: &ServeCo
             timeout = ?config.shutdown_timeout,
             "shutting down with requests still in flight: they did not finish in time"
         );
+    }
+}
+
+/// How every connection, of either listener, is served: held to the timeouts and limits of
+/// `docs/robustness.md#timeouts-and-connection-limits`, and watched for a graceful shutdown.
+struct Connections {
+    http: http1::Builder,
+    body_timeout: Duration,
+    stall_timeout: Duration,
+    /// The answer to a connection past its listener's limit.
+    too_many: Vec<u8>,
+    graceful: GracefulShutdown,
+}
+
+impl Connections {
+    fn new(config: &ServeConfig) -> Self {
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(config.header_timeout)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .max_headers(MAX_HEAD_HEADERS);
+        Self {
+            http,
+            body_timeout: config.body_timeout,
+            stall_timeout: config.stall_timeout,
+            too_many: connection::refusal(
+                &ApiError::TooManyConnections,
+                "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1",
+            ),
+            graceful: GracefulShutdown::new(),
+        }
+    }
+
+    /// Serves each connection of a listener on a task of its own, for as long as this
+    /// future runs: dropping it closes the listener.
+    async fn accept(&self, listener: Listener) -> Infallible {
+        let service = ServiceBuilder::new()
+            .layer(RequestBodyTimeoutLayer::new(self.body_timeout))
+            .service(listener.service);
+        let connections = Arc::new(Semaphore::new(listener.connections));
+        loop {
+            let stream = match listener.tcp.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(%error, listener = listener.name, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                metrics::counter!(HTTP_CONNECTIONS_REFUSED, "listener" => listener.name)
+                    .increment(1);
+                // Answered without reading the request, and closed at once: a full socket
+                // buffer (a client that sends and never reads) only loses it the answer.
+                let _ = stream.try_write(&self.too_many);
+                continue;
+            };
+            // Responses are written whole; Nagle's delay would only add latency.
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+            let io = connection::client_io(stream, self.stall_timeout);
+            let connection = self
+                .http
+                .serve_connection(TokioIo::new(io), TowerToHyperService::new(service.clone()));
+            let connection = self.graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Folds the recorded histograms into their buckets every [`METRICS_UPKEEP`], for as long
+/// as the server runs.
+async fn keep_up(handle: PrometheusHandle) -> Infallible {
+    let mut every = tokio::time::interval(METRICS_UPKEEP);
+    loop {
+        every.tick().await;
+        handle.run_upkeep();
     }
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::config::{DEFAULT_MAX_EXPORTS, DEFAULT_MAX_EXPORTS_PER_COMPANY};
+use crate::prometheus::EXPORTS_REFUSED;
 
 /// Exports running now, by company, against their limits.
 #[derive(Debug)]
@@ -37,6 +38,7 @@ impl ExportBudget {
         let in_all: usize = running.values().sum();
         let of_company = running.get(&company).copied().unwrap_or(0);
         if of_company >= self.per_company {
+            metrics::counter!(EXPORTS_REFUSED, "limit" => "company").increment(1);
             return Err(ApiError::TooManyRequests {
                 code: "too_many_exports",
                 message: format!(
@@ -46,6 +48,7 @@ impl ExportBudget {
             });
         }
         if in_all >= self.total {
+            metrics::counter!(EXPORTS_REFUSED, "limit" => "server").increment(1);
             return Err(ApiError::TooManyRequests {
                 code: "too_many_exports",
                 message: "the server runs as many exports as it allows at once; retry shortly"

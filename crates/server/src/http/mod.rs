@@ -16,6 +16,8 @@ pub mod export_budget;
 mod extract;
 mod health;
 pub mod openapi;
+mod request_metrics;
+pub mod scrape;
 mod state;
 
 use std::time::Duration;
@@ -33,6 +35,7 @@ use tracing::Span;
 
 use error::ApiError;
 pub(crate) use extract::json_body;
+use request_metrics::RequestMetrics;
 pub use state::AppState;
 
 /// The whole application: every route, its middleware, and the error fallbacks.
@@ -64,6 +67,10 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn_with_state(
+            RequestMetrics::new(),
+            request_metrics::record_request,
+        ))
         .with_state(state)
 }
 

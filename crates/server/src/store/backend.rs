@@ -2,7 +2,8 @@
 //!
 //! Every operation of the store is written once (`database.rs`), as a function over
 //! `&mut dyn Connection`; a backend only decides where it runs: on which connection, in
-//! which transaction, retried or not, batched with others or not.
+//! which transaction, retried or not, batched with others or not. It also sets the gauges
+//! that only it can read, such as the SQLite WAL's size or the PostgreSQL pool's connections.
 
 use std::future::Future;
 use std::time::Duration;
@@ -93,4 +94,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         stall: Duration,
     ) -> impl Future<Output = Result<Export, StoreError>> + Send;
+
+    /// Sets the gauges of this backend's state now (docs/reference.md#metrics): cheap reads
+    /// of what the process already knows, made when metrics are scraped, so that they cost
+    /// nothing between scrapes and are never stale.
+    fn record_gauges(&self);
 }

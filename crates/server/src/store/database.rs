@@ -102,6 +102,10 @@ impl<B: Backend> Store for Database<B> {
             .await
     }
 
+    fn record_gauges(&self) {
+        self.backend.record_gauges();
+    }
+
     async fn create_company(&self, name: &str) -> Result<Company, StoreError> {
         let mut cursor_secret = [0u8; 32];
         rand::rng().fill_bytes(&mut cursor_secret);

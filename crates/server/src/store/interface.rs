@@ -23,6 +23,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Sets the gauges of the database's state now (the SQLite WAL's size, the PostgreSQL
+    /// pool's connections; docs/reference.md#metrics), for a scrape to read.
+    fn record_gauges(&self);
+
     /// Creates a company.
     async fn create_company(&self, name: &str) -> Result<Company, StoreError>;
     /// Lists every company, oldest first.

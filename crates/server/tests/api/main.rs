@@ -28,6 +28,7 @@ mod errors;
 mod hostile;
 mod import_export;
 mod logins;
+mod metrics;
 mod migrations;
 mod odd_input;
 mod openapi;

@@ -33,6 +33,7 @@ use super::connection::{Connection, Statement};
 use super::export::{ExportPages, PageSender, export_channel, export_head};
 use super::model::{Export, ItemResults};
 use super::{StoreError, schema, sql};
+use crate::prometheus;
 
 /// How the PostgreSQL store uses its server; the SQLite store has no such choices.
 #[derive(Debug, Clone)]
@@ -313,6 +314,22 @@ impl Backend for PostgresBackend {
             total,
             pages,
         })
+    }
+
+    /// The pool counts its connections itself: reading them at each scrape is exact then.
+    fn record_gauges(&self) {
+        let open = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle())
+            .unwrap_or(u32::MAX)
+            .min(open);
+        let connections = |state: &'static str, count: u32| {
+            metrics::gauge!(prometheus::POSTGRES_POOL_CONNECTIONS, "state" => state)
+                .set(f64::from(count));
+        };
+        connections("in_use", open - idle);
+        connections("idle", idle);
+        metrics::gauge!(prometheus::POSTGRES_POOL_MAX_CONNECTIONS)
+            .set(f64::from(self.pool.options().get_max_connections()));
     }
 }
 

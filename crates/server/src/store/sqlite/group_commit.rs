@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::prometheus;
 use crate::store::StoreError;
 use crate::store::model::ItemResults;
 
@@ -395,15 +396,21 @@ fn lock_for(conn: &Connection, batch: &mut Vec<Queued>) -> rusqlite::Result<()> 
     }
 }
 
-/// Runs a batch inside the transaction [`lock_for`] began, and commits it.
+/// Runs a batch inside the transaction [`lock_for`] began, and commits it; a committed
+/// batch is measured (docs/reference.md#metrics) from its first write, so the wait for the
+/// lock, which another process may hold, is not counted.
 fn commit_batch(conn: &mut Connection, batch: &mut [Queued]) -> rusqlite::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
+    let started = Instant::now();
     for queued in batch.iter_mut() {
         queued.write.run(conn)?;
     }
-    conn.prepare_cached("COMMIT")?.execute([]).map(drop)
+    conn.prepare_cached("COMMIT")?.execute([])?;
+    metrics::histogram!(prometheus::SQLITE_GROUP_COMMIT_WRITES).record(batch.len() as f64);
+    metrics::histogram!(prometheus::SQLITE_GROUP_COMMIT_DURATION).record(started.elapsed());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -61,6 +61,68 @@ impl ServerProcess {
         self.stderr.lock().expect("lock").clone()
     }
 
+    /// The address of the metrics listener, as the server logged it (`--metrics-bind`).
+    pub fn metrics_url(&self) -> String {
+        let address = self
+            .log()
+            .lines()
+            .find_map(|line| {
+                line.split_once("serving metrics at /metrics")
+                    .and_then(|(_, rest)| rest.split("address=").nth(1))
+                    .map(|address| address.trim().to_owned())
+            })
+            .expect("the server logs its metrics address");
+        format!("http://{address}")
+    }
+
+    /// The TCP ports the process listens on, read from `/proc`: its sockets, and which of
+    /// them the kernel lists as listening.
+    pub fn listening_ports(&self) -> Vec<u16> {
+        let sockets: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("the server's descriptors")
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter_map(|target| {
+                let target = target.to_string_lossy();
+                Some(
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let mut ports = Vec::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let Ok(table) = std::fs::read_to_string(table) else {
+                continue;
+            };
+            for line in table.lines().skip(1) {
+                let columns: Vec<&str> = line.split_whitespace().collect();
+                // local_address is ADDRESS:PORT in hex, st 0A is LISTEN, inode the 10th.
+                let (Some(local), Some(&"0A"), Some(inode)) =
+                    (columns.get(1), columns.get(3), columns.get(9))
+                else {
+                    continue;
+                };
+                if sockets.iter().any(|socket| socket == inode) {
+                    let port = local.rsplit(':').next().expect("a port");
+                    ports.push(u16::from_str_radix(port, 16).expect("a hex port"));
+                }
+            }
+        }
+        ports.sort_unstable();
+        ports
+    }
+
+    /// The port of the API's address.
+    pub fn port(&self) -> u16 {
+        self.base_url
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .expect("a port in the base URL")
+    }
+
     /// The API key a first run printed to stderr.
     pub fn first_run_key(&self) -> String {
         self.log()

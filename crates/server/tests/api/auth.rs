@@ -232,15 +232,12 @@ contract_test!(a_revoked_key_is_refused_within_a_second_while_other_keys_keep_wo
 
 async fn the_health_probes_need_no_key() {
     let app = TestApp::spawn().await;
-    for (path, body) in [
-        ("/healthz", json!({"status": "ok"})),
-        ("/readyz", json!({"status": "ready"})),
-    ] {
+    for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
         for authorization in [None, Some("Bearer not-a-key")] {
             let response =
                 send_with_authorization(&app, authorization, Method::GET, path, None).await;
             response.assert_status(200);
-            assert_eq!(response.body, body);
+            assert_eq!(response.body["status"], status);
         }
     }
 }

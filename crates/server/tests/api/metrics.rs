@@ -348,9 +348,18 @@ fn the_metrics_listener_is_held_to_limits_and_stops_with_the_server() {
     let refused = ask(&format!("GET /metrics HTTP/1.1\r\n{close}"));
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     // The header timeout closes the slow ones, and the listener serves again.
+    // (On a loaded machine the ninth may be accepted before a slow one, which is then the
+    // one answered 503: each slow connection ends, none is served.)
     for mut stream in slow {
-        let mut byte = [0; 1];
-        assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)), "closed");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty()
+                || answer.starts_with("HTTP/1.1 503")
+                || answer.starts_with("HTTP/1.1 408"),
+            "a slow connection was served: {answer:.200}"
+        );
     }
     let scraped = runtime().block_on(scrape(&Client::new(), &server));
     let refused = "contactd_http_connections_refused_total";

@@ -631,6 +631,123 @@ pub struct CustomFieldListData {
     pub custom_fields: Vec<CustomField>,
 }
 
+/// What an event records (docs/reference.md#13-change-events-history-and-webhooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum EventType {
+    #[serde(rename = "contact.created")]
+    ContactCreated,
+    /// Only when something changed.
+    #[serde(rename = "contact.updated")]
+    ContactUpdated,
+    #[serde(rename = "contact.deleted")]
+    ContactDeleted,
+    #[serde(rename = "custom_field.created")]
+    CustomFieldCreated,
+    #[serde(rename = "custom_field.updated")]
+    CustomFieldUpdated,
+    #[serde(rename = "custom_field.deleted")]
+    CustomFieldDeleted,
+}
+
+impl EventType {
+    /// Every type, in the order the reference lists them.
+    pub const ALL: [Self; 6] = [
+        Self::ContactCreated,
+        Self::ContactUpdated,
+        Self::ContactDeleted,
+        Self::CustomFieldCreated,
+        Self::CustomFieldUpdated,
+        Self::CustomFieldDeleted,
+    ];
+
+    /// The type's name on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContactCreated => "contact.created",
+            Self::ContactUpdated => "contact.updated",
+            Self::ContactDeleted => "contact.deleted",
+            Self::CustomFieldCreated => "custom_field.created",
+            Self::CustomFieldUpdated => "custom_field.updated",
+            Self::CustomFieldDeleted => "custom_field.deleted",
+        }
+    }
+
+    /// Reads a type from its wire name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who made a change: an API key, a dashboard user, or an admin command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventActor {
+    /// `api_key`, `user` or `cli`.
+    #[serde(rename = "type")]
+    pub actor_type: String,
+    /// The key's or the user's id; for `cli`, the command, such as `field create`.
+    pub id: String,
+}
+
+/// One change, as the feed, a contact's history and a webhook delivery show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// `evt_` and 32 hex digits; a webhook delivery's `webhook-id`.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(with = "millis")]
+    pub occurred_at: DateTime<Utc>,
+    pub actor: EventActor,
+    pub data: EventData,
+}
+
+/// What an event is about: a contact (with its changes, for `contact.updated`) or a
+/// custom field definition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventData {
+    /// The contact after the change; for `contact.deleted`, as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    /// For `contact.updated`: each member or `custom_fields.KEY` that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub changes: Option<std::collections::BTreeMap<String, Change>>,
+    /// The definition after the change; for `custom_field.deleted`, as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_field: Option<CustomField>,
+}
+
+/// A value before and after a change; `null` for "had no value".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+}
+
+/// Response of `GET /api/v1/events` and `GET /api/v1/contacts/{id}/history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventList {
+    pub data: EventListData,
+    /// Pass as `after` (the feed) or `cursor` (a history) for the next page. The feed's is
+    /// always a string, also on an empty page: poll with it. A history's is `null` on its
+    /// last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The `data` member of [`EventList`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventListData {
+    pub events: Vec<Event>,
+}
+
 /// Timestamps on the wire: RFC 3339 in UTC with exactly three fractional digits,
 /// `2026-11-26T21:00:00.123Z`, so that they sort as strings and compare across languages.
 mod millis {

@@ -8,8 +8,8 @@ use std::fmt;
 
 use contactd_api::{
     BatchResults, Contact, ContactList, CreateContact, CreateCustomField, CustomField,
-    CustomFieldList, DeletedContact, ErrorBody, ExportFormat, ImportSummary, MatchOn,
-    UpdateContact, UpdateCustomField,
+    CustomFieldList, DeletedContact, ErrorBody, EventList, EventType, ExportFormat, ImportSummary,
+    MatchOn, UpdateContact, UpdateCustomField,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, Response};
@@ -100,6 +100,17 @@ struct ListQuery<'a> {
     cursor: Option<&'a str>,
 }
 
+/// Query of `GET /api/v1/events`.
+#[derive(Serialize)]
+struct FeedQuery<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    after: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u32>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    types: Option<String>,
+}
+
 impl Client {
     /// Creates a client for the server at `base_url` (such as `http://127.0.0.1:8080`)
     /// that authenticates every `/api/v1` call with `api_key`.
@@ -135,6 +146,37 @@ impl Client {
     ) -> Result<ContactList, Error> {
         let query = ListQuery { limit, cursor };
         send_json(self.api(Method::GET, "/contacts").query(&query)).await
+    }
+
+    /// Reads a page of the company's change events, oldest first, after the cursor `after`
+    /// (from the oldest event kept when `None`), only of `types` when some are given
+    /// (`GET /api/v1/events`). Its `next_cursor` is always set: pass it as `after` to poll.
+    pub async fn list_events(
+        &self,
+        after: Option<&str>,
+        limit: Option<u32>,
+        types: &[EventType],
+    ) -> Result<EventList, Error> {
+        let names: Vec<&str> = types.iter().map(|kind| kind.as_str()).collect();
+        let query = FeedQuery {
+            after,
+            limit,
+            types: (!names.is_empty()).then(|| names.join(",")),
+        };
+        send_json(self.api(Method::GET, "/events").query(&query)).await
+    }
+
+    /// Reads a page of a contact's events, newest first
+    /// (`GET /api/v1/contacts/{id}/history`); `next_cursor` is `None` on the last page.
+    pub async fn contact_history(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<EventList, Error> {
+        let query = ListQuery { limit, cursor };
+        let path = format!("{}/history", contact_path(id));
+        send_json(self.api(Method::GET, &path).query(&query)).await
     }
 
     /// Updates the contact named by the body's `id` (`PATCH /api/v1/contacts`).

@@ -16,8 +16,8 @@ use crate::domain::{DefaultRegion, Email, FieldKey};
 use crate::failure::{Failure, Field};
 use crate::password::Password;
 use crate::store::{
-    self, Company, Database, PostgresBackend, PostgresSettings, SqliteBackend, Store, StoreError,
-    backup,
+    self, Actor, Company, Database, PostgresBackend, PostgresSettings, SqliteBackend, Store,
+    StoreError, backup,
 };
 use crate::transfer::{self, ExportArgs, ImportArgs};
 use crate::{api_key, server};
@@ -477,9 +477,14 @@ async fn manage_fields(directory: &Directory, command: FieldCommand) -> anyhow::
                 field_type,
                 options: (!options.is_empty()).then_some(options),
             };
-            let created = custom_fields::create(directory, company.id, input)
-                .await
-                .map_err(cli_error)?;
+            let created = custom_fields::create(
+                directory,
+                company.id,
+                &Actor::Cli("field create".to_owned()),
+                input,
+            )
+            .await
+            .map_err(cli_error)?;
             println!("{}", serde_json::to_string(&CustomField::from(created))?);
         }
         FieldCommand::List { company } => {
@@ -491,7 +496,14 @@ async fn manage_fields(directory: &Directory, command: FieldCommand) -> anyhow::
         FieldCommand::Delete { company, key } => {
             let company = find_company(store, &company).await?;
             let key = FieldKey::parse(&key)?;
-            match custom_fields::delete(directory, company.id, &key).await {
+            match custom_fields::delete(
+                directory,
+                company.id,
+                &Actor::Cli("field delete".to_owned()),
+                &key,
+            )
+            .await
+            {
                 Err(Failure::NotFound { .. }) => {
                     bail!("company {} has no custom field `{key}`", company.name)
                 }

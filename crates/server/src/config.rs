@@ -154,6 +154,11 @@ pub struct ServeConfig {
     #[arg(long, env = "CONTACTD_MAX_EXPORTS_PER_COMPANY", default_value_t = DEFAULT_MAX_EXPORTS_PER_COMPANY)]
     pub max_exports_per_company: usize,
 
+    /// How long change events are kept (the feed, contact histories); older ones are
+    /// deleted in the background, and a feed cursor older than this is answered 410.
+    #[arg(long, env = "CONTACTD_EVENT_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub event_retention: Duration,
+
     /// Address and port to serve Prometheus metrics on, at `GET /metrics`, apart from the
     /// API; off when not given.
     #[arg(long, env = "CONTACTD_METRICS_BIND")]

@@ -9,7 +9,7 @@ use crate::directory::Directory;
 use crate::domain::{DisplayName, FieldKey, SelectOptions};
 use crate::failure::{Failure, Field};
 use crate::store::{
-    FieldDefinition, FieldDefinitionChange, NewFieldDefinition, OptionsChange, StoreError,
+    Actor, FieldDefinition, FieldDefinitionChange, NewFieldDefinition, OptionsChange, StoreError,
 };
 
 /// A definition to create, as received: nothing checked yet.
@@ -42,10 +42,14 @@ pub enum OptionsInput {
 pub async fn create(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     input: NewFieldInput,
 ) -> Result<FieldDefinition, Failure> {
     let field = parse_new_field(input)?;
-    let created = directory.store.create_field(company_id, &field).await?;
+    let created = directory
+        .store
+        .create_field(company_id, actor, &field)
+        .await?;
     directory.definitions_changed(company_id);
     Ok(created)
 }
@@ -77,6 +81,7 @@ pub async fn find(
 pub async fn update(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     key: &FieldKey,
     change: FieldChangeInput,
 ) -> Result<FieldDefinition, Failure> {
@@ -97,7 +102,7 @@ pub async fn update(
     };
     let updated = directory
         .store
-        .update_field(company_id, key, &change)
+        .update_field(company_id, actor, key, &change)
         .await
         .map_err(|error| match error {
             StoreError::NotFound => field_not_found(key),
@@ -113,11 +118,12 @@ pub async fn update(
 pub async fn delete(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     key: &FieldKey,
 ) -> Result<(), Failure> {
     directory
         .store
-        .delete_field(company_id, key)
+        .delete_field(company_id, actor, key)
         .await
         .map_err(|error| match error {
             StoreError::NotFound => field_not_found(key),

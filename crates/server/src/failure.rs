@@ -86,6 +86,9 @@ pub enum Failure {
     /// Nothing by that name in the company.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// What was asked for existed once and no longer does (an expired feed cursor).
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// The store could not answer ([`StoreError::is_unavailable`]) or failed.
     #[error(transparent)]
     Store(StoreError),
@@ -164,6 +167,12 @@ impl From<StoreError> for Failure {
             StoreError::NotFound => Self::NotFound {
                 code: "not_found",
                 message: "no such resource in your company".to_owned(),
+            },
+            StoreError::CursorExpired => Self::Gone {
+                code: "cursor_expired",
+                message: "the cursor is older than the event retention: events after it were \
+                          deleted; start again without one, from the oldest event kept"
+                    .to_owned(),
             },
             StoreError::FieldDeleted => Self::Invalid {
                 code: "unknown_custom_field",

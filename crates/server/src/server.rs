@@ -22,6 +22,7 @@ use crate::api_key;
 use crate::config::ServeConfig;
 use crate::connection;
 use crate::domain::Email;
+use crate::events;
 use crate::http::error::ApiError;
 use crate::http::export_budget::ExportBudget;
 use crate::http::{AppState, app, scrape};
@@ -47,6 +48,10 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         Some(metrics_bind) => Some(metrics_listener(metrics_bind, store.clone()).await?),
         None => None,
     };
+    tokio::spawn(events::keep_retention(
+        store.clone(),
+        config.event_retention,
+    ));
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
     state.bulk_body_limit = config.bulk_body_limit;
     state.stall_timeout = config.stall_timeout;

@@ -2,6 +2,8 @@
 //! brought down to the use cases' inputs, and contacts and definitions written back in the
 //! wire's forms (docs/reference.md#3-the-contact-object). The API's routes and the admin CLI's output share them.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use contactd_api as api;
 use serde_json::Value;
 
@@ -11,7 +13,7 @@ use crate::contacts::{
 use crate::custom_fields::NewFieldInput;
 use crate::domain::custom_field::exact_integer;
 use crate::domain::{FieldInput, FieldValue};
-use crate::store::{Contact, FieldDefinition, UniqueMember};
+use crate::store::{Contact, Event, EventData, FieldDefinition, UniqueMember};
 
 impl From<api::CreateContact> for ContactInput {
     fn from(body: api::CreateContact) -> Self {
@@ -159,6 +161,80 @@ impl From<FieldDefinition> for api::CustomField {
             created_at: field.created_at,
         }
     }
+}
+
+/// The wire form of an event (docs/reference.md#13-change-events-history-and-webhooks): the
+/// contact after the change (as it was, for a deletion) with what changed, or the
+/// definition.
+impl From<Event> for api::Event {
+    fn from(event: Event) -> Self {
+        let data = match event.data {
+            EventData::Contact { before, after } => api::EventData {
+                changes: before
+                    .as_ref()
+                    .zip(after.as_ref())
+                    .map(|(before, after)| contact_changes(before, after)),
+                contact: after.or(before).map(|contact| api::Contact::from(*contact)),
+                custom_field: None,
+            },
+            EventData::Field(field) => api::EventData {
+                contact: None,
+                changes: None,
+                custom_field: Some(field.into()),
+            },
+        };
+        Self {
+            id: format!("evt_{}", event.id.simple()),
+            event_type: event.event_type,
+            occurred_at: event.occurred_at,
+            actor: api::EventActor {
+                actor_type: event.actor.kind().to_owned(),
+                id: event.actor.id(),
+            },
+            data,
+        }
+    }
+}
+
+/// What an update changed: each member, and each custom field as `custom_fields.KEY`, whose
+/// value differs, `null` standing for "no value".
+fn contact_changes(before: &Contact, after: &Contact) -> BTreeMap<String, api::Change> {
+    let members = |contact: &Contact| {
+        let members = &contact.members;
+        [
+            ("email", members.email.clone()),
+            ("phone_number", members.phone_number.clone()),
+            ("ext_id", members.ext_id.clone()),
+            ("first_name", members.first_name.clone()),
+            ("last_name", members.last_name.clone()),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.map_or(Value::Null, Value::String)))
+    };
+    let values = |contact: &Contact| {
+        contact
+            .custom_fields
+            .iter()
+            .map(|field| {
+                (
+                    format!("custom_fields.{}", field.key),
+                    field_value_json(&field.value),
+                )
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut before_values: BTreeMap<String, Value> = members(before).into_iter().collect();
+    before_values.extend(values(before));
+    let mut after_values: BTreeMap<String, Value> = members(after).into_iter().collect();
+    after_values.extend(values(after));
+    let names: BTreeSet<&String> = before_values.keys().chain(after_values.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let before = before_values.get(name).cloned().unwrap_or(Value::Null);
+            let after = after_values.get(name).cloned().unwrap_or(Value::Null);
+            (before != after).then(|| (name.clone(), api::Change { before, after }))
+        })
+        .collect()
 }
 
 /// The value as returned on the wire (docs/reference.md#3-the-contact-object): a JSON number, a JSON boolean, or a string.

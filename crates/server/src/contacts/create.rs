@@ -5,18 +5,22 @@ use uuid::Uuid;
 use super::input::{ContactInput, definitions_if, parse_new_contact};
 use crate::directory::Directory;
 use crate::failure::Failure;
-use crate::store::Contact;
+use crate::store::{Actor, Contact};
 
 /// Creates one contact: the API's create and the dashboard's.
 pub async fn create(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     input: ContactInput,
 ) -> Result<Contact, Failure> {
     let definitions =
         definitions_if(directory, company_id, !input.custom_fields.is_empty()).await?;
     let contact = parse_new_contact(directory.default_region, &definitions, input)?;
-    Ok(directory.store.create_contact(company_id, &contact).await?)
+    Ok(directory
+        .store
+        .create_contact(company_id, actor, &contact)
+        .await?)
 }
 
 /// Creates each contact on its own, in one write, giving each new contact's id: a contact
@@ -26,6 +30,7 @@ pub async fn create(
 pub async fn create_many(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     items: Vec<(usize, ContactInput)>,
 ) -> Result<Vec<(usize, Result<Uuid, Failure>)>, Failure> {
     let uses_fields = items
@@ -43,7 +48,7 @@ pub async fn create_many(
     let (indexes, contacts): (Vec<_>, Vec<_>) = valid.into_iter().unzip();
     let stored = directory
         .store
-        .create_contacts(company_id, contacts)
+        .create_contacts(company_id, actor, contacts)
         .await?;
     outcomes.extend(
         indexes

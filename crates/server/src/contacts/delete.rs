@@ -6,16 +6,18 @@ use super::failure_naming;
 use crate::directory::Directory;
 use crate::domain::ContactIdentifier;
 use crate::failure::Failure;
+use crate::store::Actor;
 
 /// Deletes one contact, returning its id: the API's delete and the dashboard's.
 pub async fn delete(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     identifier: &ContactIdentifier,
 ) -> Result<Uuid, Failure> {
     directory
         .store
-        .delete_contact(company_id, identifier)
+        .delete_contact(company_id, actor, identifier)
         .await
         .map_err(failure_naming(identifier))
 }

@@ -6,7 +6,6 @@
 //! door to show its own way.
 
 mod create;
-pub mod cursor;
 mod delete;
 mod input;
 mod read;

@@ -11,7 +11,7 @@ use crate::directory::Directory;
 use crate::domain::ContactIdentifier;
 use crate::domain::contact::ContactPatch;
 use crate::failure::{Failure, Field};
-use crate::store::Contact;
+use crate::store::{Actor, Contact};
 
 /// An update, as received: member changes, custom field values to set, and the keys of
 /// custom fields whose value to clear.
@@ -28,6 +28,7 @@ pub struct ContactChanges {
 pub async fn update(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     identifier: &ContactIdentifier,
     changes: ContactChanges,
 ) -> Result<Contact, Failure> {
@@ -60,7 +61,7 @@ pub async fn update(
     };
     directory
         .store
-        .update_contact(company_id, identifier, &patch)
+        .update_contact(company_id, actor, identifier, &patch)
         .await
         .map_err(failure_naming(identifier))
 }

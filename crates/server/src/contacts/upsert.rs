@@ -12,7 +12,7 @@ use super::input::{
 use crate::directory::Directory;
 use crate::domain::{ContactIdentifier, DefaultRegion};
 use crate::failure::{Failure, Field};
-use crate::store::{ContactUpsert, FieldDefinition, UniqueMember, Upserted};
+use crate::store::{Actor, ContactUpsert, FieldDefinition, UniqueMember, Upserted};
 
 /// A batch item, as received: member changes, which must set the member the batch matches
 /// on, and custom field values to set.
@@ -29,6 +29,7 @@ pub struct UpsertInput {
 pub async fn upsert_many(
     directory: &Directory,
     company_id: Uuid,
+    actor: &Actor,
     match_on: UniqueMember,
     items: Vec<(usize, UpsertInput)>,
 ) -> Result<Vec<(usize, Result<Upserted, Failure>)>, Failure> {
@@ -56,7 +57,10 @@ pub async fn upsert_many(
     // locks in one order and never deadlock one another.
     valid.sort_by_cached_key(|(_, upsert)| upsert.key.to_string());
     let (indexes, upserts): (Vec<_>, Vec<_>) = valid.into_iter().unzip();
-    let stored = directory.store.upsert_contacts(company_id, upserts).await?;
+    let stored = directory
+        .store
+        .upsert_contacts(company_id, actor, upserts)
+        .await?;
     outcomes.extend(
         indexes
             .into_iter()

@@ -51,6 +51,7 @@ pub(super) async fn upsert_contacts(
     let outcomes = contacts::upsert_many(
         &state.directory,
         caller.company_id,
+        &caller.actor,
         body.match_on.into(),
         inputs,
     )

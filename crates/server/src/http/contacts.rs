@@ -14,8 +14,9 @@ use utoipa::{PartialSchema, ToSchema};
 use super::AppState;
 use super::bulk_items::{bulk_items, echo, is_array, read_each};
 use super::error::ApiError;
-use super::extract::{ApiQuery, Json, JsonBody, PathParam, parse_json};
-use crate::contacts::{self, ContactInput, contact_not_found, cursor};
+use super::extract::{ApiQuery, Json, JsonBody, PathParam, page_cursor, page_limit, parse_json};
+use crate::contacts::{self, ContactInput, contact_not_found};
+use crate::cursor;
 use crate::domain::ContactIdentifier;
 use crate::store::Caller;
 
@@ -107,7 +108,13 @@ pub(super) async fn create_contact(
         return Err(ApiError::PayloadTooLarge(state.body_limit));
     }
     let body: api::CreateContact = parse_json(&bytes)?;
-    let created = contacts::create(&state.directory, caller.company_id, body.into()).await?;
+    let created = contacts::create(
+        &state.directory,
+        caller.company_id,
+        &caller.actor,
+        body.into(),
+    )
+    .await?;
     Ok(Json(api::Contact::from(created)).into_response())
 }
 
@@ -125,7 +132,7 @@ async fn create_contacts(
         .map(|(index, body)| (index, ContactInput::from(body)))
         .collect();
     for (index, outcome) in
-        contacts::create_many(&state.directory, caller.company_id, inputs).await?
+        contacts::create_many(&state.directory, caller.company_id, &caller.actor, inputs).await?
     {
         if let Err(failure) = outcome {
             failed.push((index, failure.into()));
@@ -199,33 +206,8 @@ pub(super) async fn list_contacts(
     Extension(caller): Extension<Caller>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<api::ContactList>, ApiError> {
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(text) => Some(text)
-            .filter(|text| text.bytes().all(|byte| byte.is_ascii_digit()))
-            .and_then(|text| text.parse::<u32>().ok())
-            .filter(|limit| (1..=MAX_PAGE).contains(limit))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be an integer from 1 to {MAX_PAGE}"),
-                    Some("limit".to_owned()),
-                )
-            })?,
-    };
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|text| {
-            cursor::decode(text, &caller.cursor_secret).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_cursor",
-                    "cursor is not one this server gave you for this list",
-                    Some("cursor".to_owned()),
-                )
-            })
-        })
-        .transpose()?;
+    let limit = page_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
+    let after = page_cursor(query.cursor.as_deref(), "cursor", &caller)?;
     let page = contacts::list(&state.directory, caller.company_id, after, limit).await?;
     Ok(Json(api::ContactList {
         data: api::ContactListData {
@@ -267,6 +249,7 @@ pub(super) async fn update_contact(
     let updated = contacts::update(
         &state.directory,
         caller.company_id,
+        &caller.actor,
         &identifier,
         body.into(),
     )
@@ -315,6 +298,7 @@ pub(super) async fn update_contact_at(
     let updated = contacts::update(
         &state.directory,
         caller.company_id,
+        &caller.actor,
         &identifier,
         body.into(),
     )
@@ -341,12 +325,18 @@ pub(super) async fn delete_contact(
     PathParam(id): PathParam,
 ) -> Result<Json<api::DeletedContact>, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
-    let id = contacts::delete(&state.directory, caller.company_id, &identifier).await?;
+    let id = contacts::delete(
+        &state.directory,
+        caller.company_id,
+        &caller.actor,
+        &identifier,
+    )
+    .await?;
     Ok(Json(api::DeletedContact { id, deleted: true }))
 }
 
 /// Reads a contact identifier from the path, or from the body member `field`.
-fn parse_identifier(
+pub(super) fn parse_identifier(
     state: &AppState,
     text: &str,
     field: Option<&str>,

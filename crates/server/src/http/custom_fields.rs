@@ -58,7 +58,13 @@ pub(super) async fn create_field(
     Extension(caller): Extension<Caller>,
     Json(body): Json<api::CreateCustomField>,
 ) -> Result<Json<api::CustomField>, ApiError> {
-    let created = custom_fields::create(&state.directory, caller.company_id, body.into()).await?;
+    let created = custom_fields::create(
+        &state.directory,
+        caller.company_id,
+        &caller.actor,
+        body.into(),
+    )
+    .await?;
     Ok(Json(created.into()))
 }
 
@@ -109,7 +115,14 @@ pub(super) async fn update_field(
         display_name: body.display_name,
         options: body.options.map(OptionsInput::Replace),
     };
-    let updated = custom_fields::update(&state.directory, caller.company_id, &key, change).await?;
+    let updated = custom_fields::update(
+        &state.directory,
+        caller.company_id,
+        &caller.actor,
+        &key,
+        change,
+    )
+    .await?;
     Ok(Json(updated.into()))
 }
 
@@ -132,7 +145,7 @@ pub(super) async fn delete_field(
     PathParam(key): PathParam,
 ) -> Result<Json<api::DeletedCustomField>, ApiError> {
     let key = parse_path_key(&key)?;
-    custom_fields::delete(&state.directory, caller.company_id, &key).await?;
+    custom_fields::delete(&state.directory, caller.company_id, &caller.actor, &key).await?;
     Ok(Json(api::DeletedCustomField {
         key: key.as_str().to_owned(),
         deleted: true,

@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 404: nothing by that name in the caller's company, or no such route.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// 410: what was asked for existed once and no longer does.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     /// 405: the route exists but not with this method.
     #[error("this method is not allowed on this route")]
     MethodNotAllowed,
@@ -98,6 +101,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Gone { .. } => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -116,6 +120,7 @@ impl ApiError {
         match self {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
+            | Self::Gone { code, .. }
             | Self::Conflict { code, .. }
             | Self::TooManyRequests { code, .. } => (*code).to_owned(),
             Self::Unauthorized(_) => "unauthorized".to_owned(),
@@ -157,6 +162,7 @@ impl From<Failure> for ApiError {
                 conflicting_contact_id,
             },
             Failure::NotFound { code, message } => Self::NotFound { code, message },
+            Failure::Gone { code, message } => Self::Gone { code, message },
             Failure::Store(error) if error.is_unavailable() => Self::Unavailable,
             Failure::Store(error) => Self::Internal(error),
         }

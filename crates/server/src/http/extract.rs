@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::cursor;
+use crate::store::Caller;
 
 /// The `Content-Type` of every JSON response.
 const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
@@ -169,6 +171,44 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 ApiError::bad_request("invalid_query", bounded(rejection.body_text()), None)
             })
     }
+}
+
+/// A page size from the query parameter `limit`: `default` when absent, else an integer
+/// from 1 to `max`.
+pub fn page_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    Some(text)
+        .filter(|text| text.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|text| text.parse::<u32>().ok())
+        .filter(|limit| (1..=max).contains(limit))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_limit",
+                format!("limit must be an integer from 1 to {max}"),
+                Some("limit".to_owned()),
+            )
+        })
+}
+
+/// A page cursor from the query parameter `name`, as [`cursor::encode`] made it for this
+/// company and this list.
+pub fn page_cursor<P: cursor::Position>(
+    text: Option<&str>,
+    name: &str,
+    caller: &Caller,
+) -> Result<Option<P>, ApiError> {
+    text.map(|text| {
+        cursor::decode(text, &caller.cursor_secret).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_cursor",
+                format!("{name} is not one this server gave you for this list"),
+                Some(name.to_owned()),
+            )
+        })
+    })
+    .transpose()
 }
 
 /// The single path parameter of a route (a contact identifier or a field key),

@@ -11,6 +11,7 @@ mod contacts;
 mod custom_fields;
 mod dashboard;
 pub mod error;
+mod events;
 mod export;
 pub mod export_budget;
 mod extract;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .merge(batch::router(state.bulk_body_limit))
         .merge(export::router())
         .merge(custom_fields::router())
+        .merge(events::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

@@ -13,7 +13,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, Respo
 use utoipa::{Modify, OpenApi};
 
 use super::extract::Json;
-use super::{AppState, batch, contacts, custom_fields, export, health};
+use super::{AppState, batch, contacts, custom_fields, events, export, health};
 
 /// The document: every route, schema and status.
 #[derive(Debug, OpenApi)]
@@ -39,6 +39,8 @@ use super::{AppState, batch, contacts, custom_fields, export, health};
         custom_fields::get_field,
         custom_fields::update_field,
         custom_fields::delete_field,
+        events::list_events,
+        events::contact_history,
         health::alive,
         health::ready,
     ),

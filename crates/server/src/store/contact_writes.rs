@@ -7,7 +7,8 @@ use super::StoreError;
 use super::connection::{Connection, Statement, fetch_optional};
 use super::contact_plan::{UpdatePlan, plan_insert, plan_update};
 use super::error::DatabaseFailure;
-use super::model::{Contact, ContactUpsert, UniqueMember, UpsertOutcome, Upserted};
+use super::events::record_contact_change;
+use super::model::{Actor, Contact, ContactUpsert, UniqueMember, UpsertOutcome, Upserted};
 use super::rows::{self, ContactRows, now_ms};
 use super::sql;
 use crate::domain::ContactIdentifier;
@@ -37,26 +38,19 @@ pub async fn fetch_contacts(
     Ok(contacts.take())
 }
 
-/// Creates a contact, returning it as stored.
+/// Creates a contact and records its event, returning it as stored.
 pub async fn create_contact(
     conn: &mut dyn Connection,
     company_id: Uuid,
+    actor: &Actor,
     contact: &NewContact,
 ) -> Result<Contact, StoreError> {
-    let id = insert_contact(conn, company_id, contact).await?;
-    written_contact(conn, company_id, id).await
-}
-
-/// Creates a contact, returning its new id.
-pub async fn insert_contact(
-    conn: &mut dyn Connection,
-    company_id: Uuid,
-    contact: &NewContact,
-) -> Result<Uuid, StoreError> {
     let id = Uuid::now_v7();
     let plan = plan_insert(id, company_id, contact, now_ms());
     run_plan(conn, company_id, &contact.members, &plan).await?;
-    Ok(id)
+    let created = written_contact(conn, company_id, id).await?;
+    record_contact_change(conn, company_id, actor, None, Some(&created)).await?;
+    Ok(created)
 }
 
 /// Applies an update to the contact an identifier names; an update that changes nothing
@@ -64,13 +58,32 @@ pub async fn insert_contact(
 pub async fn update_contact(
     conn: &mut dyn Connection,
     company_id: Uuid,
+    actor: &Actor,
     id: &ContactIdentifier,
     patch: &ContactPatch,
 ) -> Result<Contact, StoreError> {
     let current = contact_to_write(conn, company_id, id)
         .await?
         .ok_or(StoreError::NotFound)?;
-    Ok(apply_patch(conn, company_id, current, patch).await?.contact)
+    Ok(apply_patch(conn, company_id, actor, current, patch)
+        .await?
+        .contact)
+}
+
+/// Deletes the contact an identifier names and records its event, returning its id.
+pub async fn delete_contact(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    actor: &Actor,
+    id: &ContactIdentifier,
+) -> Result<Uuid, StoreError> {
+    let current = contact_to_write(conn, company_id, id)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let by_id = ContactIdentifier::Id(current.id);
+    fetch_optional(conn, &sql::delete_contact(company_id, &by_id), rows::id).await?;
+    record_contact_change(conn, company_id, actor, Some(&current), None).await?;
+    Ok(current.id)
 }
 
 /// Updates the contact an upsert's key names, or creates it.
@@ -82,14 +95,15 @@ pub async fn update_contact(
 pub async fn upsert_contact(
     conn: &mut dyn Connection,
     company_id: Uuid,
+    actor: &Actor,
     item: &ContactUpsert,
 ) -> Result<Upserted, StoreError> {
     if let Some(current) = contact_to_write(conn, company_id, &item.key).await? {
-        return apply_patch(conn, company_id, current, &item.patch).await;
+        return apply_patch(conn, company_id, actor, current, &item.patch).await;
     }
-    match insert_contact(conn, company_id, &item.patch.to_new_contact()?).await {
-        Ok(id) => Ok(Upserted {
-            contact: written_contact(conn, company_id, id).await?,
+    match create_contact(conn, company_id, actor, &item.patch.to_new_contact()?).await {
+        Ok(contact) => Ok(Upserted {
+            contact,
             outcome: UpsertOutcome::Created,
         }),
         Err(StoreError::DuplicateContact { member, .. })
@@ -98,7 +112,7 @@ pub async fn upsert_contact(
             let current = contact_to_write(conn, company_id, &item.key)
                 .await?
                 .ok_or(StoreError::NotFound)?;
-            apply_patch(conn, company_id, current, &item.patch).await
+            apply_patch(conn, company_id, actor, current, &item.patch).await
         }
         Err(error) => Err(error),
     }
@@ -122,10 +136,11 @@ async fn contact_to_write(
 }
 
 /// Applies an update to a contact as read by [`contact_to_write`]: the contact after it,
-/// and whether it changed anything.
+/// and whether it changed anything. A change is recorded as an event; no change, none.
 async fn apply_patch(
     conn: &mut dyn Connection,
     company_id: Uuid,
+    actor: &Actor,
     current: Contact,
     patch: &ContactPatch,
 ) -> Result<Upserted, StoreError> {
@@ -139,8 +154,10 @@ async fn apply_patch(
             statements,
         } => {
             run_plan(conn, company_id, &members, &statements).await?;
+            let updated = written_contact(conn, company_id, current.id).await?;
+            record_contact_change(conn, company_id, actor, Some(&current), Some(&updated)).await?;
             Ok(Upserted {
-                contact: written_contact(conn, company_id, current.id).await?,
+                contact: updated,
                 outcome: UpsertOutcome::Updated,
             })
         }

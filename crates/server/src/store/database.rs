@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use contactd_api::EventType;
 use rand::RngCore;
 use uuid::Uuid;
 
@@ -12,12 +13,13 @@ use super::backend::Backend;
 use super::connection::{Row, Statement, fetch_all, fetch_one, fetch_optional};
 use super::contact_writes::{self, fetch_contact, fetch_contacts, refusal};
 use super::error::unique_or;
+use super::events::{self, record_field_change};
 use super::interface::Store;
 use super::model::{
-    ApiKey, Company, Contact, ContactUpsert, EmailTable, Export, FieldDefinition,
-    FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
-    NewFieldDefinition, NewSession, ReservedKeyField, SessionUser, StoredEmail, Upserted, User,
-    UserCredentials,
+    Actor, ApiKey, Company, Contact, ContactUpsert, EmailTable, Event, EventPage, EventPosition,
+    Export, FEED_SCAN, FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition,
+    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, ReservedKeyField, SessionUser,
+    StoredEmail, Upserted, User, UserCredentials,
 };
 use super::rows::{self, now_ms};
 use super::{StoreError, sql};
@@ -256,13 +258,24 @@ impl<B: Backend> Store for Database<B> {
     async fn create_field(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         field: &NewFieldDefinition,
     ) -> Result<FieldDefinition, StoreError> {
         let insert = sql::insert_field(Uuid::now_v7(), company_id, field, now_ms());
-        self.write_returning(insert, rows::field_definition)
+        self.backend
+            .write(
+                (company_id, actor.clone(), insert),
+                |conn, (company_id, actor, insert)| {
+                    Box::pin(async move {
+                        let created = fetch_one(conn, insert, rows::field_definition).await?;
+                        let kind = EventType::CustomFieldCreated;
+                        record_field_change(conn, *company_id, actor, kind, &created).await?;
+                        Ok(created)
+                    })
+                },
+            )
             .await
-            .map_err(unique_or(StoreError::DuplicateFieldKey))?
-            .ok_or(StoreError::NotFound)
+            .map_err(unique_or(StoreError::DuplicateFieldKey))
     }
 
     async fn list_fields(&self, company_id: Uuid) -> Result<Vec<FieldDefinition>, StoreError> {
@@ -282,12 +295,13 @@ impl<B: Backend> Store for Database<B> {
     async fn update_field(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         key: &FieldKey,
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError> {
-        let args = (company_id, key.clone(), change.clone());
+        let args = (company_id, actor.clone(), key.clone(), change.clone());
         self.backend
-            .write(args, |conn, (company_id, key, change)| {
+            .write(args, |conn, (company_id, actor, key, change)| {
                 Box::pin(async move {
                     // The definition is read where it is written: with its row locked where
                     // rows are locked, and on SQLite's one writer, where nothing else runs
@@ -301,22 +315,39 @@ impl<B: Backend> Store for Database<B> {
                     let stored = fetch_optional(conn, &read, rows::field_definition)
                         .await?
                         .ok_or(StoreError::NotFound)?;
-                    let updated = change.apply_to(stored)?;
-                    conn.execute(&sql::update_field(&updated)).await?;
+                    let updated = change.apply_to(stored.clone())?;
+                    if updated != stored {
+                        conn.execute(&sql::update_field(&updated)).await?;
+                        let kind = EventType::CustomFieldUpdated;
+                        record_field_change(conn, *company_id, actor, kind, &updated).await?;
+                    }
                     Ok(updated)
                 })
             })
             .await
     }
 
-    async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError> {
-        match self
-            .write_counting(sql::delete_field(company_id, key))
-            .await?
-        {
-            0 => Err(StoreError::NotFound),
-            _ => Ok(()),
-        }
+    async fn delete_field(
+        &self,
+        company_id: Uuid,
+        actor: &Actor,
+        key: &FieldKey,
+    ) -> Result<(), StoreError> {
+        let delete = sql::delete_field(company_id, key);
+        self.backend
+            .write(
+                (company_id, actor.clone(), delete),
+                |conn, (company_id, actor, delete)| {
+                    Box::pin(async move {
+                        let deleted = fetch_optional(conn, delete, rows::field_definition)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        let kind = EventType::CustomFieldDeleted;
+                        record_field_change(conn, *company_id, actor, kind, &deleted).await
+                    })
+                },
+            )
+            .await
     }
 
     async fn count_field_values(
@@ -336,13 +367,19 @@ impl<B: Backend> Store for Database<B> {
     async fn create_contact(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         contact: &NewContact,
     ) -> Result<Contact, StoreError> {
         self.backend
             .write(
-                (company_id, contact.clone()),
-                |conn, (company_id, contact)| {
-                    Box::pin(contact_writes::create_contact(conn, *company_id, contact))
+                (company_id, actor.clone(), contact.clone()),
+                |conn, (company_id, actor, contact)| {
+                    Box::pin(contact_writes::create_contact(
+                        conn,
+                        *company_id,
+                        actor,
+                        contact,
+                    ))
                 },
             )
             .await
@@ -392,13 +429,20 @@ impl<B: Backend> Store for Database<B> {
     async fn update_contact(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         id: &ContactIdentifier,
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError> {
-        let args = (company_id, id.clone(), patch.clone());
+        let args = (company_id, actor.clone(), id.clone(), patch.clone());
         self.backend
-            .write(args, |conn, (company_id, id, patch)| {
-                Box::pin(contact_writes::update_contact(conn, *company_id, id, patch))
+            .write(args, |conn, (company_id, actor, id, patch)| {
+                Box::pin(contact_writes::update_contact(
+                    conn,
+                    *company_id,
+                    actor,
+                    id,
+                    patch,
+                ))
             })
             .await
     }
@@ -406,34 +450,58 @@ impl<B: Backend> Store for Database<B> {
     async fn delete_contact(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         id: &ContactIdentifier,
     ) -> Result<Uuid, StoreError> {
-        self.write_returning(sql::delete_contact(company_id, id), rows::id)
-            .await?
-            .ok_or(StoreError::NotFound)
+        let args = (company_id, actor.clone(), id.clone());
+        self.backend
+            .write(args, |conn, (company_id, actor, id)| {
+                Box::pin(contact_writes::delete_contact(conn, *company_id, actor, id))
+            })
+            .await
     }
 
     async fn create_contacts(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         contacts: Vec<NewContact>,
     ) -> Result<ItemResults<Uuid>, StoreError> {
         self.backend
-            .write_each(company_id, contacts, |conn, company_id, contact| {
-                Box::pin(contact_writes::insert_contact(conn, *company_id, contact))
-            })
+            .write_each(
+                (company_id, actor.clone()),
+                contacts,
+                |conn, (company_id, actor), contact| {
+                    Box::pin(async move {
+                        let created =
+                            contact_writes::create_contact(conn, *company_id, actor, contact)
+                                .await?;
+                        Ok(created.id)
+                    })
+                },
+            )
             .await
     }
 
     async fn upsert_contacts(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         items: Vec<ContactUpsert>,
     ) -> Result<ItemResults<Upserted>, StoreError> {
         self.backend
-            .write_each(company_id, items, |conn, company_id, item| {
-                Box::pin(contact_writes::upsert_contact(conn, *company_id, item))
-            })
+            .write_each(
+                (company_id, actor.clone()),
+                items,
+                |conn, (company_id, actor), item| {
+                    Box::pin(contact_writes::upsert_contact(
+                        conn,
+                        *company_id,
+                        actor,
+                        item,
+                    ))
+                },
+            )
             .await
     }
 
@@ -443,6 +511,104 @@ impl<B: Backend> Store for Database<B> {
         stall: Duration,
     ) -> Result<Export, StoreError> {
         self.backend.export(company_id, stall).await
+    }
+
+    async fn list_events(
+        &self,
+        company_id: Uuid,
+        after: Option<EventPosition>,
+        limit: u32,
+        types: &[EventType],
+    ) -> Result<EventPage, StoreError> {
+        let start = after.unwrap_or_default();
+        // A filtered page reads a bounded stretch of the feed and moves its cursor past
+        // what it skipped, so a rare type never makes one request read the whole feed.
+        let scan = if types.is_empty() {
+            limit
+        } else {
+            FEED_SCAN.max(limit)
+        };
+        let (scanned, horizon) = self
+            .backend
+            .read(
+                (company_id, start, scan),
+                |conn, (company_id, start, scan)| {
+                    Box::pin(async move {
+                        let list = sql::list_events(*company_id, *start, *scan);
+                        let scanned = fetch_all(conn, &list, events::event).await?;
+                        // Read after the page: retention only moves the horizon forward, so a
+                        // horizon not past the cursor now was not past it for the page either.
+                        let horizon = sql::event_horizon(*company_id);
+                        let horizon = fetch_optional(conn, &horizon, events::position).await?;
+                        Ok((scanned, horizon))
+                    })
+                },
+            )
+            .await?;
+        if after.is_some() && horizon.is_some_and(|horizon| horizon > start) {
+            return Err(StoreError::CursorExpired);
+        }
+        let mut page = EventPage {
+            events: Vec::new(),
+            next: start.max(horizon.unwrap_or_default()),
+        };
+        for event in scanned {
+            if page.events.len() == usize::try_from(limit).unwrap_or(usize::MAX) {
+                break;
+            }
+            page.next = event.at;
+            if types.is_empty() || types.contains(&event.event_type) {
+                page.events.push(event);
+            }
+        }
+        Ok(page)
+    }
+
+    async fn contact_history(
+        &self,
+        company_id: Uuid,
+        contact_id: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let history = sql::contact_history(company_id, contact_id, before, limit);
+        self.read_all(history, events::event).await
+    }
+
+    async fn delete_expired_events(
+        &self,
+        company_id: Uuid,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.backend
+            .write(
+                (company_id, cutoff, limit),
+                |conn, (company_id, cutoff, limit)| {
+                    Box::pin(async move {
+                        // Only the oldest stretch of the feed is deleted, so that the horizon
+                        // marks everything before it as gone.
+                        let oldest = sql::oldest_events(*company_id, *limit);
+                        let oldest = fetch_all(conn, &oldest, events::dated_position).await?;
+                        let Some(through) = oldest
+                            .iter()
+                            .take_while(|(_, occurred_at)| occurred_at < cutoff)
+                            .map(|(position, _)| *position)
+                            .last()
+                        else {
+                            return Ok(0);
+                        };
+                        let deleted = conn
+                            .execute(&sql::delete_events_through(*company_id, through))
+                            .await?;
+                        conn.execute(&sql::set_event_horizon(*company_id, through))
+                            .await?;
+                        Ok(deleted)
+                    })
+                },
+            )
+            .await
     }
 
     async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError> {

@@ -38,6 +38,9 @@ pub enum StoreError {
         /// The stored options the list lacks, in stored order.
         missing: Vec<String>,
     },
+    /// A feed cursor points before what retention has kept: events after it are gone.
+    #[error("the cursor is older than the event retention")]
+    CursorExpired,
     /// A custom field used by the write was deleted before the write committed.
     #[error("a custom field was deleted while this request was using it")]
     FieldDeleted,

@@ -7,11 +7,13 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::StoreError;
+use contactd_api::EventType;
+
 use super::model::{
-    ApiKey, Company, Contact, ContactUpsert, EmailTable, Export, FieldDefinition,
-    FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
-    NewFieldDefinition, NewSession, ReservedKeyField, SessionUser, StoredEmail, Upserted, User,
-    UserCredentials,
+    Actor, ApiKey, Company, Contact, ContactUpsert, EmailTable, Event, EventPage, EventPosition,
+    Export, FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition,
+    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, ReservedKeyField, SessionUser,
+    StoredEmail, Upserted, User, UserCredentials,
 };
 use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -83,10 +85,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Ends a session; ending an unknown one changes nothing.
     async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
 
-    /// Creates a custom field definition.
+    /// Creates a custom field definition. Every write of definitions and contacts records
+    /// its event in its own transaction, as done by `actor`
+    /// (docs/reference.md#13-change-events-history-and-webhooks).
     async fn create_field(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         field: &NewFieldDefinition,
     ) -> Result<FieldDefinition, StoreError>;
     /// Lists a company's definitions, ordered by key.
@@ -102,11 +107,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_field(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         key: &FieldKey,
         change: &FieldDefinitionChange,
     ) -> Result<FieldDefinition, StoreError>;
     /// Deletes a definition and every value of it.
-    async fn delete_field(&self, company_id: Uuid, key: &FieldKey) -> Result<(), StoreError>;
+    async fn delete_field(
+        &self,
+        company_id: Uuid,
+        actor: &Actor,
+        key: &FieldKey,
+    ) -> Result<(), StoreError>;
     /// Counts the contacts holding a value of a field.
     async fn count_field_values(&self, company_id: Uuid, key: &FieldKey)
     -> Result<u64, StoreError>;
@@ -115,6 +126,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn create_contact(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         contact: &NewContact,
     ) -> Result<Contact, StoreError>;
     /// Finds a contact by any identifier form.
@@ -142,6 +154,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn update_contact(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         id: &ContactIdentifier,
         patch: &ContactPatch,
     ) -> Result<Contact, StoreError>;
@@ -149,6 +162,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_contact(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         id: &ContactIdentifier,
     ) -> Result<Uuid, StoreError>;
 
@@ -158,6 +172,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn create_contacts(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         contacts: Vec<NewContact>,
     ) -> Result<ItemResults<Uuid>, StoreError>;
     /// Updates the contact each item's key names, or creates it; each item on its own, as
@@ -165,6 +180,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn upsert_contacts(
         &self,
         company_id: Uuid,
+        actor: &Actor,
         items: Vec<ContactUpsert>,
     ) -> Result<ItemResults<Upserted>, StoreError>;
     /// Starts reading every contact of a company from one snapshot, which is released when
@@ -175,6 +191,35 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         stall: Duration,
     ) -> Result<Export, StoreError>;
+
+    /// Reads the feed after `after` (from the oldest event kept without it), in feed order:
+    /// up to `limit` events of the `types` given (every type when empty), from at most
+    /// [`FEED_SCAN`](super::FEED_SCAN) events read, and where the next page starts.
+    /// [`StoreError::CursorExpired`] when retention deleted events after `after`.
+    async fn list_events(
+        &self,
+        company_id: Uuid,
+        after: Option<EventPosition>,
+        limit: u32,
+        types: &[EventType],
+    ) -> Result<EventPage, StoreError>;
+    /// Reads up to `limit` events of one contact, also a deleted one, newest first, before
+    /// the event at `before` when given.
+    async fn contact_history(
+        &self,
+        company_id: Uuid,
+        contact_id: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+    /// Deletes up to `limit` of a company's oldest events that occurred before `cutoff`
+    /// (milliseconds since the epoch), in one write, returning how many it deleted.
+    async fn delete_expired_events(
+        &self,
+        company_id: Uuid,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 
     /// Lists the custom fields, of every company, whose key is reserved.
     async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError>;

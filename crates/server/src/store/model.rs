@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use contactd_api::FieldType;
+use contactd_api::{EventType, FieldType};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -24,6 +24,8 @@ pub struct Company {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub company_id: Uuid,
+    /// Who the caller's changes are recorded as: the key, or the dashboard user.
+    pub actor: Actor,
     /// Signs this company's list cursors, so that no other company's cursor is accepted.
     pub cursor_secret: Vec<u8>,
 }
@@ -113,6 +115,90 @@ pub struct SessionUser {
     pub csrf_token: String,
     /// The company the user acts for, as an API key would.
     pub caller: Caller,
+}
+
+/// Who made a change, as its event records it
+/// (docs/reference.md#13-change-events-history-and-webhooks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    ApiKey(Uuid),
+    User(Uuid),
+    /// An admin command, by its name (`field create`).
+    Cli(String),
+}
+
+impl Actor {
+    /// The actor's type as stored and on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ApiKey(_) => "api_key",
+            Self::User(_) => "user",
+            Self::Cli(_) => "cli",
+        }
+    }
+
+    /// The key's or user's id, or the command.
+    pub fn id(&self) -> String {
+        match self {
+            Self::ApiKey(id) | Self::User(id) => id.to_string(),
+            Self::Cli(command) => command.clone(),
+        }
+    }
+
+    /// Reads an actor as stored.
+    pub(super) fn from_stored(kind: &str, id: String) -> Result<Self, StoreError> {
+        let uuid = || Uuid::parse_str(&id).map_err(StoreError::unreadable);
+        match kind {
+            "api_key" => Ok(Self::ApiKey(uuid()?)),
+            "user" => Ok(Self::User(uuid()?)),
+            "cli" => Ok(Self::Cli(id)),
+            other => Err(StoreError::unreadable(format!(
+                "unknown actor type {other:?}"
+            ))),
+        }
+    }
+}
+
+/// Where an event stands in its company's feed, which is ordered by `tx` then `position`
+/// (`migrations/postgres/0005_events.sql` says why both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct EventPosition {
+    pub tx: i64,
+    pub position: i64,
+}
+
+/// A change as recorded (docs/reference.md#13-change-events-history-and-webhooks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Uuid,
+    pub at: EventPosition,
+    pub event_type: EventType,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: Actor,
+    pub data: EventData,
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventData {
+    /// A contact before and after the change: no `before` for a creation, no `after` for a
+    /// deletion.
+    Contact {
+        before: Option<Box<Contact>>,
+        after: Option<Box<Contact>>,
+    },
+    /// The definition after the change, or as it was for a deletion.
+    Field(FieldDefinition),
+}
+
+/// The most events one page of a filtered feed reads.
+pub const FEED_SCAN: u32 = 1000;
+
+/// A page of the feed: its events, and where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    pub next: EventPosition,
 }
 
 /// A custom field definition (docs/reference.md#7-custom-field-definitions).

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::StoreError;
 use super::connection::Row;
 use super::model::{
-    ApiKey, Caller, Company, Contact, ContactFieldValue, FieldDefinition, KeyUse, ReservedKeyField,
-    SessionUser, StoredEmail, User, UserCredentials,
+    Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, FieldDefinition, KeyUse,
+    ReservedKeyField, SessionUser, StoredEmail, User, UserCredentials,
 };
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
@@ -60,6 +60,7 @@ pub fn key_use(row: &dyn Row) -> Result<KeyUse, StoreError> {
         key_id: row.uuid(0)?,
         caller: Caller {
             company_id: row.uuid(1)?,
+            actor: Actor::ApiKey(row.uuid(0)?),
             cursor_secret: row.bytes(2)?,
         },
         last_used_at: row.optional_integer(3)?,
@@ -88,6 +89,7 @@ pub fn session_user(row: &dyn Row) -> Result<SessionUser, StoreError> {
         email: row.text(1)?,
         caller: Caller {
             company_id: row.uuid(2)?,
+            actor: Actor::User(row.uuid(0)?),
             cursor_secret: row.bytes(4)?,
         },
         company_name: row.text(3)?,
@@ -211,7 +213,7 @@ mod tests {
     use crate::domain::phone::DefaultRegion;
     use crate::domain::{ContactIdentifier, Email, ExtId, FieldKey};
     use crate::store::connection::Statement;
-    use crate::store::model::{EmailTable, ListPosition};
+    use crate::store::model::{EmailTable, EventPosition, ListPosition};
     use crate::store::sql;
 
     const COMPANY_COLUMNS: &[&str] = &["id", "name", "created_at"];
@@ -245,6 +247,18 @@ mod tests {
     ];
     const RESERVED_KEY_FIELD_COLUMNS: &[&str] = &["company_id", "company_name", "key"];
     const STORED_EMAIL_COLUMNS: &[&str] = &["id", "company_id", "email"];
+    const EVENT_COLUMNS: &[&str] = &[
+        "position",
+        "tx",
+        "id",
+        "type",
+        "occurred_at",
+        "actor_type",
+        "actor_id",
+        "data",
+    ];
+    const EVENT_POSITION_COLUMNS: &[&str] = &["tx", "position"];
+    const DATED_EVENT_POSITION_COLUMNS: &[&str] = &["tx", "position", "occurred_at"];
     const CONTACT_COLUMNS: &[&str] = &[
         "id",
         "email",
@@ -302,6 +316,14 @@ mod tests {
             ),
             (sql::search_contacts_by_name(id, "x", 1), CONTACT_COLUMNS),
             (sql::export_contacts(id), CONTACT_COLUMNS),
+            (sql::delete_field(id, &key), FIELD_COLUMNS),
+            (
+                sql::list_events(id, EventPosition::default(), 1),
+                EVENT_COLUMNS,
+            ),
+            (sql::contact_history(id, id, 1, 1), EVENT_COLUMNS),
+            (sql::event_horizon(id), EVENT_POSITION_COLUMNS),
+            (sql::oldest_events(id, 1), DATED_EVENT_POSITION_COLUMNS),
         ];
         statements.extend(
             identifiers
@@ -322,6 +344,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0002_dashboard.sql"),
             include_str!("../../migrations/sqlite/0003_login_attempts.sql"),
             include_str!("../../migrations/sqlite/0004_data_checks.sql"),
+            include_str!("../../migrations/sqlite/0005_events.sql"),
         ] {
             conn.execute_batch(migration).expect("schema");
         }

@@ -13,9 +13,11 @@
 use uuid::Uuid;
 
 use super::connection::Statement;
+use contactd_api::EventType;
+
 use super::model::{
-    EmailTable, FieldDefinition, ListPosition, NewApiKey, NewFieldDefinition, NewSession,
-    StoredEmail, UniqueMember,
+    Actor, EmailTable, EventPosition, FieldDefinition, ListPosition, NewApiKey, NewFieldDefinition,
+    NewSession, StoredEmail, UniqueMember,
 };
 use super::rows::options_json;
 use crate::domain::contact::{ContactMembers, FieldWrite};
@@ -40,6 +42,12 @@ macro_rules! contact_values_join {
 macro_rules! key_columns {
     () => {
         "id, company_id, name, prefix, created_at, last_used_at, revoked_at"
+    };
+}
+
+macro_rules! event_columns {
+    () => {
+        "position, tx, id, type, occurred_at, actor_type, actor_id, data"
     };
 }
 
@@ -419,10 +427,14 @@ pub fn update_field(field: &FieldDefinition) -> Statement {
         .arg(options)
 }
 
+/// Deletes a definition (and by cascade every value of it), returning it as it was.
 pub fn delete_field(company_id: Uuid, key: &FieldKey) -> Statement {
-    Statement::new("DELETE FROM custom_fields WHERE company_id = $1 AND key = $2")
-        .arg(company_id)
-        .arg(key.as_str())
+    Statement::new(concat!(
+        "DELETE FROM custom_fields WHERE company_id = $1 AND key = $2 RETURNING ",
+        field_columns!()
+    ))
+    .arg(company_id)
+    .arg(key.as_str())
 }
 
 pub fn count_field_values(company_id: Uuid, key: &FieldKey) -> Statement {
@@ -619,4 +631,94 @@ pub fn rewrite_email(
         .arg(now),
         EmailTable::Users => statement("UPDATE users SET email = $3 WHERE id = $1 AND email = $2"),
     }
+}
+
+/// Records an event in the transaction of its change; `tx` is the table's default, the
+/// transaction's id on PostgreSQL (`migrations/postgres/0005_events.sql`).
+pub fn insert_event(
+    id: Uuid,
+    company_id: Uuid,
+    event_type: EventType,
+    contact_id: Option<Uuid>,
+    occurred_at: i64,
+    actor: &Actor,
+    data: String,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO events \
+         (id, company_id, type, contact_id, occurred_at, actor_type, actor_id, data) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .arg(id)
+    .arg(company_id)
+    .arg(event_type.as_str())
+    .arg(contact_id)
+    .arg(occurred_at)
+    .arg(actor.kind())
+    .arg(actor.id())
+    .arg(data)
+}
+
+/// A page of a company's feed after `after`, in feed order: only listable events, which no
+/// open transaction can precede any more.
+pub fn list_events(company_id: Uuid, after: EventPosition, limit: u32) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM listable_events WHERE company_id = $1 AND (tx, position) > ($2, $3) \
+         ORDER BY tx, position LIMIT $4"
+    ))
+    .arg(company_id)
+    .arg(after.tx)
+    .arg(after.position)
+    .arg(limit)
+}
+
+/// A page of one contact's events, newest first, before the event at `before`.
+pub fn contact_history(company_id: Uuid, contact_id: Uuid, before: i64, limit: u32) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events WHERE company_id = $1 AND contact_id = $2 AND position < $3 \
+         ORDER BY position DESC LIMIT $4"
+    ))
+    .arg(company_id)
+    .arg(contact_id)
+    .arg(before)
+    .arg(limit)
+}
+
+/// How far retention has deleted a company's feed: `tx`, `position`.
+pub fn event_horizon(company_id: Uuid) -> Statement {
+    Statement::new("SELECT tx, position FROM event_horizons WHERE company_id = $1").arg(company_id)
+}
+
+/// The oldest listable events of a company, in feed order, with their times, for
+/// retention to pick what it deletes.
+pub fn oldest_events(company_id: Uuid, limit: u32) -> Statement {
+    Statement::new(
+        "SELECT tx, position, occurred_at FROM listable_events WHERE company_id = $1 \
+         ORDER BY tx, position LIMIT $2",
+    )
+    .arg(company_id)
+    .arg(limit)
+}
+
+/// Deletes a company's feed up to and including `through`.
+pub fn delete_events_through(company_id: Uuid, through: EventPosition) -> Statement {
+    Statement::new("DELETE FROM events WHERE company_id = $1 AND (tx, position) <= ($2, $3)")
+        .arg(company_id)
+        .arg(through.tx)
+        .arg(through.position)
+}
+
+/// Records that a company's feed is deleted up to and including `through`.
+pub fn set_event_horizon(company_id: Uuid, through: EventPosition) -> Statement {
+    Statement::new(
+        "INSERT INTO event_horizons (company_id, tx, position) VALUES ($1, $2, $3) \
+         ON CONFLICT (company_id) DO UPDATE SET tx = excluded.tx, position = excluded.position",
+    )
+    .arg(company_id)
+    .arg(through.tx)
+    .arg(through.position)
 }

@@ -548,3 +548,172 @@ async fn a_list_walk_across_both_processes_survives_writes_through_the_other() {
         "anything else listed was created during the walk: {others:?}"
     );
 }
+
+/// One acknowledged change, as the feed must show it: its type, its contact, and the
+/// first name the change left it with.
+type Change = (String, Uuid, Option<String>);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "CONTACTD_TEST_POSTGRES_URL is not set: PostgreSQL tests are skipped"
+)]
+async fn a_reader_of_the_feed_sees_every_committed_change_of_both_processes_exactly_once() {
+    const WRITERS: usize = 12;
+    const ROUNDS: usize = 15;
+    const HOT: usize = 3;
+    let servers = TwoServers::start().await;
+    let hot = servers.create_contacts("hot", HOT).await;
+    let hot_ids: Vec<Uuid> = hot.iter().map(|contact| contact.id).collect();
+
+    // Writers on both processes: creates, updates of a few contacts they all contend for
+    // (row locks queue them, so positions are taken out of commit order), and creates
+    // refused as duplicates, which must leave nothing.
+    let writers: Vec<JoinHandle<Vec<Change>>> = (0..WRITERS)
+        .map(|writer| {
+            let client = servers.by_turn(writer);
+            let hot_ids = hot_ids.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for round in 0..ROUNDS {
+                    let name = format!("w{writer}-r{round}");
+                    let created = client
+                        .create_contact(&CreateContact {
+                            ext_id: Some(name.clone()),
+                            first_name: Some(name.clone()),
+                            ..CreateContact::default()
+                        })
+                        .await
+                        .expect("created");
+                    acknowledged.push((
+                        "contact.created".to_owned(),
+                        created.id,
+                        Some(name.clone()),
+                    ));
+                    let target = hot_ids[(writer + round) % HOT];
+                    let updated = client
+                        .update_contact(&UpdateContact {
+                            id: Some(target.to_string()),
+                            first_name: Some(Some(name.clone())),
+                            ..UpdateContact::default()
+                        })
+                        .await
+                        .expect("updated");
+                    acknowledged.push((
+                        "contact.updated".to_owned(),
+                        updated.id,
+                        Some(name.clone()),
+                    ));
+                    let refused = client
+                        .create_contact(&CreateContact {
+                            ext_id: Some(name),
+                            ..CreateContact::default()
+                        })
+                        .await;
+                    assert_eq!(api_error(refused).code.as_deref(), Some("duplicate_ext_id"));
+                }
+                acknowledged
+            })
+        })
+        .collect();
+
+    // The reader follows the feed through both processes in turn while the writes run,
+    // and goes on until it has seen as many events as were acknowledged.
+    let reader = {
+        let clients = [servers.a.clone(), servers.b.clone()];
+        let expected = HOT + WRITERS * ROUNDS * 2;
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            for turn in 0.. {
+                let page = clients[turn % 2]
+                    .list_events(after.as_deref(), Some(50), &[])
+                    .await
+                    .expect("a page");
+                if page.data.events.is_empty() {
+                    if seen.len() >= expected {
+                        return seen;
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the feed stopped at {} of {expected} events",
+                        seen.len()
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                seen.extend(page.data.events);
+                after = page.next_cursor;
+            }
+            unreachable!()
+        })
+    };
+
+    let mut acknowledged: Vec<Change> = hot
+        .iter()
+        .map(|contact| ("contact.created".to_owned(), contact.id, None))
+        .collect();
+    acknowledged.extend(joined(writers).await.into_iter().flatten());
+    let seen = reader.await.expect("the reader");
+
+    let ids: HashSet<&str> = seen.iter().map(|event| event.id.as_str()).collect();
+    assert_eq!(ids.len(), seen.len(), "an event was listed twice");
+    let mut listed: Vec<Change> = seen
+        .iter()
+        .map(|event| {
+            let contact = event.data.contact.as_ref().expect("a contact event");
+            (
+                event.event_type.as_str().to_owned(),
+                contact.id,
+                contact.first_name.clone(),
+            )
+        })
+        .collect();
+    listed.sort();
+    acknowledged.sort();
+    assert_eq!(
+        listed, acknowledged,
+        "the feed holds exactly the acknowledged changes"
+    );
+
+    // A contact's history lists its events as their changes committed: each update's
+    // "before" is what the change before it left.
+    for id in &hot_ids {
+        let mut history = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = servers
+                .a
+                .contact_history(&id.to_string(), Some(100), cursor.as_deref())
+                .await
+                .expect("a history page");
+            history.extend(page.data.events);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        history.reverse();
+        assert_eq!(history.len(), 1 + WRITERS * ROUNDS / HOT);
+        let mut first_name = None;
+        for event in &history {
+            if let Some(change) = event
+                .data
+                .changes
+                .as_ref()
+                .and_then(|changes| changes.get("first_name"))
+            {
+                assert_eq!(
+                    change.before,
+                    json!(first_name),
+                    "{id}: out of commit order"
+                );
+            }
+            first_name = event
+                .data
+                .contact
+                .as_ref()
+                .and_then(|contact| contact.first_name.clone());
+        }
+    }
+}

@@ -17,8 +17,9 @@ use super::form::{FormInput, InputKind, Problem, changed, filled, member, refuse
 use super::nav::{Nav, Notice, NoticeQuery, Section};
 use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
 use crate::contacts::{
-    self, ContactChanges, ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput, cursor,
+    self, ContactChanges, ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput,
 };
+use crate::cursor;
 use crate::domain::{ContactIdentifier, FieldInput};
 use crate::failure::Field;
 use crate::http::AppState;
@@ -400,7 +401,7 @@ pub async fn create_contact(
         last_name: filled(&form, "last_name"),
         custom_fields: field_values(&definitions, &form),
     };
-    match contacts::create(&state.directory, company_id, input).await {
+    match contacts::create(&state.directory, company_id, &user.caller.actor, input).await {
         Ok(created) => Ok(Notice::ContactCreated.redirect(&contact_url(created.id))),
         Err(failure) => {
             let mut inputs = contact_inputs(
@@ -504,7 +505,15 @@ pub async fn update_contact(
         remove,
     };
     let identifier = ContactIdentifier::Id(contact.id);
-    match contacts::update(&state.directory, company_id, &identifier, changes).await {
+    match contacts::update(
+        &state.directory,
+        company_id,
+        &user.caller.actor,
+        &identifier,
+        changes,
+    )
+    .await
+    {
         Ok(updated) => Ok(Notice::ContactSaved.redirect(&contact_url(updated.id))),
         Err(failure) => {
             // Shown again as sent: each input keeps what it showed when first loaded, so
@@ -563,6 +572,7 @@ pub async fn delete_contact(
     contacts::delete(
         &state.directory,
         user.caller.company_id,
+        &user.caller.actor,
         &ContactIdentifier::Id(id),
     )
     .await?;

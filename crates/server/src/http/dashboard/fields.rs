@@ -135,7 +135,13 @@ pub async fn create_field(
                 field_type,
                 options: filled(&form, "options").map(|text| lines(&text)),
             };
-            custom_fields::create(&state.directory, user.caller.company_id, input).await
+            custom_fields::create(
+                &state.directory,
+                user.caller.company_id,
+                &user.caller.actor,
+                input,
+            )
+            .await
         }
         None => Err(Failure::Invalid {
             code: "invalid_type",
@@ -263,7 +269,15 @@ pub async fn update_field(
         options: (!new_options.is_empty()).then_some(OptionsInput::Add(new_options)),
     };
     let company_id = user.caller.company_id;
-    match custom_fields::update(&state.directory, company_id, &field.key, change).await {
+    match custom_fields::update(
+        &state.directory,
+        company_id,
+        &user.caller.actor,
+        &field.key,
+        change,
+    )
+    .await
+    {
         Ok(updated) => Ok(Notice::FieldSaved.redirect(&field_url(&updated.key))),
         Err(failure) => {
             let shown_name = shown_in(&form, "display_name").unwrap_or(&field.display_name);
@@ -328,6 +342,12 @@ pub async fn delete_field(
     Path(key): Path<String>,
 ) -> Result<Response, PageError> {
     let key = FieldKey::parse(&key).map_err(|_| PageError::NotFound)?;
-    custom_fields::delete(&state.directory, user.caller.company_id, &key).await?;
+    custom_fields::delete(
+        &state.directory,
+        user.caller.company_id,
+        &user.caller.actor,
+        &key,
+    )
+    .await?;
     Ok(Notice::FieldDeleted.redirect(LIST))
 }

@@ -58,6 +58,7 @@ impl IntoResponse for PageError {
                     Failure::Invalid { message, .. } => (400, message),
                     Failure::Conflict { message, .. } => (409, message),
                     Failure::NotFound { message, .. } => (404, message),
+                    Failure::Gone { message, .. } => (410, message),
                     Failure::Store(error) if error.is_unavailable() => (
                         503,
                         "the database is unavailable; try again shortly".to_owned(),

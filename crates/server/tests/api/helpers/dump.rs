@@ -18,6 +18,20 @@ impl TestDatabase {
         }
     }
 
+    /// [`TestDatabase::dump`] without the change events, which record every change, also
+    /// one undone by a later change: for a test that checks the data came back to where it
+    /// was.
+    pub async fn dump_of_data(&self) -> String {
+        self.dump()
+            .await
+            .split_inclusive("\n## ")
+            .filter(|section| {
+                let table = section.trim_start_matches("## ").split('\n').next();
+                !matches!(table, Some("events" | "event_horizons" | "sqlite_sequence"))
+            })
+            .collect()
+    }
+
     async fn dump_sqlite(&self) -> String {
         let mut conn = sqlx::SqliteConnection::connect(&self.url)
             .await

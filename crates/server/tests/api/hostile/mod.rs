@@ -87,6 +87,21 @@ impl Snapshot {
         Self(app.dump().await)
     }
 
+    /// The data of the database now, change events left out: what a test compares after
+    /// requests that changed the data and changed it back.
+    async fn take_data(app: &TestApp) -> Self {
+        Self(app.database.dump_of_data().await)
+    }
+
+    async fn assert_data_unchanged(&self, app: &TestApp, after: &str) {
+        let now = app.database.dump_of_data().await;
+        assert!(
+            self.0 == now,
+            "the data changed after {after}:\n--- before\n{}\n--- after\n{now}",
+            self.0
+        );
+    }
+
     async fn assert_unchanged(&self, app: &TestApp, after: &str) {
         let now = app.dump().await;
         assert!(

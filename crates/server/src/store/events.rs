@@ -1,0 +1,269 @@
+//! Change events (docs/reference.md#13-change-events-history-and-webhooks): what a write
+//! records of its change, in its own transaction, and how a recorded event is read back.
+//!
+//! An event keeps the contact before and after the change (or the definition) in the
+//! store's own JSON, with values in their stored text form: the wire's shapes, and the
+//! `changes` between before and after, are made when an event is shown (`wire.rs`), so
+//! that an event written today reads as the API shows contacts tomorrow.
+
+use chrono::{DateTime, Utc};
+use contactd_api::{EventType, FieldType};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::connection::{Connection, Row};
+use super::model::{
+    Actor, Contact, ContactFieldValue, Event, EventData, EventPosition, FieldDefinition,
+};
+use super::rows::{now_ms, timestamp};
+use super::sql;
+use crate::domain::contact::ContactMembers;
+use crate::domain::{FieldKey, FieldValue};
+
+/// Records a contact's change: `before` is `None` for a creation, `after` for a deletion.
+pub async fn record_contact_change(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    actor: &Actor,
+    before: Option<&Contact>,
+    after: Option<&Contact>,
+) -> Result<(), StoreError> {
+    let (event_type, contact) = match (before, after) {
+        (None, Some(after)) => (EventType::ContactCreated, after),
+        (Some(before), None) => (EventType::ContactDeleted, before),
+        (Some(_), Some(after)) => (EventType::ContactUpdated, after),
+        (None, None) => return Err(StoreError::Internal("an event of no contact".to_owned())),
+    };
+    let data = StoredContactChange {
+        before: before.map(ContactSnapshot::of),
+        after: after.map(ContactSnapshot::of),
+    };
+    record(conn, company_id, actor, event_type, Some(contact.id), &data).await
+}
+
+/// Records a change of a definition: the definition after it, or as it was when deleted.
+pub async fn record_field_change(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    actor: &Actor,
+    event_type: EventType,
+    field: &FieldDefinition,
+) -> Result<(), StoreError> {
+    let data = StoredFieldChange {
+        field: FieldSnapshot::of(field),
+    };
+    record(conn, company_id, actor, event_type, None, &data).await
+}
+
+async fn record(
+    conn: &mut dyn Connection,
+    company_id: Uuid,
+    actor: &Actor,
+    event_type: EventType,
+    contact_id: Option<Uuid>,
+    data: &impl Serialize,
+) -> Result<(), StoreError> {
+    let data =
+        serde_json::to_string(data).map_err(|error| StoreError::Internal(error.to_string()))?;
+    let insert = sql::insert_event(
+        Uuid::now_v7(),
+        company_id,
+        event_type,
+        contact_id,
+        now_ms(),
+        actor,
+        data,
+    );
+    conn.execute(&insert).await?;
+    Ok(())
+}
+
+/// Decodes an event of `sql::event_columns`.
+pub fn event(row: &dyn Row) -> Result<Event, StoreError> {
+    let name = row.text(3)?;
+    let event_type = EventType::from_name(&name)
+        .ok_or_else(|| StoreError::unreadable(format!("unknown event type {name:?}")))?;
+    let data = row.text(7)?;
+    let data = match event_type {
+        EventType::ContactCreated | EventType::ContactUpdated | EventType::ContactDeleted => {
+            let change: StoredContactChange =
+                serde_json::from_str(&data).map_err(StoreError::unreadable)?;
+            EventData::Contact {
+                before: change
+                    .before
+                    .map(ContactSnapshot::into_contact)
+                    .transpose()?
+                    .map(Box::new),
+                after: change
+                    .after
+                    .map(ContactSnapshot::into_contact)
+                    .transpose()?
+                    .map(Box::new),
+            }
+        }
+        EventType::CustomFieldCreated
+        | EventType::CustomFieldUpdated
+        | EventType::CustomFieldDeleted => {
+            let change: StoredFieldChange =
+                serde_json::from_str(&data).map_err(StoreError::unreadable)?;
+            EventData::Field(change.field.into_definition()?)
+        }
+    };
+    Ok(Event {
+        at: EventPosition {
+            position: row.integer(0)?,
+            tx: row.integer(1)?,
+        },
+        id: row.uuid(2)?,
+        event_type,
+        occurred_at: timestamp(row.integer(4)?),
+        actor: Actor::from_stored(&row.text(5)?, row.text(6)?)?,
+        data,
+    })
+}
+
+/// Decodes a feed position: `tx`, `position`.
+pub fn position(row: &dyn Row) -> Result<EventPosition, StoreError> {
+    Ok(EventPosition {
+        tx: row.integer(0)?,
+        position: row.integer(1)?,
+    })
+}
+
+/// Decodes a feed position and the time of its event: `tx`, `position`, `occurred_at`.
+pub fn dated_position(row: &dyn Row) -> Result<(EventPosition, i64), StoreError> {
+    Ok((position(row)?, row.integer(2)?))
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredContactChange {
+    before: Option<ContactSnapshot>,
+    after: Option<ContactSnapshot>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredFieldChange {
+    field: FieldSnapshot,
+}
+
+/// A contact as an event keeps it; times in stored milliseconds.
+#[derive(Serialize, Deserialize)]
+struct ContactSnapshot {
+    id: Uuid,
+    email: Option<String>,
+    phone_number: Option<String>,
+    ext_id: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    custom_fields: Vec<ValueSnapshot>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ValueSnapshot {
+    field_id: Uuid,
+    key: String,
+    display_name: String,
+    field_type: FieldType,
+    /// The stored text form (`FieldValue::to_storage`).
+    value: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FieldSnapshot {
+    id: Uuid,
+    key: String,
+    display_name: String,
+    field_type: FieldType,
+    options: Vec<String>,
+    created_at: i64,
+}
+
+impl ContactSnapshot {
+    fn of(contact: &Contact) -> Self {
+        let members = contact.members.clone();
+        Self {
+            id: contact.id,
+            email: members.email,
+            phone_number: members.phone_number,
+            ext_id: members.ext_id,
+            first_name: members.first_name,
+            last_name: members.last_name,
+            custom_fields: contact
+                .custom_fields
+                .iter()
+                .map(|value| ValueSnapshot {
+                    field_id: value.field_id,
+                    key: value.key.clone(),
+                    display_name: value.display_name.clone(),
+                    field_type: value.field_type,
+                    value: value.value.to_storage(),
+                })
+                .collect(),
+            created_at: contact.created_at.timestamp_millis(),
+            updated_at: contact.updated_at.timestamp_millis(),
+        }
+    }
+
+    fn into_contact(self) -> Result<Contact, StoreError> {
+        let custom_fields = self
+            .custom_fields
+            .into_iter()
+            .map(|value| {
+                Ok(ContactFieldValue {
+                    value: FieldValue::from_storage(value.field_type, &value.value)?,
+                    field_id: value.field_id,
+                    key: value.key,
+                    display_name: value.display_name,
+                    field_type: value.field_type,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Contact {
+            id: self.id,
+            members: ContactMembers {
+                email: self.email,
+                phone_number: self.phone_number,
+                ext_id: self.ext_id,
+                first_name: self.first_name,
+                last_name: self.last_name,
+            },
+            custom_fields,
+            created_at: timestamp(self.created_at),
+            updated_at: timestamp(self.updated_at),
+        })
+    }
+}
+
+impl FieldSnapshot {
+    fn of(field: &FieldDefinition) -> Self {
+        Self {
+            id: field.id,
+            key: field.key.as_str().to_owned(),
+            display_name: field.display_name.clone(),
+            field_type: field.field_type,
+            options: field.options.clone(),
+            created_at: field.created_at.timestamp_millis(),
+        }
+    }
+
+    fn into_definition(self) -> Result<FieldDefinition, StoreError> {
+        Ok(FieldDefinition {
+            id: self.id,
+            key: FieldKey::parse(&self.key)?,
+            display_name: self.display_name,
+            field_type: self.field_type,
+            options: self.options,
+            created_at: timestamp(self.created_at),
+        })
+    }
+}
+
+/// The oldest moment retention keeps, `retention` before now.
+pub fn retention_cutoff(retention: std::time::Duration) -> i64 {
+    let now: DateTime<Utc> = Utc::now();
+    now.timestamp_millis()
+        .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+}

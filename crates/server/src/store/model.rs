@@ -119,7 +119,7 @@ pub struct SessionUser {
 
 /// Who made a change, as its event records it
 /// (docs/reference.md#13-change-events-history-and-webhooks).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Actor {
     ApiKey(Uuid),
     User(Uuid),

@@ -390,6 +390,13 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
     browser.click("main form button[type=submit]").await;
     assert_eq!(browser.path().await, contact_path);
     assert!(browser.page_text().await.contains("+442079460958"));
+    // Its history says who did what, newest first.
+    let history = browser.text("main table").await;
+    let change = history.find("phone_number: +14155552671 → +442079460958");
+    let created = history.find("Created");
+    assert!(change.is_some() && change < created, "{history}");
+    assert!(history.contains(&email), "{history}");
+    browser.shot("08b-contact-history").await;
 
     // Found by its phone number written another way, and by part of its name.
     for query in ["+44 (20) 7946-0958", "lovelace"] {

@@ -694,3 +694,37 @@ async fn pages_carry_protective_headers_and_assets_need_no_login() {
     root.assert_status(303);
     assert_eq!(location(&root), "/dashboard");
 }
+
+async fn a_contacts_page_shows_who_changed_what_newest_first() {
+    let app = app_with_user().await;
+    app.given_field("plan", "select", Some(&["free", "pro"]))
+        .await;
+    let ada = app
+        .given_contact(
+            json!({"ext_id": "ada", "custom_fields": [{"key": "plan", "value": "free"}]}),
+        )
+        .await;
+    app.patch_contact(json!({"id": "alt:ext_id:ada", "first_name": "Ada", "custom_fields": {"set": [{"key": "plan", "value": "pro"}]}}))
+        .await
+        .assert_status(200);
+    let user = app.log_in(EMAIL, PASSWORD).await;
+
+    let page = user
+        .get(&format!(
+            "/dashboard/contacts/{}",
+            ada["id"].as_str().expect("an id")
+        ))
+        .await;
+
+    page.assert_status(200);
+    let text = unescape_html(&page.text);
+    let key = &app.store.list_api_keys(app.company_id).await.expect("keys")[0];
+    let who = format!("API key {}…", key.prefix);
+    let updated = text
+        .find("plan: free → pro<br>first_name: none → Ada")
+        .expect("the update, a line per change");
+    let created = text.rfind("Created").expect("the creation");
+    assert!(updated < created, "newest first: {text}");
+    assert_eq!(text.matches(&who).count(), 2, "{text}");
+}
+contract_test!(a_contacts_page_shows_who_changed_what_newest_first);

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::extract::{FormBody, PageQuery};
 use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
+use super::history::{ShownHistory, recent_changes};
 use super::nav::{Nav, Notice, NoticeQuery, Section};
 use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
 use crate::contacts::{
@@ -171,6 +172,7 @@ struct ContactPage {
     custom_fields: Vec<Shown>,
     created_at: String,
     updated_at: String,
+    history: ShownHistory,
 }
 
 /// The contact a path names (its UUID), in the user's company; 404 for any other.
@@ -227,6 +229,7 @@ pub async fn show_contact(
             .collect(),
         created_at: show_time(&contact.created_at),
         updated_at: show_time(&contact.updated_at),
+        history: recent_changes(&state, &user, contact.id).await?,
     };
     Ok(render(&page))
 }

@@ -13,6 +13,7 @@ mod contacts;
 mod extract;
 mod fields;
 mod form;
+mod history;
 mod keys;
 mod nav;
 mod page;

@@ -159,8 +159,9 @@ impl Actor {
     }
 }
 
-/// Where an event stands in its company's feed, which is ordered by `tx` then `position`
-/// (`migrations/postgres/0005_events.sql` says why both).
+/// Where an event stands in its company's feed, which is ordered by `tx` (a transaction
+/// bound on PostgreSQL, 0 on SQLite) then `position`; `migrations/postgres/0005_events.sql`
+/// says why both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct EventPosition {
     pub tx: i64,

@@ -633,8 +633,8 @@ pub fn rewrite_email(
     }
 }
 
-/// Records an event in the transaction of its change; `tx` is the table's default, the
-/// transaction's id on PostgreSQL (`migrations/postgres/0005_events.sql`).
+/// Records an event in the transaction of its change; `tx` is the table's default, a
+/// transaction bound on PostgreSQL (`migrations/postgres/0005_events.sql`).
 pub fn insert_event(
     id: Uuid,
     company_id: Uuid,

@@ -676,6 +676,37 @@ async fn a_reader_of_the_feed_sees_every_committed_change_of_both_processes_exac
         "the feed holds exactly the acknowledged changes"
     );
 
+    // Each contact's events follow one another in the feed as their changes committed:
+    // each update's "before" is what the contact's previous event left.
+    for id in &hot_ids {
+        let mut first_name = None;
+        for event in seen.iter().filter(|event| {
+            event
+                .data
+                .contact
+                .as_ref()
+                .is_some_and(|contact| contact.id == *id)
+        }) {
+            if let Some(change) = event
+                .data
+                .changes
+                .as_ref()
+                .and_then(|changes| changes.get("first_name"))
+            {
+                assert_eq!(
+                    change.before,
+                    json!(first_name),
+                    "{id}: out of commit order in the feed"
+                );
+            }
+            first_name = event
+                .data
+                .contact
+                .as_ref()
+                .and_then(|contact| contact.first_name.clone());
+        }
+    }
+
     // A contact's history lists its events as their changes committed: each update's
     // "before" is what the change before it left.
     for id in &hot_ids {

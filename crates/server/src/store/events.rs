@@ -1,10 +1,13 @@
 //! Change events (docs/reference.md#13-change-events-history-and-webhooks): what a write
 //! records of its change, in its own transaction, and how a recorded event is read back.
 //!
-//! An event keeps the contact before and after the change (or the definition) in the
-//! store's own JSON, with values in their stored text form: the wire's shapes, and the
-//! `changes` between before and after, are made when an event is shown (`wire.rs`), so
-//! that an event written today reads as the API shows contacts tomorrow.
+//! An event keeps the contact after the change and what it held before of what changed
+//! (or the definition) in the store's own JSON, with values in their stored text form: the
+//! wire's shapes, and the `changes` between before and after, are made when an event is
+//! shown (`wire.rs`), so that an event written today reads as the API shows contacts
+//! tomorrow.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use contactd_api::{EventType, FieldType};
@@ -36,8 +39,10 @@ pub async fn record_contact_change(
         (None, None) => return Err(StoreError::Internal("an event of no contact".to_owned())),
     };
     let data = StoredContactChange {
-        before: before.map(ContactSnapshot::of),
-        after: after.map(ContactSnapshot::of),
+        contact: ContactSnapshot::of(contact),
+        before: before.zip(after).map(|(before, after)| {
+            ChangedValues::between(&ContactSnapshot::of(before), &ContactSnapshot::of(after))
+        }),
     };
     record(conn, company_id, actor, event_type, Some(contact.id), &data).await
 }
@@ -89,17 +94,22 @@ pub fn event(row: &dyn Row) -> Result<Event, StoreError> {
         EventType::ContactCreated | EventType::ContactUpdated | EventType::ContactDeleted => {
             let change: StoredContactChange =
                 serde_json::from_str(&data).map_err(StoreError::unreadable)?;
+            let (before, after) = match (event_type, change.before) {
+                (EventType::ContactCreated, _) => (None, Some(change.contact)),
+                (EventType::ContactDeleted, _) => (Some(change.contact), None),
+                (_, changed) => {
+                    let before = changed.unwrap_or_default().applied_to(&change.contact)?;
+                    (Some(before), Some(change.contact))
+                }
+            };
+            let decode = |snapshot: Option<ContactSnapshot>| {
+                snapshot
+                    .map(|snapshot| snapshot.into_contact().map(Box::new))
+                    .transpose()
+            };
             EventData::Contact {
-                before: change
-                    .before
-                    .map(ContactSnapshot::into_contact)
-                    .transpose()?
-                    .map(Box::new),
-                after: change
-                    .after
-                    .map(ContactSnapshot::into_contact)
-                    .transpose()?
-                    .map(Box::new),
+                before: decode(before)?,
+                after: decode(after)?,
             }
         }
         EventType::CustomFieldCreated
@@ -136,10 +146,74 @@ pub fn dated_position(row: &dyn Row) -> Result<(EventPosition, i64), StoreError>
     Ok((position(row)?, row.integer(2)?))
 }
 
+/// A contact event as stored: the contact after the change (as it was, for a deletion)
+/// and, for an update, only what it held before of what changed, which about halves an
+/// update's bytes against keeping the contact twice.
 #[derive(Serialize, Deserialize)]
 struct StoredContactChange {
-    before: Option<ContactSnapshot>,
-    after: Option<ContactSnapshot>,
+    contact: ContactSnapshot,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    before: Option<ChangedValues>,
+}
+
+/// What an update changed, as it was before: members by name and custom field values by
+/// key, `None` for "had no value".
+#[derive(Serialize, Deserialize, Default)]
+struct ChangedValues {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    members: BTreeMap<String, Option<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    custom_fields: BTreeMap<String, Option<ValueSnapshot>>,
+    updated_at: i64,
+}
+
+impl ChangedValues {
+    fn between(before: &ContactSnapshot, after: &ContactSnapshot) -> Self {
+        let members = before
+            .members()
+            .into_iter()
+            .zip(after.members())
+            .filter(|((_, before), (_, after))| before != after)
+            .map(|((name, before), _)| (name.to_owned(), before.clone()))
+            .collect();
+        let by_key = |contact: &ContactSnapshot| -> BTreeMap<String, ValueSnapshot> {
+            let values = contact.custom_fields.iter();
+            values
+                .map(|value| (value.key.clone(), value.clone()))
+                .collect()
+        };
+        let (before_values, after_values) = (by_key(before), by_key(after));
+        let keys: BTreeSet<&String> = before_values.keys().chain(after_values.keys()).collect();
+        let custom_fields = keys
+            .into_iter()
+            .filter(|key| before_values.get(*key) != after_values.get(*key))
+            .map(|key| (key.clone(), before_values.get(key).cloned()))
+            .collect();
+        Self {
+            members,
+            custom_fields,
+            updated_at: before.updated_at,
+        }
+    }
+
+    /// The contact before the update, from the contact after it.
+    fn applied_to(self, after: &ContactSnapshot) -> Result<ContactSnapshot, StoreError> {
+        let mut before = after.clone();
+        for (name, value) in self.members {
+            *before.member_mut(&name).ok_or_else(|| {
+                StoreError::unreadable(format!("an event names an unknown member {name:?}"))
+            })? = value;
+        }
+        before
+            .custom_fields
+            .retain(|value| !self.custom_fields.contains_key(&value.key));
+        before
+            .custom_fields
+            .extend(self.custom_fields.into_values().flatten());
+        before.custom_fields.sort_by(|a, b| a.key.cmp(&b.key));
+        before.updated_at = self.updated_at;
+        Ok(before)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -148,7 +222,7 @@ struct StoredFieldChange {
 }
 
 /// A contact as an event keeps it; times in stored milliseconds.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ContactSnapshot {
     id: Uuid,
     email: Option<String>,
@@ -161,7 +235,7 @@ struct ContactSnapshot {
     updated_at: i64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 struct ValueSnapshot {
     field_id: Uuid,
     key: String,
@@ -182,6 +256,28 @@ struct FieldSnapshot {
 }
 
 impl ContactSnapshot {
+    /// The members by name, in the contact object's order.
+    fn members(&self) -> [(&'static str, &Option<String>); 5] {
+        [
+            ("email", &self.email),
+            ("phone_number", &self.phone_number),
+            ("ext_id", &self.ext_id),
+            ("first_name", &self.first_name),
+            ("last_name", &self.last_name),
+        ]
+    }
+
+    fn member_mut(&mut self, name: &str) -> Option<&mut Option<String>> {
+        match name {
+            "email" => Some(&mut self.email),
+            "phone_number" => Some(&mut self.phone_number),
+            "ext_id" => Some(&mut self.ext_id),
+            "first_name" => Some(&mut self.first_name),
+            "last_name" => Some(&mut self.last_name),
+            _ => None,
+        }
+    }
+
     fn of(contact: &Contact) -> Self {
         let members = contact.members.clone();
         Self {
@@ -266,4 +362,68 @@ pub fn retention_cutoff(retention: std::time::Duration) -> i64 {
     let now: DateTime<Utc> = Utc::now();
     now.timestamp_millis()
         .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(key: &str, value: &str) -> ValueSnapshot {
+        ValueSnapshot {
+            field_id: Uuid::nil(),
+            key: key.to_owned(),
+            display_name: key.to_owned(),
+            field_type: FieldType::Text,
+            value: value.to_owned(),
+        }
+    }
+
+    fn contact(
+        first_name: Option<&str>,
+        email: Option<&str>,
+        values: Vec<ValueSnapshot>,
+    ) -> ContactSnapshot {
+        ContactSnapshot {
+            id: Uuid::nil(),
+            email: email.map(str::to_owned),
+            phone_number: None,
+            ext_id: Some("crm-1".to_owned()),
+            first_name: first_name.map(str::to_owned),
+            last_name: None,
+            custom_fields: values,
+            created_at: 1,
+            updated_at: 2,
+        }
+    }
+
+    #[test]
+    fn an_update_keeps_only_what_changed_and_gives_the_contact_before_it_back() {
+        let before = contact(Some("Ada"), None, vec![value("a", "1"), value("c", "3")]);
+        let mut after = contact(
+            None,
+            Some("ada@example.com"),
+            vec![value("b", "2"), value("c", "4")],
+        );
+        after.updated_at = 3;
+
+        let changed = ChangedValues::between(&before, &after);
+
+        assert_eq!(
+            changed.members,
+            BTreeMap::from([
+                ("email".to_owned(), None),
+                ("first_name".to_owned(), Some("Ada".to_owned())),
+            ])
+        );
+        assert_eq!(
+            changed.custom_fields.len(),
+            3,
+            "a removed, b added, c changed"
+        );
+        let rebuilt = changed.applied_to(&after).expect("rebuilt");
+        assert_eq!(
+            serde_json::to_value(&rebuilt).expect("json"),
+            serde_json::to_value(&before).expect("json")
+        );
+    }
 }

@@ -9,7 +9,9 @@ use anyhow::{Context, bail};
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, QueryBuilder, SqliteConnection};
+use sqlx::{
+    ConnectOptions, Connection, Executor, PgConnection, Postgres, QueryBuilder, SqliteConnection,
+};
 use tempfile::TempDir;
 use url::Url;
 use uuid::Uuid;
@@ -85,6 +87,46 @@ impl FreshDatabase {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT))
+    }
+
+    /// Makes the database drop every change event the server writes (`discard`), or keep
+    /// them again: a trigger that skips the row, so that one server, on one database, in
+    /// one run, is measured with and without what storing its events costs. The server
+    /// still builds each event; only the database's work for it (the row, its indexes,
+    /// its share of the WAL) is left out.
+    pub async fn discard_events(&self, discard: bool) -> anyhow::Result<()> {
+        let statements: &[&str] = match (self, discard) {
+            (Self::Sqlite { .. }, true) => &[
+                "CREATE TRIGGER bench_discard_events BEFORE INSERT ON events \
+                 BEGIN SELECT RAISE(IGNORE); END",
+            ],
+            (Self::Sqlite { .. }, false) => &["DROP TRIGGER bench_discard_events"],
+            (Self::Postgres { .. }, true) => &[
+                "CREATE FUNCTION bench_discard_event() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN RETURN NULL; END $$",
+                "CREATE TRIGGER bench_discard_events BEFORE INSERT ON events \
+                 FOR EACH ROW EXECUTE FUNCTION bench_discard_event()",
+            ],
+            (Self::Postgres { .. }, false) => &[
+                "DROP TRIGGER bench_discard_events ON events",
+                "DROP FUNCTION bench_discard_event()",
+            ],
+        };
+        match self {
+            Self::Sqlite { url, .. } => {
+                let mut conn = Self::sqlite_options(url)?.connect().await?;
+                for statement in statements {
+                    conn.execute(*statement).await?;
+                }
+            }
+            Self::Postgres { url } => {
+                let mut conn = PgConnection::connect(url).await?;
+                for statement in statements {
+                    conn.execute(*statement).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Removes the database: the directory of a SQLite file, or the PostgreSQL database

@@ -263,26 +263,27 @@ async fn bench(
     let pacing = options
         .rate
         .map_or(Pacing::Closed, |rate| Pacing::Open { rate });
-    let clock_ticks = clock_ticks();
+    let run = ScenarioRun {
+        server: &server,
+        authorization,
+        contact_ids,
+        concurrency: options.concurrency,
+        clock_ticks: clock_ticks(),
+        timing,
+        pacing,
+    };
     let mut measured = Vec::new();
     report::print_scenario_header();
     for &scenario in &options.scenarios {
-        let workload = Arc::new(Workload {
-            addr: server.addr,
-            authorization: authorization.clone(),
-            contact_ids: Arc::clone(&contact_ids),
-            counter: AtomicU64::new(0),
-        });
-        let workers = (0..options.concurrency)
-            .map(|worker| HttpWorker::new(Arc::clone(&workload), scenario.mix(), worker as u64))
-            .collect();
-        let (outcome, usage) =
-            drive_with_usage(&server, clock_ticks, workers, timing, pacing).await?;
+        let (outcome, usage) = run.drive(scenario).await?;
         report::print_scenario(scenario.name(), &outcome, &usage);
-        measured.push((scenario, outcome));
+        measured.push((scenario.name().to_owned(), outcome));
     }
-    for (scenario, outcome) in &measured {
-        report::print_errors(scenario.name(), outcome);
+    if options.scenarios.contains(&Scenario::Patch) {
+        measured.extend(measure_event_cost(&run, database).await?);
+    }
+    for (name, outcome) in &measured {
+        report::print_errors(name, outcome);
     }
     server.stop().await?;
 
@@ -305,6 +306,68 @@ async fn bench(
     Ok(())
 }
 
+/// What every HTTP scenario of a run is driven with.
+struct ScenarioRun<'a> {
+    server: &'a RunningServer,
+    authorization: HeaderValue,
+    contact_ids: Arc<Vec<Uuid>>,
+    concurrency: usize,
+    clock_ticks: f64,
+    timing: Timing,
+    pacing: Pacing,
+}
+
+impl ScenarioRun<'_> {
+    /// Drives one scenario against the server, measuring it and the server's use.
+    async fn drive(&self, scenario: Scenario) -> anyhow::Result<(Outcome, Usage)> {
+        let workload = Arc::new(Workload {
+            addr: self.server.addr,
+            authorization: self.authorization.clone(),
+            contact_ids: Arc::clone(&self.contact_ids),
+            counter: AtomicU64::new(0),
+        });
+        let workers = (0..self.concurrency)
+            .map(|worker| HttpWorker::new(Arc::clone(&workload), scenario.mix(), worker as u64))
+            .collect();
+        drive_with_usage(
+            self.server,
+            self.clock_ticks,
+            workers,
+            self.timing,
+            self.pacing,
+        )
+        .await
+    }
+}
+
+/// The share of the seed PATCH's throughput that recording its events leaves
+/// (docs/reference.md#13-change-events-history-and-webhooks sets at least 85%): the PATCH
+/// again with the database discarding each event row, then again keeping them, so that the
+/// run without events sits between two with them. Returns the runs, named.
+async fn measure_event_cost(
+    run: &ScenarioRun<'_>,
+    database: &FreshDatabase,
+) -> anyhow::Result<Vec<(String, Outcome)>> {
+    let mut runs = Vec::new();
+    for (name, discard) in [
+        ("patch, events discarded", true),
+        ("patch, events kept", false),
+    ] {
+        database.discard_events(discard).await?;
+        let (outcome, usage) = run.drive(Scenario::Patch).await?;
+        report::print_scenario(name, &outcome, &usage);
+        runs.push((name.to_owned(), outcome));
+    }
+    let without = runs[0].1.per_second();
+    let with = runs[1].1.per_second();
+    println!(
+        "\nThe seed PATCH with its events stored: {with:.0} req/s, {:.0}% of the {without:.0} \
+         req/s of the same PATCH with the database discarding them (target: at least 85%).",
+        100.0 * with / without
+    );
+    Ok(runs)
+}
+
 /// Runs the ceilings of the write scenarios that were measured, and prints each beside
 /// its endpoint.
 async fn measure_ceilings(
@@ -312,7 +375,7 @@ async fn measure_ceilings(
     database: &FreshDatabase,
     seeded: Seeded,
     timing: Timing,
-    measured: &[(Scenario, Outcome)],
+    measured: &[(String, Outcome)],
 ) -> anyhow::Result<()> {
     let transactions: Vec<Transaction> = [
         (Scenario::Patch, Transaction::Patch),
@@ -442,12 +505,12 @@ impl Ceilings<'_> {
     async fn measure(
         &self,
         transactions: &[Transaction],
-        measured: &[(Scenario, Outcome)],
+        measured: &[(String, Outcome)],
     ) -> anyhow::Result<()> {
         let endpoint_rate = |wanted: Scenario| {
             measured
                 .iter()
-                .find(|(scenario, _)| *scenario == wanted)
+                .find(|(name, _)| name == wanted.name())
                 .map(|(_, outcome)| outcome.per_second())
         };
         println!();

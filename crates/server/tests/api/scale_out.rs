@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use contactd_api::{
     Contact, CreateContact, CreateCustomField, CustomFieldChanges, CustomFieldInput, ErrorBody,
-    FieldType, PhoneNumberInput, UpdateContact,
+    Event, FieldType, PhoneNumberInput, UpdateContact,
 };
 use contactd_client::{Client, Error};
 use serde_json::json;
@@ -676,40 +676,17 @@ async fn a_reader_of_the_feed_sees_every_committed_change_of_both_processes_exac
         "the feed holds exactly the acknowledged changes"
     );
 
-    // Each contact's events follow one another in the feed as their changes committed:
-    // each update's "before" is what the contact's previous event left.
+    // Each contact's events follow one another as their changes committed, in the feed and
+    // in its history.
     for id in &hot_ids {
-        let mut first_name = None;
-        for event in seen.iter().filter(|event| {
+        let in_feed = seen.iter().filter(|event| {
             event
                 .data
                 .contact
                 .as_ref()
                 .is_some_and(|contact| contact.id == *id)
-        }) {
-            if let Some(change) = event
-                .data
-                .changes
-                .as_ref()
-                .and_then(|changes| changes.get("first_name"))
-            {
-                assert_eq!(
-                    change.before,
-                    json!(first_name),
-                    "{id}: out of commit order in the feed"
-                );
-            }
-            first_name = event
-                .data
-                .contact
-                .as_ref()
-                .and_then(|contact| contact.first_name.clone());
-        }
-    }
-
-    // A contact's history lists its events as their changes committed: each update's
-    // "before" is what the change before it left.
-    for id in &hot_ids {
+        });
+        assert_in_commit_order(in_feed, &format!("{id} in the feed"));
         let mut history = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -724,27 +701,33 @@ async fn a_reader_of_the_feed_sees_every_committed_change_of_both_processes_exac
                 None => break,
             }
         }
-        history.reverse();
         assert_eq!(history.len(), 1 + WRITERS * ROUNDS / HOT);
-        let mut first_name = None;
-        for event in &history {
-            if let Some(change) = event
-                .data
-                .changes
-                .as_ref()
-                .and_then(|changes| changes.get("first_name"))
-            {
-                assert_eq!(
-                    change.before,
-                    json!(first_name),
-                    "{id}: out of commit order"
-                );
-            }
-            first_name = event
-                .data
-                .contact
-                .as_ref()
-                .and_then(|contact| contact.first_name.clone());
+        assert_in_commit_order(history.iter().rev(), &format!("{id} in its history"));
+    }
+}
+
+/// Checks that one contact's events, oldest first, follow one another as their changes
+/// committed: each update's "before" of `first_name` is what the event before it left.
+#[track_caller]
+fn assert_in_commit_order<'a>(events: impl Iterator<Item = &'a Event>, what: &str) {
+    let mut first_name = None;
+    for event in events {
+        if let Some(change) = event
+            .data
+            .changes
+            .as_ref()
+            .and_then(|changes| changes.get("first_name"))
+        {
+            assert_eq!(
+                change.before,
+                json!(first_name),
+                "{what}: out of commit order"
+            );
         }
+        first_name = event
+            .data
+            .contact
+            .as_ref()
+            .and_then(|contact| contact.first_name.clone());
     }
 }

@@ -748,6 +748,146 @@ pub struct EventListData {
     pub events: Vec<Event>,
 }
 
+/// Body of `POST /api/v1/webhooks` (docs/reference.md#webhooks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where deliveries are POSTed: `http` or `https`, at most 2,048 characters, on a
+    /// public address unless the server runs with `--webhook-allow-private`.
+    pub url: String,
+    /// The types delivered; every type when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<EventType>>,
+    /// At most 500 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Body of `PATCH /api/v1/webhooks/{id}`: the members given are changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// An empty list means every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_types: Option<Vec<EventType>>,
+    /// `true` also resumes an endpoint disabled for failing, from where it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// An empty string removes the description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A webhook endpoint (docs/reference.md#webhooks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub url: String,
+    /// The types delivered; every type when empty.
+    pub event_types: Vec<EventType>,
+    pub enabled: bool,
+    /// Why the server disabled it: `failing` (every delivery failed for 5 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub updated_at: DateTime<Utc>,
+    /// `whsec_` and the base64 of 32 random bytes: only in the answers to create and
+    /// rotate-secret, never again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Response of `GET /api/v1/webhooks`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookList {
+    pub data: WebhookListData,
+}
+
+/// The `data` member of [`WebhookList`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookListData {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Response of `DELETE /api/v1/webhooks/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeletedWebhook {
+    pub id: Uuid,
+    pub deleted: bool,
+}
+
+/// What became of a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx within 10 seconds.
+    Delivered,
+    /// It did not; another attempt is due at `next_attempt_at`.
+    Retrying,
+    /// It did not, and it was the last attempt of the schedule.
+    Failed,
+}
+
+/// One attempt to deliver an event to an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttempt {
+    /// The event's id, also the delivery's `webhook-id`.
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub outcome: DeliveryOutcome,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why the attempt failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// From sending the request to the end of the response read.
+    pub duration_ms: u64,
+    #[serde(with = "millis")]
+    pub attempted_at: DateTime<Utc>,
+    /// For `retrying`: when the next attempt is due.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_millis"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Response of `GET /api/v1/webhooks/{id}/deliveries`, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttemptList {
+    pub data: DeliveryAttemptListData,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The `data` member of [`DeliveryAttemptList`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryAttemptListData {
+    pub deliveries: Vec<DeliveryAttempt>,
+}
+
+/// Response of `POST /api/v1/webhooks/{id}/deliveries/{event_id}/retry`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ScheduledDelivery {
+    pub event_id: String,
+    /// The number the attempt will have.
+    pub attempt: u32,
+    #[serde(with = "millis")]
+    pub next_attempt_at: DateTime<Utc>,
+}
+
 /// Timestamps on the wire: RFC 3339 in UTC with exactly three fractional digits,
 /// `2026-11-26T21:00:00.123Z`, so that they sort as strings and compare across languages.
 mod millis {
@@ -765,6 +905,30 @@ mod millis {
         DateTime::parse_from_rfc3339(&text)
             .map(|at| at.with_timezone(&Utc))
             .map_err(serde::de::Error::custom)
+    }
+}
+
+/// [`millis`] for a timestamp that may be absent.
+mod optional_millis {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        at: &Option<DateTime<Utc>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => super::millis::serialize(at, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Millis(#[serde(with = "super::millis")] DateTime<Utc>);
+        Ok(Option::<Millis>::deserialize(deserializer)?.map(|Millis(at)| at))
     }
 }
 

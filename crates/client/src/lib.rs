@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+pub mod webhooks;
+
 use contactd_api::{
     BatchResults, Contact, ContactList, CreateContact, CreateCustomField, CustomField,
     CustomFieldList, DeletedContact, ErrorBody, EventList, EventType, ExportFormat, ImportSummary,

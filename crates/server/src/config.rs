@@ -159,6 +159,12 @@ pub struct ServeConfig {
     #[arg(long, env = "CONTACTD_EVENT_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
     pub event_retention: Duration,
 
+    /// Lets webhook endpoints point at loopback, private, link-local and other internal
+    /// addresses, which are refused otherwise (docs/reference.md#webhook-safety): for tests
+    /// and receivers on the same network.
+    #[arg(long, env = "CONTACTD_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
     /// Address and port to serve Prometheus metrics on, at `GET /metrics`, apart from the
     /// API; off when not given.
     #[arg(long, env = "CONTACTD_METRICS_BIND")]

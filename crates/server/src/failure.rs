@@ -34,6 +34,10 @@ pub enum Field {
     FieldType,
     /// A select field's options.
     Options,
+    /// A webhook endpoint's URL.
+    Url,
+    /// A webhook endpoint's description.
+    Description,
 }
 
 impl Field {
@@ -167,6 +171,16 @@ impl From<StoreError> for Failure {
             StoreError::NotFound => Self::NotFound {
                 code: "not_found",
                 message: "no such resource in your company".to_owned(),
+            },
+            StoreError::TooManyWebhooks => Self::Conflict {
+                code: "too_many_webhooks",
+                message: format!(
+                    "your company has {} webhook endpoints, the most it may have: delete one \
+                     first",
+                    crate::store::MAX_WEBHOOKS
+                ),
+                field: None,
+                conflicting_contact_id: None,
             },
             StoreError::CursorExpired => Self::Gone {
                 code: "cursor_expired",

@@ -26,4 +26,5 @@ pub mod server;
 pub mod store;
 pub mod transfer;
 pub mod version;
+pub mod webhooks;
 mod wire;

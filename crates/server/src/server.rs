@@ -29,6 +29,7 @@ use crate::http::{AppState, app, scrape};
 use crate::password::Password;
 use crate::prometheus::{self, HTTP_CONNECTIONS_REFUSED};
 use crate::store::{Store, StoreError};
+use crate::webhooks::{Destinations, delivery};
 
 /// The company the first run creates, so the README's first command gives a working API.
 const DEFAULT_COMPANY: &str = "default";
@@ -52,7 +53,12 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         store.clone(),
         config.event_retention,
     ));
+    let destinations = Destinations {
+        allow_private: config.webhook_allow_private,
+    };
+    tokio::spawn(delivery::deliver(store.clone(), destinations));
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
+    state.webhook_destinations = destinations;
     state.bulk_body_limit = config.bulk_body_limit;
     state.stall_timeout = config.stall_timeout;
     state.exports = Arc::new(ExportBudget::new(

@@ -13,7 +13,10 @@ use crate::contacts::{
 use crate::custom_fields::NewFieldInput;
 use crate::domain::custom_field::exact_integer;
 use crate::domain::{FieldInput, FieldValue};
-use crate::store::{Contact, Event, EventData, FieldDefinition, UniqueMember};
+use crate::store::{
+    Contact, DeliveryAttempt, DeliveryOutcome, Event, EventData, FieldDefinition, UniqueMember,
+    Webhook,
+};
 
 impl From<api::CreateContact> for ContactInput {
     fn from(body: api::CreateContact) -> Self {
@@ -252,6 +255,60 @@ fn field_value_json(value: &FieldValue) -> Value {
         ),
         FieldValue::Boolean(boolean) => Value::Bool(*boolean),
         FieldValue::Date(_) => Value::String(value.to_storage()),
+    }
+}
+
+impl From<Webhook> for api::Webhook {
+    /// An endpoint as every answer but create and rotate-secret shows it: without its secret.
+    fn from(webhook: Webhook) -> Self {
+        let (enabled, disabled_reason) = match webhook.disabled {
+            Some((_, reason)) => (false, reason),
+            None => (true, None),
+        };
+        Self {
+            id: webhook.id,
+            url: webhook.url,
+            event_types: webhook.event_types,
+            enabled,
+            disabled_reason,
+            description: webhook.description,
+            created_at: webhook.created_at,
+            updated_at: webhook.updated_at,
+            secret: None,
+        }
+    }
+}
+
+/// An endpoint with its secret: the answers to create and rotate-secret only.
+pub fn webhook_with_secret(webhook: Webhook) -> api::Webhook {
+    let secret = webhook.secret.clone();
+    api::Webhook {
+        secret: Some(secret),
+        ..webhook.into()
+    }
+}
+
+impl From<DeliveryAttempt> for api::DeliveryAttempt {
+    fn from(attempt: DeliveryAttempt) -> Self {
+        let (outcome, next_attempt_at) = match attempt.outcome {
+            DeliveryOutcome::Delivered => (api::DeliveryOutcome::Delivered, None),
+            DeliveryOutcome::Retrying(at) => (
+                api::DeliveryOutcome::Retrying,
+                chrono::DateTime::from_timestamp_millis(at),
+            ),
+            DeliveryOutcome::Failed => (api::DeliveryOutcome::Failed, None),
+        };
+        Self {
+            event_id: format!("evt_{}", attempt.event_id.simple()),
+            event_type: attempt.event_type,
+            attempt: attempt.attempt,
+            outcome,
+            status: attempt.status,
+            error: attempt.error,
+            duration_ms: attempt.duration_ms,
+            attempted_at: attempt.attempted_at,
+            next_attempt_at,
+        }
     }
 }
 

@@ -197,6 +197,8 @@ fn json_path(field: &Field) -> String {
         Field::DisplayName => "display_name".to_owned(),
         Field::FieldType => "type".to_owned(),
         Field::Options => "options".to_owned(),
+        Field::Url => "url".to_owned(),
+        Field::Description => "description".to_owned(),
     }
 }
 

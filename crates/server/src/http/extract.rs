@@ -220,13 +220,36 @@ impl<S: Send + Sync> FromRequestParts<S> for PathParam {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::from_request_parts(parts, state)
-            .await
-            .map(|Path(value)| PathParam(value))
-            .map_err(|rejection: PathRejection| {
-                ApiError::bad_request("invalid_path", bounded(rejection.body_text()), None)
-            })
+        path_segments(parts, state).await.map(PathParam)
     }
+}
+
+/// The two parameters of a route such as `/webhooks/{id}/deliveries/{event_id}/retry`,
+/// each percent-decoded.
+#[derive(Debug)]
+pub struct PathParams(pub String, pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        path_segments(parts, state)
+            .await
+            .map(|(first, second)| PathParams(first, second))
+    }
+}
+
+/// A route's parameters, or the API's error for a path that does not decode.
+async fn path_segments<S: Send + Sync, T: DeserializeOwned + Send>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<T, ApiError> {
+    Path::from_request_parts(parts, state)
+        .await
+        .map(|Path(value)| value)
+        .map_err(|rejection: PathRejection| {
+            ApiError::bad_request("invalid_path", bounded(rejection.body_text()), None)
+        })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod openapi;
 mod request_metrics;
 pub mod scrape;
 mod state;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -47,6 +48,7 @@ pub fn app(state: AppState) -> Router {
         .merge(export::router())
         .merge(custom_fields::router())
         .merge(events::router())
+        .merge(webhooks::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

@@ -13,7 +13,7 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, Respo
 use utoipa::{Modify, OpenApi};
 
 use super::extract::Json;
-use super::{AppState, batch, contacts, custom_fields, events, export, health};
+use super::{AppState, batch, contacts, custom_fields, events, export, health, webhooks};
 
 /// The document: every route, schema and status.
 #[derive(Debug, OpenApi)]
@@ -41,6 +41,14 @@ use super::{AppState, batch, contacts, custom_fields, events, export, health};
         custom_fields::delete_field,
         events::list_events,
         events::contact_history,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::rotate_secret,
+        webhooks::list_deliveries,
+        webhooks::retry_delivery,
         health::alive,
         health::ready,
     ),

@@ -9,6 +9,7 @@ use crate::directory::Directory;
 use crate::domain::DefaultRegion;
 use crate::password::PasswordChecker;
 use crate::store::{Caller, Store};
+use crate::webhooks::Destinations;
 
 use super::export_budget::ExportBudget;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     /// Known API keys (by hash) and their callers; unknown keys are never cached, so
     /// guessing cannot fill the cache.
     pub callers: Arc<TtlCache<[u8; 32], Caller>>,
+    /// Where webhook endpoints may point (docs/reference.md#webhook-safety).
+    pub webhook_destinations: Destinations,
 }
 
 /// The default of [`AppState::stall_timeout`] and of the server's write stall timeout.
@@ -48,6 +51,9 @@ impl AppState {
             exports: Arc::default(),
             password_checker: PasswordChecker::for_this_machine(),
             callers: Arc::default(),
+            webhook_destinations: Destinations {
+                allow_private: false,
+            },
         }
     }
 

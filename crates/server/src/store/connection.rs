@@ -22,7 +22,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub enum Value {
     Uuid(Option<Uuid>),
     Text(Option<String>),
-    Integer(i64),
+    Integer(Option<i64>),
     Bytes(Vec<u8>),
 }
 
@@ -64,13 +64,19 @@ impl From<&Option<String>> for Value {
 
 impl From<i64> for Value {
     fn from(number: i64) -> Self {
+        Self::Integer(Some(number))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(number: Option<i64>) -> Self {
         Self::Integer(number)
     }
 }
 
 impl From<u32> for Value {
     fn from(number: u32) -> Self {
-        Self::Integer(number.into())
+        Self::Integer(Some(number.into()))
     }
 }
 

@@ -16,10 +16,12 @@ use super::error::unique_or;
 use super::events::{self, record_field_change};
 use super::interface::Store;
 use super::model::{
-    Actor, ApiKey, Company, Contact, ContactUpsert, EmailTable, Event, EventPage, EventPosition,
-    Export, FEED_SCAN, FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition,
-    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, ReservedKeyField, SessionUser,
-    StoredEmail, Upserted, User, UserCredentials,
+    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch,
+    DeliveryOutcome, DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FEED_SCAN,
+    FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt,
+    MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, ReservedKeyField,
+    ScheduledRetry, SessionUser, StoredEmail, Upserted, User, UserCredentials, Webhook,
+    WebhookChange,
 };
 use super::rows::{self, now_ms};
 use super::{StoreError, sql};
@@ -88,6 +90,29 @@ impl<B: Backend> Database<B> {
 
 /// A row decoder of `rows.rs`.
 type Decode<T> = fn(&dyn Row) -> Result<T, StoreError>;
+
+/// Applies a change of settings to an endpoint as stored, at `now`.
+fn apply_webhook_change(webhook: &mut Webhook, change: &WebhookChange, now: i64) {
+    if let Some(url) = &change.url {
+        webhook.url.clone_from(url);
+    }
+    if let Some(types) = &change.event_types {
+        webhook.event_types.clone_from(types);
+    }
+    if let Some(description) = &change.description {
+        webhook.description.clone_from(description);
+    }
+    match change.enabled {
+        Some(true) => {
+            webhook.disabled = None;
+            webhook.failing_since = None;
+        }
+        Some(false) if webhook.disabled.is_none() => {
+            webhook.disabled = Some((rows::timestamp(now), None));
+        }
+        Some(false) | None => {}
+    }
+}
 
 /// A login window's length in stored milliseconds.
 fn window_ms(window: Duration) -> i64 {
@@ -591,15 +616,18 @@ impl<B: Backend> Store for Database<B> {
                         // marks everything before it as gone.
                         let oldest = sql::oldest_events(*company_id, *limit);
                         let oldest = fetch_all(conn, &oldest, events::dated_position).await?;
+                        let attempts = sql::delete_expired_attempts(*company_id, *cutoff, *limit);
+                        let mut deleted = conn.execute(&attempts).await?;
                         let Some(through) = oldest
                             .iter()
                             .take_while(|(_, occurred_at)| occurred_at < cutoff)
                             .map(|(position, _)| *position)
                             .last()
                         else {
-                            return Ok(0);
+                            return Ok(deleted);
                         };
-                        let deleted = conn
+                        // Retries waiting for these events go with them (ON DELETE CASCADE).
+                        deleted += conn
                             .execute(&sql::delete_events_through(*company_id, through))
                             .await?;
                         conn.execute(&sql::set_event_horizon(*company_id, through))
@@ -608,6 +636,235 @@ impl<B: Backend> Store for Database<B> {
                     })
                 },
             )
+            .await
+    }
+
+    async fn create_webhook(
+        &self,
+        company_id: Uuid,
+        webhook: &NewWebhook,
+    ) -> Result<Webhook, StoreError> {
+        self.backend
+            .write(
+                (company_id, webhook.clone()),
+                |conn, (company_id, webhook)| {
+                    Box::pin(async move {
+                        if conn.locks_rows() {
+                            conn.execute(&sql::lock_company(*company_id)).await?;
+                        }
+                        let count = sql::count_webhooks(*company_id);
+                        if fetch_one(conn, &count, rows::integer).await? >= MAX_WEBHOOKS {
+                            return Err(StoreError::TooManyWebhooks);
+                        }
+                        // A new endpoint delivers what is listed after this moment.
+                        let last = sql::last_event(*company_id);
+                        let feed = fetch_optional(conn, &last, events::position).await?;
+                        let insert = sql::insert_webhook(
+                            Uuid::now_v7(),
+                            *company_id,
+                            webhook,
+                            feed.unwrap_or_default(),
+                            now_ms(),
+                        );
+                        fetch_one(conn, &insert, rows::webhook).await
+                    })
+                },
+            )
+            .await
+    }
+
+    async fn list_webhooks(&self, company_id: Uuid) -> Result<Vec<Webhook>, StoreError> {
+        self.read_all(sql::list_webhooks(company_id), rows::webhook)
+            .await
+    }
+
+    async fn get_webhook(&self, company_id: Uuid, id: Uuid) -> Result<Option<Webhook>, StoreError> {
+        self.read_optional(sql::webhook(company_id, id, false), rows::webhook)
+            .await
+    }
+
+    async fn update_webhook(
+        &self,
+        company_id: Uuid,
+        id: Uuid,
+        change: &WebhookChange,
+    ) -> Result<Webhook, StoreError> {
+        self.backend
+            .write(
+                (company_id, id, change.clone()),
+                |conn, (company_id, id, change)| {
+                    Box::pin(async move {
+                        let read = sql::webhook(*company_id, *id, conn.locks_rows());
+                        let mut webhook = fetch_optional(conn, &read, rows::webhook)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        let now = now_ms();
+                        apply_webhook_change(&mut webhook, change, now);
+                        let update = sql::update_webhook(&webhook, now);
+                        fetch_one(conn, &update, rows::webhook).await
+                    })
+                },
+            )
+            .await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        company_id: Uuid,
+        id: Uuid,
+        secret: &str,
+        previous_until: i64,
+    ) -> Result<Webhook, StoreError> {
+        let rotate = sql::rotate_webhook_secret(company_id, id, secret, previous_until, now_ms());
+        self.write_returning(rotate, rows::webhook)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn delete_webhook(&self, company_id: Uuid, id: Uuid) -> Result<(), StoreError> {
+        self.write_returning(sql::delete_webhook(company_id, id), rows::id)
+            .await?
+            .map(drop)
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        webhook_id: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let list = sql::list_attempts(webhook_id, before.unwrap_or(i64::MAX), limit);
+        self.read_all(list, rows::delivery_attempt).await
+    }
+
+    async fn schedule_delivery(
+        &self,
+        company_id: Uuid,
+        webhook_id: Uuid,
+        event_id: Uuid,
+        due_at: i64,
+    ) -> Result<ScheduledRetry, StoreError> {
+        self.backend
+            .write(
+                (company_id, webhook_id, event_id, due_at),
+                |conn, (company_id, webhook_id, event_id, due_at)| {
+                    Box::pin(async move {
+                        let find = sql::event_position(*company_id, *event_id);
+                        let position = fetch_optional(conn, &find, rows::integer)
+                            .await?
+                            .ok_or(StoreError::NotFound)?;
+                        let next = sql::next_attempt(*webhook_id, *event_id);
+                        let attempt = fetch_one(conn, &next, rows::integer).await?;
+                        let attempt = u32::try_from(attempt).map_err(StoreError::unreadable)?;
+                        let schedule = sql::schedule_retry(*webhook_id, position, attempt, *due_at);
+                        conn.execute(&schedule).await?;
+                        Ok(ScheduledRetry {
+                            attempt,
+                            due_at: *due_at,
+                        })
+                    })
+                },
+            )
+            .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<Webhook>, StoreError> {
+        self.backend
+            .write_statement(
+                (owner, now, until, limit),
+                |conn, (owner, now, until, limit)| {
+                    let claim =
+                        sql::claim_webhooks(*owner, *now, *until, *limit, conn.locks_rows());
+                    Box::pin(async move { fetch_all(conn, &claim, rows::webhook).await })
+                },
+            )
+            .await
+    }
+
+    async fn renew_webhook_leases(
+        &self,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        self.backend
+            .write_statement(
+                sql::renew_webhook_leases(owner, now, until),
+                |conn, renew| Box::pin(fetch_all(conn, renew, rows::id)),
+            )
+            .await
+    }
+
+    async fn release_webhook(&self, webhook_id: Uuid, owner: Uuid) -> Result<(), StoreError> {
+        self.write_counting(sql::release_webhook(webhook_id, owner))
+            .await
+            .map(drop)
+    }
+
+    async fn delivery_work(
+        &self,
+        webhook: &Webhook,
+        now: i64,
+        limit: u32,
+    ) -> Result<DeliveryWork, StoreError> {
+        let retries = sql::due_retries(webhook.id, now, limit);
+        let feed = sql::list_events(webhook.company_id, webhook.feed, limit);
+        self.backend
+            .read((retries, feed), |conn, (retries, feed)| {
+                Box::pin(async move {
+                    Ok(DeliveryWork {
+                        retries: fetch_all(conn, retries, events::due_retry).await?,
+                        first_attempts: fetch_all(conn, feed, events::event).await?,
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn record_deliveries(
+        &self,
+        batch: &DeliveryBatch,
+    ) -> Result<Option<Webhook>, StoreError> {
+        self.backend
+            .write(batch.clone(), |conn, batch| {
+                Box::pin(async move {
+                    let record = sql::record_delivery_batch(
+                        batch.webhook_id,
+                        batch.owner,
+                        batch.feed,
+                        batch.failing_since,
+                        batch.disable_at,
+                    );
+                    let Some(webhook) = fetch_optional(conn, &record, rows::webhook).await? else {
+                        return Ok(None);
+                    };
+                    for made in &batch.attempts {
+                        conn.execute(&sql::insert_attempt(batch.webhook_id, made))
+                            .await?;
+                        let position = made.event_position;
+                        let next = match made.attempt.outcome {
+                            DeliveryOutcome::Retrying(due_at) => sql::schedule_retry(
+                                batch.webhook_id,
+                                position,
+                                made.attempt.attempt + 1,
+                                due_at,
+                            ),
+                            DeliveryOutcome::Delivered | DeliveryOutcome::Failed => {
+                                sql::delete_retry(batch.webhook_id, position)
+                            }
+                        };
+                        conn.execute(&next).await?;
+                    }
+                    Ok(Some(webhook))
+                })
+            })
             .await
     }
 

@@ -38,6 +38,9 @@ pub enum StoreError {
         /// The stored options the list lacks, in stored order.
         missing: Vec<String>,
     },
+    /// The company has as many webhook endpoints as it may.
+    #[error("the company has the most webhook endpoints it may have")]
+    TooManyWebhooks,
     /// A feed cursor points before what retention has kept: events after it are gone.
     #[error("the cursor is older than the event retention")]
     CursorExpired,

@@ -86,9 +86,7 @@ async fn record(
 
 /// Decodes an event of `sql::event_columns`.
 pub fn event(row: &dyn Row) -> Result<Event, StoreError> {
-    let name = row.text(3)?;
-    let event_type = EventType::from_name(&name)
-        .ok_or_else(|| StoreError::unreadable(format!("unknown event type {name:?}")))?;
+    let event_type = super::rows::event_type(&row.text(3)?)?;
     let data = row.text(7)?;
     let data = match event_type {
         EventType::ContactCreated | EventType::ContactUpdated | EventType::ContactDeleted => {
@@ -131,6 +129,12 @@ pub fn event(row: &dyn Row) -> Result<Event, StoreError> {
         actor: Actor::from_stored(&row.text(5)?, row.text(6)?)?,
         data,
     })
+}
+
+/// Decodes an attempt due again: its event's columns, then the number it will have.
+pub fn due_retry(row: &dyn Row) -> Result<(Event, u32), StoreError> {
+    let attempt = u32::try_from(row.integer(8)?).map_err(StoreError::unreadable)?;
+    Ok((event(row)?, attempt))
 }
 
 /// Decodes a feed position: `tx`, `position`.

@@ -10,10 +10,11 @@ use super::StoreError;
 use contactd_api::EventType;
 
 use super::model::{
-    Actor, ApiKey, Company, Contact, ContactUpsert, EmailTable, Event, EventPage, EventPosition,
-    Export, FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition,
-    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, ReservedKeyField, SessionUser,
-    StoredEmail, Upserted, User, UserCredentials,
+    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryWork,
+    EmailTable, Event, EventPage, EventPosition, Export, FieldDefinition, FieldDefinitionChange,
+    ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey, NewFieldDefinition, NewSession,
+    NewWebhook, ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, Upserted, User,
+    UserCredentials, Webhook, WebhookChange,
 };
 use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -213,13 +214,93 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<Vec<Event>, StoreError>;
     /// Deletes up to `limit` of a company's oldest events that occurred before `cutoff`
-    /// (milliseconds since the epoch), in one write, returning how many it deleted.
+    /// (milliseconds since the epoch), with the retries waiting for them, and up to `limit`
+    /// of its webhook delivery attempts made before it, in one write, returning how many
+    /// events and attempts it deleted.
     async fn delete_expired_events(
         &self,
         company_id: Uuid,
         cutoff: i64,
         limit: u32,
     ) -> Result<u64, StoreError>;
+
+    /// Creates a webhook endpoint, which delivers the events listed after this moment;
+    /// [`StoreError::TooManyWebhooks`] when the company has [`MAX_WEBHOOKS`](super::MAX_WEBHOOKS).
+    async fn create_webhook(
+        &self,
+        company_id: Uuid,
+        webhook: &NewWebhook,
+    ) -> Result<Webhook, StoreError>;
+    /// Lists a company's webhook endpoints, oldest first.
+    async fn list_webhooks(&self, company_id: Uuid) -> Result<Vec<Webhook>, StoreError>;
+    /// Finds one webhook endpoint of a company.
+    async fn get_webhook(&self, company_id: Uuid, id: Uuid) -> Result<Option<Webhook>, StoreError>;
+    /// Changes a webhook endpoint's settings; enabling it also forgets its failures.
+    async fn update_webhook(
+        &self,
+        company_id: Uuid,
+        id: Uuid,
+        change: &WebhookChange,
+    ) -> Result<Webhook, StoreError>;
+    /// Gives an endpoint a new secret; the one it had also signs until `previous_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        company_id: Uuid,
+        id: Uuid,
+        secret: &str,
+        previous_until: i64,
+    ) -> Result<Webhook, StoreError>;
+    /// Deletes a webhook endpoint with its deliveries.
+    async fn delete_webhook(&self, company_id: Uuid, id: Uuid) -> Result<(), StoreError>;
+    /// Reads up to `limit` of an endpoint's delivery attempts, newest first, before the
+    /// attempt at `before` when given.
+    async fn list_delivery_attempts(
+        &self,
+        webhook_id: Uuid,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryAttempt>, StoreError>;
+    /// Schedules another attempt to deliver a company's event to an endpoint at `due_at`;
+    /// [`StoreError::NotFound`] when the company has no such event (any more).
+    async fn schedule_delivery(
+        &self,
+        company_id: Uuid,
+        webhook_id: Uuid,
+        event_id: Uuid,
+        due_at: i64,
+    ) -> Result<ScheduledRetry, StoreError>;
+    /// Takes, for `owner` until `until`, the leases of up to `limit` enabled endpoints with
+    /// deliveries to make at `now` whose lease is free, returning them; on PostgreSQL
+    /// several instances take different ones (docs/reference.md#deliveries-on-several-instances).
+    async fn claim_webhooks(
+        &self,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> Result<Vec<Webhook>, StoreError>;
+    /// Extends every lease `owner` still holds to `until`, returning their endpoints.
+    async fn renew_webhook_leases(
+        &self,
+        owner: Uuid,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// Gives up `owner`'s lease of an endpoint.
+    async fn release_webhook(&self, webhook_id: Uuid, owner: Uuid) -> Result<(), StoreError>;
+    /// Reads what an endpoint has to deliver at `now`: up to `limit` attempts due again and
+    /// up to `limit` events of the feed after `webhook.feed`.
+    async fn delivery_work(
+        &self,
+        webhook: &Webhook,
+        now: i64,
+        limit: u32,
+    ) -> Result<DeliveryWork, StoreError>;
+    /// Records a batch of attempts, where it leaves the endpoint in the feed and its
+    /// failures, in one write, returning the endpoint as it is now; `None`, with nothing
+    /// written, when `batch.owner` no longer holds the endpoint's lease.
+    async fn record_deliveries(&self, batch: &DeliveryBatch)
+    -> Result<Option<Webhook>, StoreError>;
 
     /// Lists the custom fields, of every company, whose key is reserved.
     async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError>;

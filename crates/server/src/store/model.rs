@@ -202,6 +202,130 @@ pub struct EventPage {
     pub next: EventPosition,
 }
 
+/// A webhook endpoint as stored (docs/reference.md#webhooks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Webhook {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub url: String,
+    /// Every type when empty.
+    pub event_types: Vec<EventType>,
+    pub description: Option<String>,
+    /// The secret deliveries are signed with, `whsec_…`.
+    pub secret: String,
+    /// The secret before the last rotation, which also signs until the moment given.
+    pub previous_secret: Option<(String, i64)>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When it was disabled and, if the server did it, why (`failing`).
+    pub disabled: Option<(DateTime<Utc>, Option<String>)>,
+    /// When the failures that go on now began (milliseconds since the epoch).
+    pub failing_since: Option<i64>,
+    /// The last event of the feed it made a first attempt for.
+    pub feed: EventPosition,
+}
+
+impl Webhook {
+    /// Whether events of this type are delivered to it.
+    pub fn wants(&self, event_type: EventType) -> bool {
+        self.event_types.is_empty() || self.event_types.contains(&event_type)
+    }
+}
+
+/// The most webhook endpoints a company may have.
+pub const MAX_WEBHOOKS: i64 = 50;
+
+/// A webhook endpoint to create.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    pub url: String,
+    pub event_types: Vec<EventType>,
+    pub description: Option<String>,
+    pub secret: String,
+}
+
+/// What a webhook endpoint becomes: `None` keeps a member as it is.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookChange {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<EventType>>,
+    pub enabled: Option<bool>,
+    /// `Some(None)` removes the description.
+    pub description: Option<Option<String>>,
+}
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Another attempt is due at the time given (milliseconds since the epoch).
+    Retrying(i64),
+    Failed,
+}
+
+impl DeliveryOutcome {
+    /// The outcome's name as stored and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retrying(_) => "retrying",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One attempt to deliver an event to an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    /// Its place in the list of attempts, for paging.
+    pub position: i64,
+    pub event_id: Uuid,
+    pub event_type: EventType,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    pub outcome: DeliveryOutcome,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub attempted_at: DateTime<Utc>,
+}
+
+/// An attempt made, to record: `event_position` is where its event stands in the feed.
+#[derive(Debug, Clone)]
+pub struct AttemptMade {
+    pub event_position: i64,
+    pub attempt: DeliveryAttempt,
+}
+
+/// What an instance delivering for an endpoint records after a batch of attempts, in one
+/// write, if it still holds the endpoint's lease.
+#[derive(Debug, Clone)]
+pub struct DeliveryBatch {
+    pub webhook_id: Uuid,
+    pub owner: Uuid,
+    pub attempts: Vec<AttemptMade>,
+    /// The last event of the feed the batch made a first attempt for.
+    pub feed: EventPosition,
+    pub failing_since: Option<i64>,
+    /// Set when the failures went on for too long: the endpoint is disabled then.
+    pub disable_at: Option<i64>,
+}
+
+/// The deliveries an endpoint has to make now: attempts due again, each with the number
+/// it will have, and the events of the feed after its position.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryWork {
+    pub retries: Vec<(Event, u32)>,
+    pub first_attempts: Vec<Event>,
+}
+
+/// A delivery scheduled by hand: the number its attempt will have, and when it is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduledRetry {
+    pub attempt: u32,
+    pub due_at: i64,
+}
+
 /// A custom field definition (docs/reference.md#7-custom-field-definitions).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDefinition {

@@ -3,14 +3,15 @@
 //! statement against its decoder's columns).
 
 use chrono::{DateTime, Utc};
-use contactd_api::FieldType;
+use contactd_api::{EventType, FieldType};
 use uuid::Uuid;
 
 use super::StoreError;
 use super::connection::Row;
 use super::model::{
-    Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, FieldDefinition, KeyUse,
-    ReservedKeyField, SessionUser, StoredEmail, User, UserCredentials,
+    Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, DeliveryAttempt, DeliveryOutcome,
+    EventPosition, FieldDefinition, KeyUse, ReservedKeyField, SessionUser, StoredEmail, User,
+    UserCredentials, Webhook,
 };
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
@@ -122,6 +123,73 @@ fn field_type(name: &str) -> Result<FieldType, StoreError> {
         .ok_or_else(|| StoreError::unreadable(format!("unknown custom field type {name:?}")))
 }
 
+pub fn webhook(row: &dyn Row) -> Result<Webhook, StoreError> {
+    let event_types = row
+        .text(3)?
+        .split(',')
+        .filter(|name| !name.is_empty())
+        .map(event_type)
+        .collect::<Result<_, _>>()?;
+    let previous_secret = match (row.optional_text(6)?, row.optional_integer(7)?) {
+        (Some(secret), Some(until)) => Some((secret, until)),
+        _ => None,
+    };
+    Ok(Webhook {
+        id: row.uuid(0)?,
+        company_id: row.uuid(1)?,
+        url: row.text(2)?,
+        event_types,
+        description: row.optional_text(4)?,
+        secret: row.text(5)?,
+        previous_secret,
+        created_at: timestamp(row.integer(8)?),
+        updated_at: timestamp(row.integer(9)?),
+        disabled: row
+            .optional_integer(10)?
+            .map(|at| Ok::<_, StoreError>((timestamp(at), row.optional_text(11)?)))
+            .transpose()?,
+        failing_since: row.optional_integer(12)?,
+        feed: EventPosition {
+            tx: row.integer(13)?,
+            position: row.integer(14)?,
+        },
+    })
+}
+
+pub fn delivery_attempt(row: &dyn Row) -> Result<DeliveryAttempt, StoreError> {
+    let outcome = match (row.text(4)?.as_str(), row.optional_integer(5)?) {
+        ("delivered", _) => DeliveryOutcome::Delivered,
+        ("retrying", Some(at)) => DeliveryOutcome::Retrying(at),
+        ("failed", _) => DeliveryOutcome::Failed,
+        (other, _) => {
+            return Err(StoreError::unreadable(format!(
+                "unknown delivery outcome {other:?}"
+            )));
+        }
+    };
+    Ok(DeliveryAttempt {
+        position: row.integer(0)?,
+        event_id: row.uuid(1)?,
+        event_type: event_type(&row.text(2)?)?,
+        attempt: u32::try_from(row.integer(3)?).map_err(StoreError::unreadable)?,
+        outcome,
+        status: row
+            .optional_integer(6)?
+            .map(u16::try_from)
+            .transpose()
+            .map_err(StoreError::unreadable)?,
+        error: row.optional_text(7)?,
+        duration_ms: u64::try_from(row.integer(8)?).map_err(StoreError::unreadable)?,
+        attempted_at: timestamp(row.integer(9)?),
+    })
+}
+
+/// An event type by its stored name.
+pub fn event_type(name: &str) -> Result<EventType, StoreError> {
+    EventType::from_name(name)
+        .ok_or_else(|| StoreError::unreadable(format!("unknown event type {name:?}")))
+}
+
 pub fn reserved_key_field(row: &dyn Row) -> Result<ReservedKeyField, StoreError> {
     Ok(ReservedKeyField {
         company_id: row.uuid(0)?,
@@ -213,7 +281,7 @@ mod tests {
     use crate::domain::phone::DefaultRegion;
     use crate::domain::{ContactIdentifier, Email, ExtId, FieldKey};
     use crate::store::connection::Statement;
-    use crate::store::model::{EmailTable, EventPosition, ListPosition};
+    use crate::store::model::{EmailTable, EventPosition, ListPosition, NewWebhook};
     use crate::store::sql;
 
     const COMPANY_COLUMNS: &[&str] = &["id", "name", "created_at"];
@@ -257,6 +325,46 @@ mod tests {
         "actor_id",
         "data",
     ];
+    const WEBHOOK_COLUMNS: &[&str] = &[
+        "id",
+        "company_id",
+        "url",
+        "event_types",
+        "description",
+        "secret",
+        "previous_secret",
+        "previous_secret_until",
+        "created_at",
+        "updated_at",
+        "disabled_at",
+        "disabled_reason",
+        "failing_since",
+        "feed_tx",
+        "feed_position",
+    ];
+    const ATTEMPT_COLUMNS: &[&str] = &[
+        "position",
+        "event_id",
+        "event_type",
+        "attempt",
+        "outcome",
+        "next_attempt_at",
+        "status",
+        "error",
+        "duration_ms",
+        "attempted_at",
+    ];
+    const RETRY_COLUMNS: &[&str] = &[
+        "position",
+        "tx",
+        "id",
+        "type",
+        "occurred_at",
+        "actor_type",
+        "actor_id",
+        "data",
+        "attempt",
+    ];
     const EVENT_POSITION_COLUMNS: &[&str] = &["tx", "position"];
     const DATED_EVENT_POSITION_COLUMNS: &[&str] = &["tx", "position", "occurred_at"];
     const CONTACT_COLUMNS: &[&str] = &[
@@ -289,6 +397,12 @@ mod tests {
             .expect("a valid phone number"),
             ContactIdentifier::ExtId(ExtId::parse("x").expect("a valid ext_id")),
         ];
+        let new_webhook = NewWebhook {
+            url: "https://example.com".to_owned(),
+            event_types: Vec::new(),
+            description: None,
+            secret: "whsec_".to_owned(),
+        };
         let mut statements: Vec<(Statement, &'static [&'static str])> = vec![
             (sql::list_companies(), COMPANY_COLUMNS),
             (sql::find_company("x"), COMPANY_COLUMNS),
@@ -324,6 +438,24 @@ mod tests {
             (sql::contact_history(id, id, 1, 1), EVENT_COLUMNS),
             (sql::event_horizon(id), EVENT_POSITION_COLUMNS),
             (sql::oldest_events(id, 1), DATED_EVENT_POSITION_COLUMNS),
+            (sql::last_event(id), EVENT_POSITION_COLUMNS),
+            (sql::list_webhooks(id), WEBHOOK_COLUMNS),
+            (sql::webhook(id, id, false), WEBHOOK_COLUMNS),
+            (
+                sql::rotate_webhook_secret(id, id, "x", 0, 0),
+                WEBHOOK_COLUMNS,
+            ),
+            (sql::claim_webhooks(id, 0, 0, 1, false), WEBHOOK_COLUMNS),
+            (sql::list_attempts(id, 0, 1), ATTEMPT_COLUMNS),
+            (sql::due_retries(id, 0, 1), RETRY_COLUMNS),
+            (
+                sql::record_delivery_batch(id, id, EventPosition::default(), None, None),
+                WEBHOOK_COLUMNS,
+            ),
+            (
+                sql::insert_webhook(id, id, &new_webhook, EventPosition::default(), 0),
+                WEBHOOK_COLUMNS,
+            ),
         ];
         statements.extend(
             identifiers
@@ -345,6 +477,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0003_login_attempts.sql"),
             include_str!("../../migrations/sqlite/0004_data_checks.sql"),
             include_str!("../../migrations/sqlite/0005_events.sql"),
+            include_str!("../../migrations/sqlite/0006_webhooks.sql"),
         ] {
             conn.execute_batch(migration).expect("schema");
         }

@@ -16,8 +16,8 @@ use super::connection::Statement;
 use contactd_api::EventType;
 
 use super::model::{
-    Actor, EmailTable, EventPosition, FieldDefinition, ListPosition, NewApiKey, NewFieldDefinition,
-    NewSession, StoredEmail, UniqueMember,
+    Actor, AttemptMade, DeliveryOutcome, EmailTable, EventPosition, FieldDefinition, ListPosition,
+    NewApiKey, NewFieldDefinition, NewSession, NewWebhook, StoredEmail, UniqueMember, Webhook,
 };
 use super::rows::options_json;
 use crate::domain::contact::{ContactMembers, FieldWrite};
@@ -48,6 +48,21 @@ macro_rules! key_columns {
 macro_rules! event_columns {
     () => {
         "position, tx, id, type, occurred_at, actor_type, actor_id, data"
+    };
+}
+
+macro_rules! webhook_columns {
+    () => {
+        "id, company_id, url, event_types, description, secret, previous_secret, \
+         previous_secret_until, created_at, updated_at, disabled_at, disabled_reason, \
+         failing_since, feed_tx, feed_position"
+    };
+}
+
+macro_rules! attempt_columns {
+    () => {
+        "position, event_id, event_type, attempt, outcome, next_attempt_at, status, error, \
+         duration_ms, attempted_at"
     };
 }
 
@@ -721,4 +736,320 @@ pub fn set_event_horizon(company_id: Uuid, through: EventPosition) -> Statement 
     .arg(company_id)
     .arg(through.tx)
     .arg(through.position)
+}
+
+/// The last listable event of a company's feed: where a new webhook endpoint starts.
+pub fn last_event(company_id: Uuid) -> Statement {
+    Statement::new(
+        "SELECT tx, position FROM listable_events WHERE company_id = $1 \
+         ORDER BY tx DESC, position DESC LIMIT 1",
+    )
+    .arg(company_id)
+}
+
+/// Locks a company's row until the transaction ends, so that concurrent creations of its
+/// webhook endpoints count them one after the other. PostgreSQL only (see
+/// `Connection::locks_rows`).
+pub fn lock_company(company_id: Uuid) -> Statement {
+    Statement::new("SELECT id FROM companies WHERE id = $1 FOR UPDATE").arg(company_id)
+}
+
+pub fn count_webhooks(company_id: Uuid) -> Statement {
+    Statement::new("SELECT count(*) FROM webhooks WHERE company_id = $1").arg(company_id)
+}
+
+/// The stored form of an endpoint's event types: their names, comma-separated; empty for
+/// every type.
+pub fn event_types_text(types: &[EventType]) -> String {
+    let names: Vec<&str> = types.iter().map(|kind| kind.as_str()).collect();
+    names.join(",")
+}
+
+pub fn insert_webhook(
+    id: Uuid,
+    company_id: Uuid,
+    webhook: &NewWebhook,
+    feed: EventPosition,
+    now: i64,
+) -> Statement {
+    Statement::new(concat!(
+        "INSERT INTO webhooks (id, company_id, url, event_types, description, secret, \
+         created_at, updated_at, feed_tx, feed_position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING ",
+        webhook_columns!()
+    ))
+    .arg(id)
+    .arg(company_id)
+    .arg(webhook.url.as_str())
+    .arg(event_types_text(&webhook.event_types))
+    .arg(webhook.description.clone())
+    .arg(webhook.secret.as_str())
+    .arg(now)
+    .arg(feed.tx)
+    .arg(feed.position)
+}
+
+pub fn list_webhooks(company_id: Uuid) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        webhook_columns!(),
+        " FROM webhooks WHERE company_id = $1 ORDER BY created_at, id"
+    ))
+    .arg(company_id)
+}
+
+/// One endpoint of a company; `lock` also locks its row until the transaction ends
+/// (PostgreSQL only, see `Connection::locks_rows`).
+pub fn webhook(company_id: Uuid, id: Uuid, lock: bool) -> Statement {
+    let sql = if lock {
+        concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE company_id = $1 AND id = $2 FOR UPDATE"
+        )
+    } else {
+        concat!(
+            "SELECT ",
+            webhook_columns!(),
+            " FROM webhooks WHERE company_id = $1 AND id = $2"
+        )
+    };
+    Statement::new(sql).arg(company_id).arg(id)
+}
+
+/// Writes what an endpoint's settings are now (after a change of them).
+pub fn update_webhook(webhook: &Webhook, now: i64) -> Statement {
+    let (disabled_at, disabled_reason) = match &webhook.disabled {
+        Some((at, reason)) => (Some(at.timestamp_millis()), reason.clone()),
+        None => (None, None),
+    };
+    Statement::new(concat!(
+        "UPDATE webhooks SET url = $3, event_types = $4, description = $5, disabled_at = $6, \
+         disabled_reason = $7, failing_since = $8, updated_at = $9 \
+         WHERE company_id = $1 AND id = $2 RETURNING ",
+        webhook_columns!()
+    ))
+    .arg(webhook.company_id)
+    .arg(webhook.id)
+    .arg(webhook.url.as_str())
+    .arg(event_types_text(&webhook.event_types))
+    .arg(webhook.description.clone())
+    .arg(disabled_at)
+    .arg(disabled_reason)
+    .arg(webhook.failing_since)
+    .arg(now)
+}
+
+/// Gives an endpoint a new secret; the one it had signs too until `previous_until`.
+pub fn rotate_webhook_secret(
+    company_id: Uuid,
+    id: Uuid,
+    secret: &str,
+    previous_until: i64,
+    now: i64,
+) -> Statement {
+    Statement::new(concat!(
+        "UPDATE webhooks SET previous_secret = secret, previous_secret_until = $4, \
+         secret = $3, updated_at = $5 WHERE company_id = $1 AND id = $2 RETURNING ",
+        webhook_columns!()
+    ))
+    .arg(company_id)
+    .arg(id)
+    .arg(secret)
+    .arg(previous_until)
+    .arg(now)
+}
+
+pub fn delete_webhook(company_id: Uuid, id: Uuid) -> Statement {
+    Statement::new("DELETE FROM webhooks WHERE company_id = $1 AND id = $2 RETURNING id")
+        .arg(company_id)
+        .arg(id)
+}
+
+/// A page of an endpoint's attempts, newest first, before the attempt at `before`.
+pub fn list_attempts(webhook_id: Uuid, before: i64, limit: u32) -> Statement {
+    Statement::new(concat!(
+        "SELECT ",
+        attempt_columns!(),
+        " FROM webhook_attempts WHERE webhook_id = $1 AND position < $2 \
+         ORDER BY position DESC LIMIT $3"
+    ))
+    .arg(webhook_id)
+    .arg(before)
+    .arg(limit)
+}
+
+/// Where a company's event stands in the feed, by its id.
+pub fn event_position(company_id: Uuid, event_id: Uuid) -> Statement {
+    Statement::new("SELECT position FROM events WHERE company_id = $1 AND id = $2")
+        .arg(company_id)
+        .arg(event_id)
+}
+
+/// The number the next attempt to deliver an event to an endpoint has.
+pub fn next_attempt(webhook_id: Uuid, event_id: Uuid) -> Statement {
+    Statement::new(
+        "SELECT coalesce(max(attempt), 0) + 1 FROM webhook_attempts \
+         WHERE webhook_id = $1 AND event_id = $2",
+    )
+    .arg(webhook_id)
+    .arg(event_id)
+}
+
+/// Schedules the attempt numbered `attempt` of an event's delivery at `due_at`, replacing
+/// the one scheduled before, if any.
+pub fn schedule_retry(
+    webhook_id: Uuid,
+    event_position: i64,
+    attempt: u32,
+    due_at: i64,
+) -> Statement {
+    Statement::new(
+        "INSERT INTO webhook_retries (webhook_id, event_position, attempt, due_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (webhook_id, event_position) \
+         DO UPDATE SET attempt = excluded.attempt, due_at = excluded.due_at",
+    )
+    .arg(webhook_id)
+    .arg(event_position)
+    .arg(attempt)
+    .arg(due_at)
+}
+
+pub fn delete_retry(webhook_id: Uuid, event_position: i64) -> Statement {
+    Statement::new("DELETE FROM webhook_retries WHERE webhook_id = $1 AND event_position = $2")
+        .arg(webhook_id)
+        .arg(event_position)
+}
+
+/// Takes the leases of up to `limit` enabled endpoints that have deliveries to make now
+/// (events after their position, or attempts due) and whose lease is free, for `owner`
+/// until `until`. On PostgreSQL (`locks_rows`) endpoints another instance is taking at
+/// this moment are skipped, not waited for.
+pub fn claim_webhooks(
+    owner: Uuid,
+    now: i64,
+    until: i64,
+    limit: u32,
+    locks_rows: bool,
+) -> Statement {
+    macro_rules! claim {
+        ($lock:literal) => {
+            concat!(
+                "UPDATE webhooks SET lease_owner = $1, lease_until = $3 WHERE id IN (\
+                 SELECT w.id FROM webhooks w WHERE w.disabled_at IS NULL AND w.lease_until < $2 \
+                 AND (EXISTS (SELECT 1 FROM listable_events e WHERE e.company_id = w.company_id \
+                 AND (e.tx, e.position) > (w.feed_tx, w.feed_position)) \
+                 OR EXISTS (SELECT 1 FROM webhook_retries r WHERE r.webhook_id = w.id \
+                 AND r.due_at <= $2)) \
+                 ORDER BY w.lease_until LIMIT $4",
+                $lock,
+                ") RETURNING ",
+                webhook_columns!()
+            )
+        };
+    }
+    let sql = if locks_rows {
+        claim!(" FOR UPDATE OF w SKIP LOCKED")
+    } else {
+        claim!("")
+    };
+    Statement::new(sql)
+        .arg(owner)
+        .arg(now)
+        .arg(until)
+        .arg(limit)
+}
+
+/// Extends the leases `owner` holds to `until`, returning the endpoints they are of.
+pub fn renew_webhook_leases(owner: Uuid, now: i64, until: i64) -> Statement {
+    Statement::new(
+        "UPDATE webhooks SET lease_until = $3 WHERE lease_owner = $1 AND lease_until >= $2 \
+         RETURNING id",
+    )
+    .arg(owner)
+    .arg(now)
+    .arg(until)
+}
+
+pub fn release_webhook(webhook_id: Uuid, owner: Uuid) -> Statement {
+    Statement::new(
+        "UPDATE webhooks SET lease_owner = NULL, lease_until = 0 \
+         WHERE id = $1 AND lease_owner = $2",
+    )
+    .arg(webhook_id)
+    .arg(owner)
+}
+
+/// An endpoint's attempts due by `now`, soonest first, with their events and the number
+/// each attempt will have.
+pub fn due_retries(webhook_id: Uuid, now: i64, limit: u32) -> Statement {
+    Statement::new(
+        "SELECT e.position, e.tx, e.id, e.type, e.occurred_at, e.actor_type, e.actor_id, \
+         e.data, r.attempt FROM webhook_retries r JOIN events e ON e.position = r.event_position \
+         WHERE r.webhook_id = $1 AND r.due_at <= $2 ORDER BY r.due_at LIMIT $3",
+    )
+    .arg(webhook_id)
+    .arg(now)
+    .arg(limit)
+}
+
+/// Records a batch's position in the feed and the endpoint's failures, if `owner` still
+/// holds its lease (no row returned otherwise); `disable_at` disables it for failing.
+/// Returns the endpoint as it is now: an admin may have changed it during the batch.
+pub fn record_delivery_batch(
+    webhook_id: Uuid,
+    owner: Uuid,
+    feed: EventPosition,
+    failing_since: Option<i64>,
+    disable_at: Option<i64>,
+) -> Statement {
+    Statement::new(concat!(
+        "UPDATE webhooks SET feed_tx = $3, feed_position = $4, failing_since = $5, \
+         disabled_at = coalesce(disabled_at, $6), \
+         disabled_reason = CASE WHEN disabled_at IS NULL AND $6 IS NOT NULL THEN 'failing' \
+         ELSE disabled_reason END \
+         WHERE id = $1 AND lease_owner = $2 RETURNING ",
+        webhook_columns!()
+    ))
+    .arg(webhook_id)
+    .arg(owner)
+    .arg(feed.tx)
+    .arg(feed.position)
+    .arg(failing_since)
+    .arg(disable_at)
+}
+
+pub fn insert_attempt(webhook_id: Uuid, made: &AttemptMade) -> Statement {
+    let attempt = &made.attempt;
+    let next_attempt_at = match attempt.outcome {
+        DeliveryOutcome::Retrying(at) => Some(at),
+        DeliveryOutcome::Delivered | DeliveryOutcome::Failed => None,
+    };
+    Statement::new(
+        "INSERT INTO webhook_attempts (webhook_id, event_id, event_type, attempt, outcome, \
+         next_attempt_at, status, error, duration_ms, attempted_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .arg(webhook_id)
+    .arg(attempt.event_id)
+    .arg(attempt.event_type.as_str())
+    .arg(attempt.attempt)
+    .arg(attempt.outcome.as_str())
+    .arg(next_attempt_at)
+    .arg(attempt.status.map(i64::from))
+    .arg(attempt.error.clone())
+    .arg(i64::try_from(attempt.duration_ms).unwrap_or(i64::MAX))
+    .arg(attempt.attempted_at.timestamp_millis())
+}
+
+/// Deletes up to `limit` of a company's oldest delivery attempts made before `cutoff`.
+pub fn delete_expired_attempts(company_id: Uuid, cutoff: i64, limit: u32) -> Statement {
+    Statement::new(
+        "DELETE FROM webhook_attempts WHERE position IN (SELECT a.position \
+         FROM webhook_attempts a JOIN webhooks w ON w.id = a.webhook_id \
+         WHERE w.company_id = $1 AND a.attempted_at < $2 ORDER BY a.position LIMIT $3)",
+    )
+    .arg(company_id)
+    .arg(cutoff)
+    .arg(limit)
 }

@@ -40,3 +40,4 @@ mod readme;
 mod robustness;
 mod scale_out;
 mod upgrades;
+mod webhooks;

@@ -57,6 +57,7 @@ async fn the_document_covers_every_route_and_the_bearer_scheme() {
         [
             "DELETE /api/v1/contacts/{id}",
             "DELETE /api/v1/custom-fields/{key}",
+            "DELETE /api/v1/webhooks/{id}",
             "GET /api/v1/contacts",
             "GET /api/v1/contacts/export",
             "GET /api/v1/contacts/{id}",
@@ -64,14 +65,21 @@ async fn the_document_covers_every_route_and_the_bearer_scheme() {
             "GET /api/v1/custom-fields",
             "GET /api/v1/custom-fields/{key}",
             "GET /api/v1/events",
+            "GET /api/v1/webhooks",
+            "GET /api/v1/webhooks/{id}",
+            "GET /api/v1/webhooks/{id}/deliveries",
             "GET /healthz",
             "GET /readyz",
             "PATCH /api/v1/contacts",
             "PATCH /api/v1/contacts/{id}",
             "PATCH /api/v1/custom-fields/{key}",
+            "PATCH /api/v1/webhooks/{id}",
             "POST /api/v1/contacts",
             "POST /api/v1/contacts/batch",
             "POST /api/v1/custom-fields",
+            "POST /api/v1/webhooks",
+            "POST /api/v1/webhooks/{id}/deliveries/{event_id}/retry",
+            "POST /api/v1/webhooks/{id}/rotate-secret",
         ]
     );
     assert_eq!(

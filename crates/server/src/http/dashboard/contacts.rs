@@ -306,7 +306,9 @@ fn input_of(field: &Field) -> Option<String> {
         | Field::Key
         | Field::DisplayName
         | Field::FieldType
-        | Field::Options => return None,
+        | Field::Options
+        | Field::Url
+        | Field::Description => return None,
     };
     Some(member.to_owned())
 }

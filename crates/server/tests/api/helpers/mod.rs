@@ -12,6 +12,7 @@ mod cli;
 mod dashboard;
 mod database;
 mod dump;
+mod receiver;
 mod server_process;
 mod test_app;
 
@@ -22,6 +23,7 @@ pub use dashboard::{
     DashboardUser, csrf_token_in, input_error, login_client, set_cookie, unescape_html,
 };
 pub use database::{TestDatabase, postgres_admin_url, test_postgres_settings};
+pub use receiver::{Answer, Delivery, Receiver};
 pub use server_process::{ServerProcess, assert_spec_refusal, runtime, send_raw};
 pub use test_app::{
     TEST_BODY_LIMIT, TestApp, TestResponse, contact_path, encode_segment, race_for_one_winner,

@@ -10,6 +10,7 @@ use contactd::api_key;
 use contactd::domain::DefaultRegion;
 use contactd::http::{AppState, app};
 use contactd::store::Store;
+use contactd::webhooks::{Destinations, delivery};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -89,17 +90,32 @@ impl TestApp {
     /// A router on a fresh database of the test's backend, with a company `acme` and a
     /// key for it.
     pub async fn spawn() -> Self {
+        Self::build(false).await
+    }
+
+    /// As [`TestApp::spawn`], with webhook deliveries being made, as a server makes them,
+    /// and allowed to receivers on this machine (`--webhook-allow-private`).
+    pub async fn spawn_delivering() -> Self {
+        let app = Self::build(true).await;
+        tokio::spawn(delivery::deliver(
+            app.store.clone(),
+            Destinations {
+                allow_private: true,
+            },
+        ));
+        app
+    }
+
+    async fn build(allow_private: bool) -> Self {
         let database = TestDatabase::create(Backend::current()).await;
         let store = contactd::cli::open_store(&database.url, &test_postgres_settings())
             .await
             .expect("open database");
         let company = store.create_company("acme").await.expect("create company");
         let key = Self::make_key(store.as_ref(), company.id).await;
-        let router = app(AppState::new(
-            store.clone(),
-            DefaultRegion::default(),
-            TEST_BODY_LIMIT,
-        ));
+        let mut state = AppState::new(store.clone(), DefaultRegion::default(), TEST_BODY_LIMIT);
+        state.webhook_destinations.allow_private = allow_private;
+        let router = app(state);
         Self {
             router,
             store,

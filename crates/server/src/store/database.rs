@@ -656,7 +656,7 @@ impl<B: Backend> Store for Database<B> {
                         if fetch_one(conn, &count, rows::integer).await? >= MAX_WEBHOOKS {
                             return Err(StoreError::TooManyWebhooks);
                         }
-                        // A new endpoint delivers what is listed after this moment.
+                        // A new endpoint delivers what is written after this moment.
                         let last = sql::last_event(*company_id);
                         let feed = fetch_optional(conn, &last, events::position).await?;
                         let insert = sql::insert_webhook(

@@ -739,9 +739,12 @@ pub fn set_event_horizon(company_id: Uuid, through: EventPosition) -> Statement 
 }
 
 /// The last listable event of a company's feed: where a new webhook endpoint starts.
+/// The newest event a company has, listable or not: on PostgreSQL the feed's horizon can
+/// trail behind committed events while any transaction of the cluster is open, and a new
+/// webhook endpoint must not start behind what was committed before it was created.
 pub fn last_event(company_id: Uuid) -> Statement {
     Statement::new(
-        "SELECT tx, position FROM listable_events WHERE company_id = $1 \
+        "SELECT tx, position FROM events WHERE company_id = $1 \
          ORDER BY tx DESC, position DESC LIMIT 1",
     )
     .arg(company_id)

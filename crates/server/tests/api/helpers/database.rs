@@ -86,6 +86,22 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// On PostgreSQL, a connection in a transaction that has taken a transaction id, so the
+    /// cluster's oldest open transaction stays put until the connection is dropped. None on
+    /// SQLite, where an open write transaction would stop every writer instead.
+    pub async fn hold_a_transaction_open(&self) -> Option<sqlx::PgConnection> {
+        if self.backend != Backend::Postgres {
+            return None;
+        }
+        let mut conn = sqlx::PgConnection::connect(&self.url).await.expect("open");
+        conn.execute("BEGIN; SELECT pg_current_xact_id();")
+            .await
+            .expect("begin a transaction");
+        Some(conn)
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let Some(name) = self.postgres_name.take() else {

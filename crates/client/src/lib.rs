@@ -8,10 +8,13 @@ use std::fmt;
 
 pub mod webhooks;
 
+use std::collections::VecDeque;
+
 use contactd_api::{
-    BatchResults, Contact, ContactList, CreateContact, CreateCustomField, CustomField,
-    CustomFieldList, DeletedContact, ErrorBody, EventList, EventType, ExportFormat, ImportSummary,
-    MatchOn, UpdateContact, UpdateCustomField,
+    BatchResults, Contact, ContactList, CreateContact, CreateCustomField, CreateWebhook,
+    CustomField, CustomFieldList, DeletedContact, DeletedWebhook, DeliveryAttemptList, ErrorBody,
+    Event, EventList, EventType, ExportFormat, ImportSummary, MatchOn, ScheduledDelivery,
+    UpdateContact, UpdateCustomField, UpdateWebhook, Webhook, WebhookList,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, Response};
@@ -89,6 +92,55 @@ impl Export {
     /// part way, or the connection broke) is an error, never a silent end.
     pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, Error> {
         Ok(self.response.chunk().await?)
+    }
+}
+
+/// The company's change events, oldest first, read page by page from the feed
+/// (`GET /api/v1/events`) following each page's `next_cursor`; made by [`Client::events`].
+///
+/// [`Events::next`] gives `None` once it has caught up with the feed; call it again later
+/// to poll for what came since, or keep [`Events::cursor`] to resume in another process.
+#[derive(Debug)]
+pub struct Events {
+    client: Client,
+    types: Vec<EventType>,
+    /// The cursor the page being given was read from.
+    page_cursor: Option<String>,
+    /// The page's `next_cursor`: where the feed goes on once the page is given.
+    next_cursor: Option<String>,
+    page: VecDeque<Event>,
+}
+
+impl Events {
+    /// Events asked for per page: the feed's largest page.
+    const PAGE: u32 = 100;
+
+    /// The next event, or `None` when every event listed so far has been given.
+    pub async fn next(&mut self) -> Result<Option<Event>, Error> {
+        if self.page.is_empty() {
+            let after = self.next_cursor.clone();
+            let page = self
+                .client
+                .list_events(after.as_deref(), Some(Self::PAGE), &self.types)
+                .await?;
+            self.page = page.data.events.into();
+            // The feed's next_cursor is always set, also on an empty page.
+            self.next_cursor = page.next_cursor.or(after.clone());
+            self.page_cursor = after;
+        }
+        Ok(self.page.pop_front())
+    }
+
+    /// A cursor to resume from with [`Client::events`]: past every event given, once the
+    /// page being given is used up; before that, the start of that page, so resuming gives
+    /// its events again rather than lose one (a receiver tells repeats by their `id`).
+    /// `None` means the start of the feed.
+    pub fn cursor(&self) -> Option<&str> {
+        if self.page.is_empty() {
+            self.next_cursor.as_deref()
+        } else {
+            self.page_cursor.as_deref()
+        }
     }
 }
 
@@ -179,6 +231,79 @@ impl Client {
         let query = ListQuery { limit, cursor };
         let path = format!("{}/history", contact_path(id));
         send_json(self.api(Method::GET, &path).query(&query)).await
+    }
+
+    /// Every event after the cursor `after` (from the oldest kept when `None`), only of
+    /// `types` when some are given, one by one across pages; see [`Events`].
+    pub fn events(&self, after: Option<&str>, types: &[EventType]) -> Events {
+        Events {
+            client: self.clone(),
+            types: types.to_vec(),
+            page_cursor: None,
+            next_cursor: after.map(str::to_owned),
+            page: VecDeque::new(),
+        }
+    }
+
+    /// Creates a webhook endpoint (`POST /api/v1/webhooks`); the answer is the only one
+    /// that carries its `secret`.
+    pub async fn create_webhook(&self, body: &CreateWebhook) -> Result<Webhook, Error> {
+        send_json(self.api(Method::POST, "/webhooks").json(body)).await
+    }
+
+    /// Lists the company's webhook endpoints (`GET /api/v1/webhooks`).
+    pub async fn list_webhooks(&self) -> Result<WebhookList, Error> {
+        send_json(self.api(Method::GET, "/webhooks")).await
+    }
+
+    /// Fetches one webhook endpoint (`GET /api/v1/webhooks/{id}`).
+    pub async fn get_webhook(&self, id: &str) -> Result<Webhook, Error> {
+        send_json(self.api(Method::GET, &webhook_path(id))).await
+    }
+
+    /// Changes the members given of an endpoint (`PATCH /api/v1/webhooks/{id}`).
+    pub async fn update_webhook(&self, id: &str, body: &UpdateWebhook) -> Result<Webhook, Error> {
+        send_json(self.api(Method::PATCH, &webhook_path(id)).json(body)).await
+    }
+
+    /// Gives an endpoint a new secret, in the answer only; the previous one keeps signing
+    /// next to it for 24 hours (`POST /api/v1/webhooks/{id}/rotate-secret`).
+    pub async fn rotate_webhook_secret(&self, id: &str) -> Result<Webhook, Error> {
+        let path = format!("{}/rotate-secret", webhook_path(id));
+        send_json(self.api(Method::POST, &path)).await
+    }
+
+    /// Deletes an endpoint and its pending deliveries (`DELETE /api/v1/webhooks/{id}`).
+    pub async fn delete_webhook(&self, id: &str) -> Result<DeletedWebhook, Error> {
+        send_json(self.api(Method::DELETE, &webhook_path(id))).await
+    }
+
+    /// Lists a page of an endpoint's delivery attempts, newest first
+    /// (`GET /api/v1/webhooks/{id}/deliveries`); `next_cursor` is `None` on the last page.
+    pub async fn list_deliveries(
+        &self,
+        id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<DeliveryAttemptList, Error> {
+        let query = ListQuery { limit, cursor };
+        let path = format!("{}/deliveries", webhook_path(id));
+        send_json(self.api(Method::GET, &path).query(&query)).await
+    }
+
+    /// Sends an event to an endpoint again, now
+    /// (`POST /api/v1/webhooks/{id}/deliveries/{event_id}/retry`).
+    pub async fn retry_delivery(
+        &self,
+        id: &str,
+        event_id: &str,
+    ) -> Result<ScheduledDelivery, Error> {
+        let path = format!(
+            "{}/deliveries/{}/retry",
+            webhook_path(id),
+            encode_segment(event_id)
+        );
+        send_json(self.api(Method::POST, &path)).await
     }
 
     /// Updates the contact named by the body's `id` (`PATCH /api/v1/contacts`).
@@ -340,6 +465,11 @@ fn contact_path(id: &str) -> String {
 /// Path of one custom field definition under `/api/v1`.
 fn custom_field_path(key: &str) -> String {
     format!("/custom-fields/{}", encode_segment(key))
+}
+
+/// Path of one webhook endpoint under `/api/v1`.
+fn webhook_path(id: &str) -> String {
+    format!("/webhooks/{}", encode_segment(id))
 }
 
 /// Percent-encodes `value` as a single URL path segment.

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use contactd_api::{CustomField, FieldType};
 use uuid::Uuid;
@@ -86,7 +87,7 @@ pub struct BackupArgs {
     #[arg(long, env = "CONTACTD_TO", value_name = "FILE")]
     pub to: PathBuf,
     /// Replace the file if it exists.
-    #[arg(long, env = "CONTACTD_FORCE")]
+    #[arg(long, env = "CONTACTD_FORCE", value_parser = BoolishValueParser::new())]
     pub force: bool,
 }
 

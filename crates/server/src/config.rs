@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 
 use crate::domain::DefaultRegion;
@@ -49,7 +50,7 @@ pub struct DatabaseConfig {
 
     /// PostgreSQL only: the URL points at PgBouncer in transaction mode, so statements are
     /// sent unnamed instead of prepared once per connection.
-    #[arg(long, env = "CONTACTD_DATABASE_PGBOUNCER", global = true)]
+    #[arg(long, env = "CONTACTD_DATABASE_PGBOUNCER", global = true, value_parser = BoolishValueParser::new())]
     pub database_pgbouncer: bool,
 }
 
@@ -162,7 +163,7 @@ pub struct ServeConfig {
     /// Lets webhook endpoints point at loopback, private, link-local and other internal
     /// addresses, which are refused otherwise (docs/reference.md#webhook-safety): for tests
     /// and receivers on the same network.
-    #[arg(long, env = "CONTACTD_WEBHOOK_ALLOW_PRIVATE")]
+    #[arg(long, env = "CONTACTD_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
     pub webhook_allow_private: bool,
 
     /// Address and port to serve Prometheus metrics on, at `GET /metrics`, apart from the

@@ -90,6 +90,7 @@ pub async fn deliver(store: Arc<dyn Store>, destinations: Destinations) {
                             break;
                         };
                         instance.leases.held(webhook.id);
+                        tracing::debug!(webhook = %webhook.id, "delivering to a webhook endpoint");
                         let instance = instance.clone();
                         tokio::spawn(async move {
                             instance.serve_endpoint(webhook).await;

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -240,12 +239,7 @@ async fn kill_mid_burst(server: ServerProcess, acknowledged: &AtomicUsize) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     tokio::time::sleep(Duration::from_millis(rand::random_range(200..=600))).await;
-    let sent = Command::new("kill")
-        .args(["-KILL", &server.pid().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(sent.success(), "SIGKILL sent");
-    assert_eq!(server.wait(), None, "contactd died of the signal");
+    server.kill();
 }
 
 /// Checks the database exactly as the crash left it, main file and WAL, with

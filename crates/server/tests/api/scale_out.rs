@@ -5,16 +5,18 @@
 
 use std::collections::HashSet;
 
+use std::time::Duration;
+
 use contactd_api::{
-    Contact, CreateContact, CreateCustomField, CustomFieldChanges, CustomFieldInput, ErrorBody,
-    Event, FieldType, PhoneNumberInput, UpdateContact,
+    Contact, CreateContact, CreateCustomField, CreateWebhook, CustomFieldChanges, CustomFieldInput,
+    ErrorBody, Event, FieldType, PhoneNumberInput, UpdateContact,
 };
 use contactd_client::{Client, Error};
 use serde_json::json;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::helpers::{Backend, ServerProcess, TestDatabase, admin};
+use crate::helpers::{Answer, Backend, Delivery, Receiver, ServerProcess, TestDatabase, admin};
 
 /// Two servers on one fresh PostgreSQL database, with a client for each acting for the
 /// same company.
@@ -22,7 +24,7 @@ struct TwoServers {
     a: Client,
     b: Client,
     // Fields drop in order: the processes are stopped before their database is dropped.
-    _servers: [ServerProcess; 2],
+    processes: [ServerProcess; 2],
     _database: TestDatabase,
 }
 
@@ -33,14 +35,16 @@ impl TwoServers {
         let key = admin(&database.url, &["key", "create", "--company", "acme"])
             .trim()
             .to_owned();
+        // Both may deliver webhooks to this machine's receivers.
+        let env = [("CONTACTD_WEBHOOK_ALLOW_PRIVATE", "1")];
         let servers = [
-            ServerProcess::start(&database.url, &[]),
-            ServerProcess::start(&database.url, &[]),
+            ServerProcess::start(&database.url, &env),
+            ServerProcess::start(&database.url, &env),
         ];
         Self {
             a: Client::new(&servers[0].base_url, &key),
             b: Client::new(&servers[1].base_url, &key),
-            _servers: servers,
+            processes: servers,
             _database: database,
         }
     }
@@ -703,6 +707,68 @@ async fn a_reader_of_the_feed_sees_every_committed_change_of_both_processes_exac
         }
         assert_eq!(history.len(), 1 + WRITERS * ROUNDS / HOT);
         assert_in_commit_order(history.iter().rev(), &format!("{id} in its history"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "CONTACTD_TEST_POSTGRES_URL is not set: PostgreSQL tests are skipped"
+)]
+async fn both_processes_deliver_each_event_once_in_feed_order_never_twice_at_once() {
+    const ENDPOINTS: usize = 4;
+    const ROUNDS: usize = 6;
+    const PER_ROUND: usize = 20;
+    let servers = TwoServers::start().await;
+    // Each receiver holds a delivery a little, so that a second sender of one still in
+    // flight would be seen.
+    let mut receivers = Vec::new();
+    for endpoint in 0..ENDPOINTS {
+        let receiver = Receiver::start(Answer::Slowly(Duration::from_millis(10))).await;
+        servers
+            .by_turn(endpoint)
+            .create_webhook(&CreateWebhook {
+                url: receiver.url(),
+                event_types: None,
+                description: None,
+            })
+            .await
+            .expect("endpoint created");
+        receivers.push(receiver);
+    }
+    // Writes through both processes in rounds with pauses longer than a deliverer's poll,
+    // so that endpoints fall idle, are given up, and are claimed again by either process.
+    for round in 0..ROUNDS {
+        servers
+            .create_contacts(&format!("round-{round}"), PER_ROUND)
+            .await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+
+    let expected = ROUNDS * PER_ROUND;
+    let mut feed = Vec::new();
+    let mut events = servers.a.events(None, &[]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while feed.len() < expected {
+        match events.next().await.expect("the feed") {
+            Some(event) => feed.push(event.id),
+            None => {
+                assert!(tokio::time::Instant::now() < deadline, "the feed stopped");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    for receiver in &receivers {
+        let deliveries = receiver.wait_for(expected, Duration::from_secs(60)).await;
+        let ids: Vec<&str> = deliveries.iter().map(Delivery::id).collect();
+        assert_eq!(ids, feed, "every event once, in feed order");
+        assert_eq!(receiver.overlapping(), Vec::<String>::new());
+    }
+    for process in &servers.processes {
+        assert!(
+            process.log().contains("delivering to a webhook endpoint"),
+            "both processes delivered"
+        );
     }
 }
 

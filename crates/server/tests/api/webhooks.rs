@@ -4,10 +4,15 @@
 use std::time::{Duration, SystemTime};
 
 use axum::http::Method;
+use contactd::webhooks::delivery::LEASE;
+use contactd_api::{CreateContact, CreateWebhook, DeliveryOutcome, EventType, UpdateWebhook};
+use contactd_client::Client;
 use contactd_client::webhooks::verify;
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Delivery, Receiver, TestApp, contract_test};
+use crate::helpers::{
+    Answer, Backend, Delivery, Receiver, ServerProcess, TestApp, TestDatabase, admin, contract_test,
+};
 
 /// Long enough for a delivery on a loaded test machine: the deliverer looks for work twice
 /// a second.
@@ -462,3 +467,210 @@ async fn an_endpoint_failing_for_five_days_is_disabled_until_enabled_again() {
     assert_eq!(resumed, [json!("crm-1"), json!("crm-2")]);
 }
 contract_test!(an_endpoint_failing_for_five_days_is_disabled_until_enabled_again);
+
+/// A company and an API key on a fresh database, and a server on it that may deliver to
+/// this machine's receivers, started as an operator runs it.
+fn delivering_server(database: &TestDatabase) -> ServerProcess {
+    ServerProcess::start(&database.url, &[("CONTACTD_WEBHOOK_ALLOW_PRIVATE", "1")])
+}
+
+async fn a_delivery_cut_off_by_sigkill_is_sent_again_after_a_restart() {
+    let database = TestDatabase::create(Backend::current()).await;
+    admin(&database.url, &["company", "create", "acme"]);
+    let key = admin(&database.url, &["key", "create", "--company", "acme"])
+        .trim()
+        .to_owned();
+    // The receiver holds the first delivery well past the kill.
+    let receiver = Receiver::start(Answer::Slowly(Duration::from_secs(120))).await;
+    let server = delivering_server(&database);
+    let client = Client::new(&server.base_url, &key);
+    let webhook = client
+        .create_webhook(&CreateWebhook {
+            url: receiver.url(),
+            event_types: None,
+            description: None,
+        })
+        .await
+        .expect("endpoint created");
+    client
+        .create_contact(&CreateContact {
+            ext_id: Some("crm-1".to_owned()),
+            ..CreateContact::default()
+        })
+        .await
+        .expect("contact created");
+    let held = receiver.wait_for(1, ARRIVES).await;
+
+    server.kill();
+    receiver.answer(Answer::Status(204));
+    let restarted = delivering_server(&database);
+    // The dead process's lease runs out within LEASE; then the new one sends again.
+    let deliveries = receiver.wait_for(2, LEASE + ARRIVES).await;
+    assert_eq!(deliveries[1].id(), held[0].id(), "the same delivery");
+    assert_eq!(deliveries[1].body, held[0].body, "byte for byte");
+
+    let client = Client::new(&restarted.base_url, &key);
+    let id = webhook.id.to_string();
+    let deadline = tokio::time::Instant::now() + ARRIVES;
+    let attempts = loop {
+        let page = client
+            .list_deliveries(&id, None, None)
+            .await
+            .expect("attempts");
+        if !page.data.deliveries.is_empty() {
+            break page.data.deliveries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no attempt recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The attempt cut off was never recorded: the one after the restart is the first.
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert_eq!(attempts[0].event_id, held[0].id());
+    assert_eq!(attempts[0].attempt, 1);
+    assert_eq!(attempts[0].outcome, DeliveryOutcome::Delivered);
+    assert_eq!(receiver.deliveries().len(), 2, "sent twice, no more");
+}
+contract_test!(a_delivery_cut_off_by_sigkill_is_sent_again_after_a_restart);
+
+async fn the_typed_client_manages_endpoints_and_follows_the_feed() {
+    let database = TestDatabase::create(Backend::current()).await;
+    admin(&database.url, &["company", "create", "acme"]);
+    let key = admin(&database.url, &["key", "create", "--company", "acme"])
+        .trim()
+        .to_owned();
+    let server = delivering_server(&database);
+    let client = Client::new(&server.base_url, &key);
+    let receiver = Receiver::start(Answer::Status(500)).await;
+    let created = client
+        .create_webhook(&CreateWebhook {
+            url: receiver.url(),
+            event_types: Some(vec![EventType::ContactCreated]),
+            description: Some("CRM sync".to_owned()),
+        })
+        .await
+        .expect("created");
+    let id = created.id.to_string();
+    assert!(
+        created
+            .secret
+            .as_deref()
+            .is_some_and(|secret| secret.starts_with("whsec_"))
+    );
+    let listed = client.list_webhooks().await.expect("listed");
+    assert_eq!(listed.data.webhooks.len(), 1);
+    assert_eq!(listed.data.webhooks[0].secret, None, "shown once");
+    let updated = client
+        .update_webhook(
+            &id,
+            &UpdateWebhook {
+                description: Some("CRM".to_owned()),
+                ..UpdateWebhook::default()
+            },
+        )
+        .await
+        .expect("updated");
+    assert_eq!(updated.description.as_deref(), Some("CRM"));
+    assert_eq!(client.get_webhook(&id).await.expect("fetched"), updated);
+    let rotated = client.rotate_webhook_secret(&id).await.expect("rotated");
+    assert_ne!(rotated.secret, created.secret);
+
+    // 150 events: the iterator crosses pages of 100 and stops where the feed ends.
+    let contacts: Vec<CreateContact> = (0..150)
+        .map(|n| CreateContact {
+            ext_id: Some(format!("crm-{n}")),
+            ..CreateContact::default()
+        })
+        .collect();
+    client.create_contacts(&contacts).await.expect("created");
+    let mut events = client.events(None, &[]);
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + ARRIVES;
+    while seen.len() < 150 {
+        match events.next().await.expect("the feed") {
+            Some(event) => seen.push(event),
+            None => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{} events",
+                    seen.len()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    let ext_ids: Vec<String> = seen
+        .iter()
+        .map(|event| {
+            event
+                .data
+                .contact
+                .as_ref()
+                .expect("a contact")
+                .ext_id
+                .clone()
+                .expect("an ext_id")
+        })
+        .collect();
+    let expected: Vec<String> = (0..150).map(|n| format!("crm-{n}")).collect();
+    assert_eq!(ext_ids, expected, "oldest first, each once");
+    assert_eq!(events.next().await.expect("the feed"), None, "caught up");
+    // Resuming from its cursor gives what came after, and nothing before.
+    client
+        .create_contact(&CreateContact {
+            ext_id: Some("crm-last".to_owned()),
+            ..CreateContact::default()
+        })
+        .await
+        .expect("created");
+    let mut resumed = client.events(events.cursor(), &[EventType::ContactCreated]);
+    let deadline = tokio::time::Instant::now() + ARRIVES;
+    let next = loop {
+        if let Some(event) = resumed.next().await.expect("the feed") {
+            break event;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing after the cursor"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        next.data
+            .contact
+            .and_then(|contact| contact.ext_id)
+            .as_deref(),
+        Some("crm-last")
+    );
+
+    // The receiver fails: the attempt is listed, and a retry is scheduled by hand.
+    let deadline = tokio::time::Instant::now() + ARRIVES;
+    let failed = loop {
+        let page = client
+            .list_deliveries(&id, Some(1), None)
+            .await
+            .expect("attempts");
+        if let Some(attempt) = page.data.deliveries.into_iter().next() {
+            break attempt;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no attempt");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failed.outcome, DeliveryOutcome::Retrying);
+    let scheduled = client
+        .retry_delivery(&id, &failed.event_id)
+        .await
+        .expect("scheduled");
+    assert_eq!(scheduled.event_id, failed.event_id);
+    let deleted = client.delete_webhook(&id).await.expect("deleted");
+    assert!(deleted.deleted);
+    match client.get_webhook(&id).await {
+        Err(contactd_client::Error::Api(error)) => {
+            assert_eq!(error.code.as_deref(), Some("webhook_not_found"));
+        }
+        other => panic!("expected 404, got {other:?}"),
+    }
+}
+contract_test!(the_typed_client_manages_endpoints_and_follows_the_feed);

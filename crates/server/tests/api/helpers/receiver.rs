@@ -1,6 +1,7 @@
 //! `Receiver`: a webhook receiver on this machine, as an integrator runs one: it records
 //! every delivery it gets and answers as the test tells it to.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +54,10 @@ pub enum Answer {
 struct Shared {
     deliveries: Mutex<Vec<Delivery>>,
     answer: Mutex<Answer>,
+    /// The `webhook-id`s of the requests being answered now.
+    in_flight: Mutex<HashSet<String>>,
+    /// Ids that arrived while a request with the same id was still being answered.
+    overlapping: Mutex<Vec<String>>,
 }
 
 /// A receiver listening on 127.0.0.1, until dropped.
@@ -68,6 +73,8 @@ impl Receiver {
         let shared = Arc::new(Shared {
             deliveries: Mutex::default(),
             answer: Mutex::new(answer),
+            in_flight: Mutex::default(),
+            overlapping: Mutex::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -96,6 +103,12 @@ impl Receiver {
         self.shared.deliveries.lock().expect("lock").clone()
     }
 
+    /// The ids of deliveries sent while the same delivery was still in flight: one sender
+    /// racing another over one event.
+    pub fn overlapping(&self) -> Vec<String> {
+        self.shared.overlapping.lock().expect("lock").clone()
+    }
+
     /// Waits until `count` deliveries arrived, for at most `within`.
     pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Delivery> {
         let deadline = tokio::time::Instant::now() + within;
@@ -121,11 +134,9 @@ impl Drop for Receiver {
 }
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    shared
-        .deliveries
-        .lock()
-        .expect("lock")
-        .push(Delivery { headers, body });
+    let delivery = Delivery { headers, body };
+    let _answering = Answering::start(&shared, delivery.id());
+    shared.deliveries.lock().expect("lock").push(delivery);
     let answer = *shared.answer.lock().expect("lock");
     match answer {
         Answer::Status(status) => StatusCode::from_u16(status)
@@ -146,5 +157,30 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             });
             Response::new(axum::body::Body::from_stream(chunks))
         }
+    }
+}
+
+/// A delivery being answered, from its arrival until its handler ends or is dropped (the
+/// sender went away).
+struct Answering<'a> {
+    shared: &'a Shared,
+    id: String,
+}
+
+impl<'a> Answering<'a> {
+    fn start(shared: &'a Shared, id: &str) -> Self {
+        if !shared.in_flight.lock().expect("lock").insert(id.to_owned()) {
+            shared.overlapping.lock().expect("lock").push(id.to_owned());
+        }
+        Self {
+            shared,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.shared.in_flight.lock().expect("lock").remove(&self.id);
     }
 }

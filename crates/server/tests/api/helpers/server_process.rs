@@ -146,6 +146,17 @@ impl ServerProcess {
         self.wait()
     }
 
+    /// Kills the process with SIGKILL, as a crash or the kernel's OOM killer does, and
+    /// reaps it.
+    pub fn kill(self) {
+        let sent = Command::new("kill")
+            .args(["-KILL", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "SIGKILL sent");
+        assert_eq!(self.wait(), None, "contactd died of the signal");
+    }
+
     /// Waits (at most 30 s) for the process to exit, returning its status code.
     pub fn wait(mut self) -> Option<i32> {
         let deadline = Instant::now() + Duration::from_secs(30);

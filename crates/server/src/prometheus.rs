@@ -30,6 +30,18 @@ pub const POSTGRES_POOL_CONNECTIONS: &str = "contactd_postgres_pool_connections"
 /// The most connections the PostgreSQL pool opens (`--database-max-connections`).
 pub const POSTGRES_POOL_MAX_CONNECTIONS: &str = "contactd_postgres_pool_max_connections";
 
+/// Delivery attempts made, by `outcome`: `delivered`, `retrying` or `failed`.
+pub const WEBHOOK_ATTEMPTS: &str = "contactd_webhook_attempts_total";
+/// How long each delivery attempt took, from sending the request to the end of its answer.
+pub const WEBHOOK_ATTEMPT_DURATION: &str = "contactd_webhook_attempt_duration_seconds";
+/// Attempts scheduled again and not yet made, of every endpoint.
+pub const WEBHOOK_RETRIES_PENDING: &str = "contactd_webhook_retries_pending";
+/// Webhook endpoints, by `state`: `enabled` or `disabled`.
+pub const WEBHOOK_ENDPOINTS: &str = "contactd_webhook_endpoints";
+/// How long ago the oldest event an enabled endpoint has not yet had a first attempt of
+/// occurred; 0 when every endpoint is caught up.
+pub const WEBHOOK_BACKLOG_AGE: &str = "contactd_webhook_backlog_age_seconds";
+
 /// The route label of a request that matched no route: never its raw path, which may hold
 /// an email address or a phone number, and which a client could vary without end.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -69,6 +81,10 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
             Matcher::Full(SQLITE_GROUP_COMMIT_DURATION.into()),
             COMMIT_SECONDS,
         )?
+        .set_buckets_for_metric(
+            Matcher::Full(WEBHOOK_ATTEMPT_DURATION.into()),
+            REQUEST_SECONDS,
+        )?
         .install_recorder()
         .map_err(|error| anyhow::anyhow!("could not start recording metrics: {error}"))?;
     describe();
@@ -79,6 +95,9 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     }
     for limit in ["company", "server"] {
         counter!(EXPORTS_REFUSED, "limit" => limit).absolute(0);
+    }
+    for outcome in ["delivered", "retrying", "failed"] {
+        counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).absolute(0);
     }
     Ok(handle)
 }
@@ -122,6 +141,30 @@ fn describe() {
     describe_gauge!(
         POSTGRES_POOL_CONNECTIONS,
         "Open connections of the PostgreSQL pool, by state (`in_use`, `idle`), when scraped."
+    );
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts made by this instance, by outcome (`delivered`, \
+         `retrying`, `failed`)."
+    );
+    describe_histogram!(
+        WEBHOOK_ATTEMPT_DURATION,
+        Unit::Seconds,
+        "Time of one webhook delivery attempt, from sending it to the end of its answer."
+    );
+    describe_gauge!(
+        WEBHOOK_RETRIES_PENDING,
+        "Webhook attempts scheduled again and not yet made, of every endpoint, when scraped."
+    );
+    describe_gauge!(
+        WEBHOOK_ENDPOINTS,
+        "Webhook endpoints, by state (`enabled`, `disabled`), when scraped."
+    );
+    describe_gauge!(
+        WEBHOOK_BACKLOG_AGE,
+        Unit::Seconds,
+        "Age of the oldest event an enabled webhook endpoint has not yet been sent, when \
+         scraped; 0 when every endpoint is caught up."
     );
     describe_gauge!(
         POSTGRES_POOL_MAX_CONNECTIONS,

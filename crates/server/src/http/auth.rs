@@ -60,7 +60,7 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 /// another process may hold for seconds (`docs/robustness.md`). A lost update of this
 /// bookkeeping is only logged; the next request a minute on writes it again.
 fn record_use(state: &AppState, found: &KeyUse) {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = crate::store::now_ms();
     if found
         .last_used_at
         .is_some_and(|at| now - at < LAST_USED_RESOLUTION_MS)

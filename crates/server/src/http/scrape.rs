@@ -23,7 +23,8 @@ struct Scrape {
     store: Arc<dyn Store>,
 }
 
-/// `GET /metrics`, rendering what `handle` recorded and the store's gauges of the moment.
+/// `GET /metrics`, rendering what `handle` recorded and the store's gauges of the moment,
+/// the webhook gauges among them.
 pub fn router(handle: PrometheusHandle, store: Arc<dyn Store>) -> Router {
     Router::new()
         .route("/metrics", get(scrape))
@@ -35,5 +36,6 @@ pub fn router(handle: PrometheusHandle, store: Arc<dyn Store>) -> Router {
 
 async fn scrape(State(scrape): State<Scrape>) -> impl IntoResponse {
     scrape.store.record_gauges();
+    crate::webhooks::delivery::record_gauges(scrape.store.as_ref()).await;
     ([(CONTENT_TYPE, PROMETHEUS_TEXT)], scrape.handle.render())
 }

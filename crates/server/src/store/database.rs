@@ -16,7 +16,7 @@ use super::error::unique_or;
 use super::events::{self, record_field_change};
 use super::interface::Store;
 use super::model::{
-    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch,
+    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
     DeliveryOutcome, DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FEED_SCAN,
     FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt,
     MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, ReservedKeyField,
@@ -112,11 +112,6 @@ fn apply_webhook_change(webhook: &mut Webhook, change: &WebhookChange, now: i64)
         }
         Some(false) | None => {}
     }
-}
-
-/// A login window's length in stored milliseconds.
-fn window_ms(window: Duration) -> i64 {
-    i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -241,7 +236,7 @@ impl<B: Backend> Store for Database<B> {
             .write(args, |conn, (email, limit, window)| {
                 Box::pin(async move {
                     let now = now_ms();
-                    let ended = now - window_ms(*window);
+                    let ended = now - rows::duration_ms(*window);
                     conn.execute(&sql::purge_login_attempts(ended)).await?;
                     let reserve = sql::reserve_login_attempt(email, now, ended, *limit);
                     if fetch_optional(conn, &reserve, |_| Ok(())).await?.is_some() {
@@ -786,6 +781,13 @@ impl<B: Backend> Store for Database<B> {
                 },
             )
             .await
+    }
+
+    async fn delivery_gauges(&self) -> Result<DeliveryGauges, StoreError> {
+        let gauges = self
+            .read_optional(sql::delivery_gauges(), rows::delivery_gauges)
+            .await?;
+        Ok(gauges.unwrap_or_default())
     }
 
     async fn renew_webhook_leases(

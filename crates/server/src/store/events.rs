@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use contactd_api::{EventType, FieldType};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -19,7 +18,7 @@ use super::connection::{Connection, Row};
 use super::model::{
     Actor, Contact, ContactFieldValue, Event, EventData, EventPosition, FieldDefinition,
 };
-use super::rows::{now_ms, timestamp};
+use super::rows::{duration_ms, now_ms, timestamp};
 use super::sql;
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
@@ -363,9 +362,7 @@ impl FieldSnapshot {
 
 /// The oldest moment retention keeps, `retention` before now.
 pub fn retention_cutoff(retention: std::time::Duration) -> i64 {
-    let now: DateTime<Utc> = Utc::now();
-    now.timestamp_millis()
-        .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+    now_ms().saturating_sub(duration_ms(retention))
 }
 
 #[cfg(test)]

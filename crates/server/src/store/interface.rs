@@ -10,11 +10,11 @@ use super::StoreError;
 use contactd_api::EventType;
 
 use super::model::{
-    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryWork,
-    EmailTable, Event, EventPage, EventPosition, Export, FieldDefinition, FieldDefinitionChange,
-    ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey, NewFieldDefinition, NewSession,
-    NewWebhook, ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, Upserted, User,
-    UserCredentials, Webhook, WebhookChange,
+    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
+    DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FieldDefinition,
+    FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
+    NewFieldDefinition, NewSession, NewWebhook, ReservedKeyField, ScheduledRetry, SessionUser,
+    StoredEmail, Upserted, User, UserCredentials, Webhook, WebhookChange,
 };
 use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -286,6 +286,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: i64,
         until: i64,
     ) -> Result<Vec<Uuid>, StoreError>;
+    /// Reads the state of every company's deliveries, for the webhook gauges.
+    async fn delivery_gauges(&self) -> Result<DeliveryGauges, StoreError>;
     /// Gives up `owner`'s lease of an endpoint.
     async fn release_webhook(&self, webhook_id: Uuid, owner: Uuid) -> Result<(), StoreError>;
     /// Reads what an endpoint has to deliver at `now`: up to `limit` attempts due again and

@@ -34,5 +34,6 @@ pub use events::retention_cutoff;
 pub use interface::Store;
 pub use model::*;
 pub use postgres::{PostgresBackend, PostgresSettings, is_retryable, retrying};
+pub use rows::{duration_ms, now_ms};
 pub use schema::version as schema_version;
 pub use sqlite::{SqliteBackend, backup};

@@ -319,6 +319,18 @@ pub struct DeliveryWork {
     pub first_attempts: Vec<Event>,
 }
 
+/// The state of every company's webhook deliveries, for the gauges of a scrape
+/// (docs/reference.md#metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryGauges {
+    pub retries_pending: i64,
+    pub endpoints_enabled: i64,
+    pub endpoints_disabled: i64,
+    /// When the oldest committed event that an enabled endpoint has not yet had a first
+    /// attempt of occurred (milliseconds since the epoch); `None` when every one is caught up.
+    pub oldest_undelivered_at: Option<i64>,
+}
+
 /// A delivery scheduled by hand: the number its attempt will have, and when it is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScheduledRetry {

@@ -9,9 +9,9 @@ use uuid::Uuid;
 use super::StoreError;
 use super::connection::Row;
 use super::model::{
-    Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, DeliveryAttempt, DeliveryOutcome,
-    EventPosition, FieldDefinition, KeyUse, ReservedKeyField, SessionUser, StoredEmail, User,
-    UserCredentials, Webhook,
+    Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, DeliveryAttempt, DeliveryGauges,
+    DeliveryOutcome, EventPosition, FieldDefinition, KeyUse, ReservedKeyField, SessionUser,
+    StoredEmail, User, UserCredentials, Webhook,
 };
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
@@ -26,6 +26,11 @@ pub fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
+/// A duration as stored times add it: milliseconds, at most `i64::MAX`.
+pub fn duration_ms(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// The first column, a UUID (an id a statement returns).
 pub fn id(row: &dyn Row) -> Result<Uuid, StoreError> {
     row.uuid(0)
@@ -34,6 +39,15 @@ pub fn id(row: &dyn Row) -> Result<Uuid, StoreError> {
 /// The first column, an integer (a count, a version, a time).
 pub fn integer(row: &dyn Row) -> Result<i64, StoreError> {
     row.integer(0)
+}
+
+pub fn delivery_gauges(row: &dyn Row) -> Result<DeliveryGauges, StoreError> {
+    Ok(DeliveryGauges {
+        retries_pending: row.integer(0)?,
+        endpoints_enabled: row.integer(1)?,
+        endpoints_disabled: row.integer(2)?,
+        oldest_undelivered_at: row.optional_integer(3)?,
+    })
 }
 
 pub fn company(row: &dyn Row) -> Result<Company, StoreError> {
@@ -325,6 +339,12 @@ mod tests {
         "actor_id",
         "data",
     ];
+    const DELIVERY_GAUGES_COLUMNS: &[&str] = &[
+        "retries_pending",
+        "endpoints_enabled",
+        "endpoints_disabled",
+        "oldest_undelivered_at",
+    ];
     const WEBHOOK_COLUMNS: &[&str] = &[
         "id",
         "company_id",
@@ -446,6 +466,7 @@ mod tests {
                 WEBHOOK_COLUMNS,
             ),
             (sql::claim_webhooks(id, 0, 0, 1, false), WEBHOOK_COLUMNS),
+            (sql::delivery_gauges(), DELIVERY_GAUGES_COLUMNS),
             (sql::list_attempts(id, 0, 1), ATTEMPT_COLUMNS),
             (sql::due_retries(id, 0, 1), RETRY_COLUMNS),
             (

@@ -750,6 +750,21 @@ pub fn last_event(company_id: Uuid) -> Statement {
     .arg(company_id)
 }
 
+/// The webhook gauges (docs/reference.md#metrics), across every company. The oldest event
+/// an endpoint has still to deliver is looked for in `events`, listable or not, so that a
+/// transaction held open on PostgreSQL, which holds the feed back, shows as a rising age.
+pub fn delivery_gauges() -> Statement {
+    Statement::new(
+        "SELECT (SELECT count(*) FROM webhook_retries) AS retries_pending, \
+         (SELECT count(*) FROM webhooks WHERE disabled_at IS NULL) AS endpoints_enabled, \
+         (SELECT count(*) FROM webhooks WHERE disabled_at IS NOT NULL) AS endpoints_disabled, \
+         (SELECT min((SELECT e.occurred_at FROM events e WHERE e.company_id = w.company_id \
+         AND (e.tx, e.position) > (w.feed_tx, w.feed_position) \
+         ORDER BY e.tx, e.position LIMIT 1)) \
+         FROM webhooks w WHERE w.disabled_at IS NULL) AS oldest_undelivered_at",
+    )
+}
+
 /// Locks a company's row until the transaction ends, so that concurrent creations of its
 /// webhook endpoints count them one after the other. PostgreSQL only (see
 /// `Connection::locks_rows`).

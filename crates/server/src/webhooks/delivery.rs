@@ -20,8 +20,10 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::destination::{DELIVERY_TIMEOUT, Destinations, MAX_RESPONSE_BYTES};
+use crate::prometheus;
 use crate::store::{
     AttemptMade, DeliveryAttempt, DeliveryBatch, DeliveryOutcome, Event, Store, Webhook,
+    duration_ms, now_ms,
 };
 
 /// The wait before each attempt after the first, as the Standard Webhooks specification
@@ -77,7 +79,7 @@ pub async fn deliver(store: Arc<dyn Store>, destinations: Destinations) {
         let free = running.available_permits();
         if free > 0 {
             let now = now_ms();
-            let until = now + millis(LEASE);
+            let until = now + duration_ms(LEASE);
             let limit = u32::try_from(free).unwrap_or(u32::MAX);
             match instance
                 .store
@@ -103,6 +105,27 @@ pub async fn deliver(store: Arc<dyn Store>, destinations: Destinations) {
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Sets the webhook gauges (docs/reference.md#metrics) from the database, for a scrape; a
+/// failed read is logged and leaves them as they were.
+pub async fn record_gauges(store: &dyn Store) {
+    let gauges = match store.delivery_gauges().await {
+        Ok(gauges) => gauges,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the webhook gauges");
+            return;
+        }
+    };
+    metrics::gauge!(prometheus::WEBHOOK_RETRIES_PENDING).set(gauges.retries_pending as f64);
+    metrics::gauge!(prometheus::WEBHOOK_ENDPOINTS, "state" => "enabled")
+        .set(gauges.endpoints_enabled as f64);
+    metrics::gauge!(prometheus::WEBHOOK_ENDPOINTS, "state" => "disabled")
+        .set(gauges.endpoints_disabled as f64);
+    let age_ms = gauges
+        .oldest_undelivered_at
+        .map_or(0, |at| (now_ms() - at).max(0));
+    metrics::gauge!(prometheus::WEBHOOK_BACKLOG_AGE).set(age_ms as f64 / 1000.0);
 }
 
 /// One instance's deliveries.
@@ -159,7 +182,7 @@ async fn renew_leases(instance: Arc<Instance>) {
         let now = now_ms();
         match instance
             .store
-            .renew_webhook_leases(instance.owner, now, now + millis(LEASE))
+            .renew_webhook_leases(instance.owner, now, now + duration_ms(LEASE))
             .await
         {
             Ok(confirmed) => instance.leases.renewed(&confirmed, asked),
@@ -243,7 +266,7 @@ impl Instance {
         let attempted_at = chrono::Utc::now();
         let started = Instant::now();
         let result = self.send(webhook, event).await;
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let (status, error) = match result {
             Ok(status) if (200..300).contains(&status) => (Some(status), None),
             Ok(status) => (
@@ -255,12 +278,12 @@ impl Instance {
         let outcome = match (&error, next_attempt_delay(attempt)) {
             (None, _) => DeliveryOutcome::Delivered,
             (Some(_), Some(delay)) => {
-                DeliveryOutcome::Retrying(attempted_at.timestamp_millis() + millis(delay))
+                DeliveryOutcome::Retrying(attempted_at.timestamp_millis() + duration_ms(delay))
             }
             (Some(_), None) => DeliveryOutcome::Failed,
         };
-        metrics::counter!("contactd_webhook_attempts_total", "outcome" => outcome.as_str())
-            .increment(1);
+        metrics::counter!(prometheus::WEBHOOK_ATTEMPTS, "outcome" => outcome.as_str()).increment(1);
+        metrics::histogram!(prometheus::WEBHOOK_ATTEMPT_DURATION).record(started.elapsed());
         AttemptMade {
             event_position: event.at.position,
             attempt: DeliveryAttempt {
@@ -271,7 +294,7 @@ impl Instance {
                 outcome,
                 status,
                 error,
-                duration_ms,
+                duration_ms: took_ms,
                 attempted_at,
             },
         }
@@ -338,7 +361,7 @@ fn track_failures(batch: &mut DeliveryBatch, attempt: &DeliveryAttempt) {
     }
     let at = attempt.attempted_at.timestamp_millis();
     let since = *batch.failing_since.get_or_insert(at);
-    if at - since >= millis(DISABLE_AFTER) {
+    if at - since >= duration_ms(DISABLE_AFTER) {
         batch.disable_at = Some(at);
     }
 }
@@ -359,14 +382,6 @@ fn describe(error: reqwest::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::directory::Directory;
 use crate::failure::{Failure, Field};
 use crate::store::{
-    DeliveryAttempt, NewWebhook, ScheduledRetry, StoreError, Webhook, WebhookChange,
+    DeliveryAttempt, NewWebhook, ScheduledRetry, StoreError, Webhook, WebhookChange, now_ms,
 };
 pub use destination::Destinations;
 
@@ -123,7 +123,7 @@ pub async fn rotate_secret(
     company_id: Uuid,
     id: Uuid,
 ) -> Result<Webhook, Failure> {
-    let previous_until = chrono::Utc::now().timestamp_millis() + ROTATION_OVERLAP_MS;
+    let previous_until = now_ms() + ROTATION_OVERLAP_MS;
     let rotated = directory
         .store
         .rotate_webhook_secret(company_id, id, &new_secret(), previous_until)
@@ -167,7 +167,7 @@ pub async fn retry(
     event_id: Uuid,
 ) -> Result<ScheduledRetry, Failure> {
     find(directory, company_id, id).await?;
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = now_ms();
     match directory
         .store
         .schedule_delivery(company_id, id, event_id, now)

@@ -7,11 +7,13 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use contactd_api::{CreateContact, CreateWebhook};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, ServerProcess, TestDatabase, admin, contactd, contract_test, runtime, send_raw,
+    Answer, Backend, Receiver, ServerProcess, TestDatabase, admin, contactd, contract_test,
+    runtime, send_raw,
 };
 
 /// One sample of a scrape: `name{labels} value`.
@@ -258,6 +260,85 @@ async fn a_scrape_counts_requests_by_route_template_and_shows_the_database() {
     }
 }
 contract_test!(a_scrape_counts_requests_by_route_template_and_shows_the_database);
+
+/// Webhook attempts are counted by outcome and timed; the gauges read at each scrape show
+/// the endpoints, the retries waiting, and how far behind the deliveries are.
+async fn webhook_deliveries_are_counted_and_their_backlog_shown() {
+    let database = TestDatabase::create(Backend::current()).await;
+    let server = ServerProcess::start(
+        &database.url,
+        &[
+            ("CONTACTD_METRICS_BIND", "127.0.0.1:0"),
+            ("CONTACTD_WEBHOOK_ALLOW_PRIVATE", "1"),
+        ],
+    );
+    let http = Client::new();
+    let scraped = scrape(&http, &server).await;
+    for outcome in ["delivered", "retrying", "failed"] {
+        let attempts = scraped.value(ATTEMPTS, &[("outcome", outcome)]);
+        assert_eq!(attempts, 0.0, "{outcome} shown from the start");
+    }
+    assert_eq!(scraped.value(BACKLOG, &[]), 0.0);
+
+    let client = contactd_client::Client::new(&server.base_url, server.first_run_key());
+    // The receiver holds the first delivery: the event stays undelivered meanwhile.
+    let receiver = Receiver::start(Answer::Slowly(Duration::from_secs(3))).await;
+    client
+        .create_webhook(&CreateWebhook {
+            url: receiver.url(),
+            event_types: None,
+            description: None,
+        })
+        .await
+        .expect("endpoint created");
+    let contact = |ext_id: &str| CreateContact {
+        ext_id: Some(ext_id.to_owned()),
+        ..CreateContact::default()
+    };
+    client
+        .create_contact(&contact("crm-1"))
+        .await
+        .expect("contact created");
+    receiver.wait_for(1, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let scraped = scrape(&http, &server).await;
+    assert_eq!(scraped.value(ENDPOINTS, &[("state", "enabled")]), 1.0);
+    assert_eq!(scraped.value(ENDPOINTS, &[("state", "disabled")]), 0.0);
+    assert!(scraped.value(BACKLOG, &[]) >= 1.0, "{}", scraped.text);
+
+    // Then it fails the next: counted as retrying, with its retry waiting.
+    receiver.answer(Answer::Status(503));
+    client
+        .create_contact(&contact("crm-2"))
+        .await
+        .expect("contact created");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let scraped = loop {
+        let scraped = scrape(&http, &server).await;
+        if scraped.value(ATTEMPTS, &[("outcome", "retrying")]) == 1.0 {
+            break scraped;
+        }
+        assert!(Instant::now() < deadline, "{}", scraped.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(scraped.value(ATTEMPTS, &[("outcome", "delivered")]), 1.0);
+    assert_eq!(scraped.value(RETRIES, &[]), 1.0);
+    assert_eq!(
+        scraped.value(BACKLOG, &[]),
+        0.0,
+        "caught up but for the retry"
+    );
+    assert_eq!(
+        scraped.value("contactd_webhook_attempt_duration_seconds_count", &[]),
+        2.0
+    );
+}
+contract_test!(webhook_deliveries_are_counted_and_their_backlog_shown);
+
+const ATTEMPTS: &str = "contactd_webhook_attempts_total";
+const BACKLOG: &str = "contactd_webhook_backlog_age_seconds";
+const ENDPOINTS: &str = "contactd_webhook_endpoints";
+const RETRIES: &str = "contactd_webhook_retries_pending";
 
 /// A connection past `--max-connections` and an export past its company's limit are
 /// counted as refused.

@@ -11,6 +11,7 @@ mod http;
 mod load;
 mod report;
 mod soak;
+mod webhooks;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -281,6 +282,9 @@ async fn bench(
     }
     if options.scenarios.contains(&Scenario::Patch) {
         measured.extend(measure_event_cost(&run, database).await?);
+    }
+    if options.rate.is_none() {
+        webhooks::run(&server, &run.authorization).await?;
     }
     for (name, outcome) in &measured {
         report::print_errors(name, outcome);

@@ -10,6 +10,23 @@ use uuid::Uuid;
 
 use crate::store::{EventPosition, ListPosition};
 
+/// Rows to read for a page of `limit`: one more, which tells whether a next page exists
+/// without a count query ([`next_page`]).
+pub fn rows_for_page(limit: u32) -> u32 {
+    limit.saturating_add(1)
+}
+
+/// Trims rows read with [`rows_for_page`] to a page of `limit`, and returns where the next
+/// page starts, the position of the page's last row, when there is a next page.
+pub fn next_page<T, P>(rows: &mut Vec<T>, limit: u32, position: impl FnOnce(&T) -> P) -> Option<P> {
+    let limit = limit as usize;
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(position)
+}
+
 /// A 128-bit tag: forging one is out of reach, and cursors stay short.
 const TAG_LEN: usize = 16;
 

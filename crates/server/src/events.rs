@@ -9,6 +9,7 @@ use contactd_api::EventType;
 use uuid::Uuid;
 
 use crate::contacts::contact_not_found;
+use crate::cursor;
 use crate::directory::Directory;
 use crate::domain::ContactIdentifier;
 use crate::failure::Failure;
@@ -56,9 +57,8 @@ pub async fn history(
             contact.ok_or_else(|| contact_not_found(identifier))?.id
         }
     };
-    // One more than the page tells whether a next page exists without a count query.
     let mut events = store
-        .contact_history(company_id, contact_id, before, limit + 1)
+        .contact_history(company_id, contact_id, before, cursor::rows_for_page(limit))
         .await?;
     if events.is_empty()
         && before.is_none()
@@ -66,12 +66,7 @@ pub async fn history(
     {
         return Err(contact_not_found(identifier));
     }
-    let next = if events.len() > limit as usize {
-        events.truncate(limit as usize);
-        events.last().map(|event| event.at.position)
-    } else {
-        None
-    };
+    let next = cursor::next_page(&mut events, limit, |event| event.at.position);
     Ok(HistoryPage { events, next })
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::cursor;
 use crate::directory::Directory;
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::failure::Failure;
@@ -34,17 +35,11 @@ pub async fn list(
     after: Option<ListPosition>,
     limit: u32,
 ) -> Result<ContactPage, Failure> {
-    // One more than the page tells whether a next page exists without a count query.
     let mut contacts = directory
         .store
-        .list_contacts(company_id, after, limit + 1)
+        .list_contacts(company_id, after, cursor::rows_for_page(limit))
         .await?;
-    let next = if contacts.len() > limit as usize {
-        contacts.truncate(limit as usize);
-        contacts.last().map(ListPosition::of)
-    } else {
-        None
-    };
+    let next = cursor::next_page(&mut contacts, limit, ListPosition::of);
     Ok(ContactPage { contacts, next })
 }
 

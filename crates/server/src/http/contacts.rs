@@ -14,9 +14,10 @@ use utoipa::{PartialSchema, ToSchema};
 use super::AppState;
 use super::bulk_items::{bulk_items, echo, is_array, read_each};
 use super::error::ApiError;
-use super::extract::{ApiQuery, Json, JsonBody, PathParam, page_cursor, page_limit, parse_json};
+use super::extract::{
+    ApiQuery, Json, JsonBody, PathParam, next_cursor, page_cursor, page_limit, parse_json,
+};
 use crate::contacts::{self, ContactInput, contact_not_found};
-use crate::cursor;
 use crate::domain::ContactIdentifier;
 use crate::store::Caller;
 
@@ -213,9 +214,7 @@ pub(super) async fn list_contacts(
         data: api::ContactListData {
             contacts: page.contacts.into_iter().map(api::Contact::from).collect(),
         },
-        next_cursor: page
-            .next
-            .map(|next| cursor::encode(next, &caller.cursor_secret)),
+        next_cursor: next_cursor(page.next, &caller),
     }))
 }
 

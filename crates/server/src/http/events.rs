@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::contacts::parse_identifier;
 use super::error::ApiError;
-use super::extract::{ApiQuery, Json, PathParam, page_cursor, page_limit};
+use super::extract::{ApiQuery, Json, PathParam, next_cursor, page_cursor, page_limit};
 use crate::cursor;
 use crate::events;
 use crate::store::Caller;
@@ -146,8 +146,6 @@ pub(super) async fn contact_history(
         data: api::EventListData {
             events: page.events.into_iter().map(api::Event::from).collect(),
         },
-        next_cursor: page
-            .next
-            .map(|next| cursor::encode(next, &caller.cursor_secret)),
+        next_cursor: next_cursor(page.next, &caller),
     }))
 }

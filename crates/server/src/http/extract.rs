@@ -211,6 +211,12 @@ pub fn page_cursor<P: cursor::Position>(
     .transpose()
 }
 
+/// The `next_cursor` of a page: where the next page starts, encoded for this company, or
+/// `None` on the last page.
+pub fn next_cursor<P: cursor::Position>(next: Option<P>, caller: &Caller) -> Option<String> {
+    next.map(|next| cursor::encode(next, &caller.cursor_secret))
+}
+
 /// The single path parameter of a route (a contact identifier or a field key),
 /// percent-decoded.
 #[derive(Debug)]

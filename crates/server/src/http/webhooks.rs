@@ -10,8 +10,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiQuery, Json, PathParam, PathParams, page_cursor, page_limit};
-use crate::cursor;
+use super::extract::{ApiQuery, Json, PathParam, PathParams, next_cursor, page_cursor, page_limit};
 use crate::store::Caller;
 use crate::webhooks::{self, NewWebhookInput, WebhookChangeInput};
 
@@ -248,9 +247,7 @@ pub(super) async fn list_deliveries(
         data: api::DeliveryAttemptListData {
             deliveries: page.attempts.into_iter().map(Into::into).collect(),
         },
-        next_cursor: page
-            .next
-            .map(|next| cursor::encode(next, &caller.cursor_secret)),
+        next_cursor: next_cursor(page.next, &caller),
     }))
 }
 

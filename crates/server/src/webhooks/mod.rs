@@ -12,6 +12,7 @@ use contactd_client::webhooks::SECRET_PREFIX;
 use rand::RngCore;
 use uuid::Uuid;
 
+use crate::cursor;
 use crate::directory::Directory;
 use crate::failure::{Failure, Field};
 use crate::store::{
@@ -147,14 +148,9 @@ pub async fn attempts(
     find(directory, company_id, id).await?;
     let mut attempts = directory
         .store
-        .list_delivery_attempts(id, before, limit + 1)
+        .list_delivery_attempts(id, before, cursor::rows_for_page(limit))
         .await?;
-    let next = if attempts.len() > limit as usize {
-        attempts.truncate(limit as usize);
-        attempts.last().map(|attempt| attempt.position)
-    } else {
-        None
-    };
+    let next = cursor::next_page(&mut attempts, limit, |attempt| attempt.position);
     Ok(AttemptPage { attempts, next })
 }
 

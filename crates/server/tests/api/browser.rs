@@ -4,7 +4,8 @@
 //!
 //! These run when `CONTACTD_TEST_CHROMEDRIVER` names a chromedriver at build time (CI
 //! installs Debian's `chromium` and `chromium-driver` and sets it); otherwise they are
-//! listed as ignored, with the reason.
+//! listed as ignored, with the reason. The webhook steps also run on PostgreSQL when
+//! `CONTACTD_TEST_POSTGRES_URL` is set, as the contract tests do.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -16,7 +17,9 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use tempfile::TempDir;
 
-use crate::helpers::{ServerProcess, admin, contactd};
+use contactd_client::webhooks::verify;
+
+use crate::helpers::{Answer, Backend, Receiver, ServerProcess, TestDatabase, admin, contactd};
 
 /// The WebDriver key codes of Tab and Enter.
 const TAB: char = '\u{E004}';
@@ -502,4 +505,188 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
     browser.goto(&format!("{base}/dashboard/contacts")).await;
     assert_eq!(browser.path().await, "/dashboard/login");
     browser.finish().await;
+}
+
+/// An admin adds a webhook endpoint, copies its secret and checks it signs a real delivery,
+/// then disables it, rotates its secret and deletes it, each after the page asks; on a
+/// server allowed to deliver to this machine (`--webhook-allow-private`).
+async fn an_admin_manages_a_webhook_endpoint_in_the_browser(backend: Backend) {
+    let shot = |step: &str| {
+        let backend = match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        };
+        format!("webhooks-{backend}-{step}")
+    };
+    let database = TestDatabase::create(backend).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let server = ServerProcess::start(&database.url, &[("CONTACTD_WEBHOOK_ALLOW_PRIVATE", "true")]);
+    let base = server.base_url.clone();
+    let log = server.log();
+    let key = announced(&log, "API key:");
+    let email = announced(&log, "email:");
+    let password = announced(&log, "password:");
+
+    let browser = Browser::start().await;
+    browser.log_in(&base, &email, &password).await;
+    browser.click("a[href='/dashboard/webhooks']").await;
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("No webhook endpoints yet.")
+    );
+    browser.shot(&shot("01-empty")).await;
+
+    // A URL that is not http is refused next to its input, and creates nothing.
+    browser.fill("#input-url", "ftp://x").await;
+    browser.fill("#input-description", "CRM sync").await;
+    browser
+        .click("form[action='/dashboard/webhooks'] button[type=submit]")
+        .await;
+    assert!(browser.text("#error-url").await.contains("http"));
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("No webhook endpoints yet.")
+    );
+    browser.shot(&shot("02-refused")).await;
+
+    browser.fill("#input-url", &receiver.url()).await;
+    browser
+        .press("input[name='event_type.contact.created']")
+        .await;
+    browser
+        .click("form[action='/dashboard/webhooks'] button[type=submit]")
+        .await;
+    let secret = browser.value("#new-secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("It will not be shown again")
+    );
+    browser.press("[data-copy=new-secret]").await;
+    assert!(!browser.text("#new-secret-status").await.is_empty());
+    let list = browser.text("main table").await;
+    assert!(
+        list.contains(&receiver.url()) && list.contains("CRM sync"),
+        "{list}"
+    );
+    assert!(
+        list.contains("contact.created") && list.contains("enabled"),
+        "{list}"
+    );
+    browser.shot(&shot("03-created")).await;
+
+    // The copied secret is the one deliveries are signed with.
+    let created = reqwest::Client::new()
+        .post(format!("{base}/api/v1/contacts"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .expect("call the API");
+    assert_eq!(created.status(), 200);
+    let delivery = receiver.wait_for(1, Duration::from_secs(15)).await[0].clone();
+    assert_eq!(
+        verify(
+            &secret,
+            delivery.id(),
+            delivery.header("webhook-timestamp"),
+            delivery.header("webhook-signature"),
+            &delivery.body,
+        ),
+        Ok(())
+    );
+
+    // Shown once: the list again has the endpoint and not its secret.
+    browser.goto(&format!("{base}/dashboard/webhooks")).await;
+    let source = browser.client.source().await.expect("page source");
+    assert!(!source.contains(&secret), "the secret is shown once");
+    browser
+        .click("main table a[href^='/dashboard/webhooks/']")
+        .await;
+    let endpoint_path = browser.path().await;
+    assert!(browser.text("#webhook-state").await.contains("enabled"));
+    let attempts = browser.text("#attempts").await;
+    assert!(
+        attempts.contains("contact.created") && attempts.contains("delivered"),
+        "{attempts}"
+    );
+    assert!(attempts.contains(delivery.id()), "{attempts}");
+    browser.shot(&shot("04-endpoint")).await;
+
+    browser.click("form[action$='/disable'] button").await;
+    assert_eq!(browser.path().await, endpoint_path);
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .starts_with("Endpoint disabled")
+    );
+    assert!(
+        browser
+            .text("#webhook-state")
+            .await
+            .starts_with("disabled since")
+    );
+    browser.shot(&shot("05-disabled")).await;
+
+    browser.click("a[href$='/rotate-secret']").await;
+    assert!(browser.text("h1").await.starts_with("Rotate the secret of"));
+    browser.shot(&shot("06-rotate-confirm")).await;
+    browser.click("button.danger").await;
+    let rotated = browser.value("#new-secret").await;
+    assert!(
+        rotated.starts_with("whsec_") && rotated != secret,
+        "{rotated}"
+    );
+    browser.shot(&shot("07-rotated")).await;
+
+    browser.click("a[href$='/delete']").await;
+    assert!(browser.text("h1").await.starts_with("Delete the endpoint"));
+    browser.shot(&shot("08-delete-confirm")).await;
+    browser.click("button.danger").await;
+    assert_eq!(browser.path().await, "/dashboard/webhooks");
+    assert!(
+        browser
+            .text("#notice")
+            .await
+            .starts_with("Webhook endpoint deleted")
+    );
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("No webhook endpoints yet.")
+    );
+    browser.shot(&shot("09-deleted")).await;
+    browser.finish().await;
+}
+
+mod an_admin_manages_a_webhook_endpoint_in_the_browser {
+    use crate::helpers::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(browser_tests),
+        ignore = "CONTACTD_TEST_CHROMEDRIVER is not set: install chromium and chromium-driver \
+                  and set it to /usr/bin/chromedriver to run the browser tests"
+    )]
+    async fn sqlite() {
+        super::an_admin_manages_a_webhook_endpoint_in_the_browser(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(all(browser_tests, postgres_tests)),
+        ignore = "CONTACTD_TEST_CHROMEDRIVER or CONTACTD_TEST_POSTGRES_URL is not set: the \
+                  browser tests on PostgreSQL need both"
+    )]
+    async fn postgres() {
+        super::an_admin_manages_a_webhook_endpoint_in_the_browser(Backend::Postgres).await;
+    }
 }

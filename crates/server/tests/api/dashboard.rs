@@ -1,12 +1,14 @@
 //! The dashboard through the real router: signing in and out, the login throttle, CSRF on
-//! every form, tenant isolation, and each page's forms giving the API's own answers.
+//! every form, tenant isolation, and each page's forms giving the API's own answers; a
+//! webhook endpoint's secret shown once and its deliveries made by a real deliverer.
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
 use serde_json::json;
 
 use crate::helpers::{
-    DashboardUser, TestApp, contract_test, csrf_token_in, input_error, set_cookie, unescape_html,
+    Answer, DashboardUser, Receiver, TestApp, contract_test, csrf_token_in, input_error,
+    set_cookie, unescape_html,
 };
 
 const EMAIL: &str = "ann@example.com";
@@ -728,3 +730,422 @@ async fn a_contacts_page_shows_who_changed_what_newest_first() {
     assert_eq!(text.matches(&who).count(), 2, "{text}");
 }
 contract_test!(a_contacts_page_shows_who_changed_what_newest_first);
+
+/// The secret a page shows once, in the box with its copy button.
+fn shown_secret(html: &str) -> Option<String> {
+    let (_, rest) = html.split_once(r#"id="new-secret" class="secret" type="text" value=""#)?;
+    rest.split('"').next().map(str::to_owned)
+}
+
+/// The company's endpoints as the API lists them.
+async fn listed_webhooks(app: &TestApp) -> Vec<serde_json::Value> {
+    let list = app.request(Method::GET, "/api/v1/webhooks", None).await;
+    list.assert_status(200);
+    list.body["data"]["webhooks"].as_array().unwrap().clone()
+}
+
+/// The secret the store keeps for the company's only endpoint.
+async fn stored_secret(app: &TestApp) -> String {
+    let webhooks = app.store.list_webhooks(app.company_id).await.unwrap();
+    assert_eq!(webhooks.len(), 1);
+    webhooks[0].secret.clone()
+}
+
+contract_test!(a_webhook_endpoint_is_created_disabled_rotated_and_deleted_through_forms);
+async fn a_webhook_endpoint_is_created_disabled_rotated_and_deleted_through_forms() {
+    let app = app_with_user().await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let empty = user.get("/dashboard/webhooks").await;
+    empty.assert_status(200);
+    assert!(empty.text.contains("No webhook endpoints yet."));
+    assert!(empty.text.contains(r#"aria-current="page">Webhooks<"#));
+
+    let created = user
+        .post(
+            "/dashboard/webhooks",
+            &[
+                ("url", "https://1.1.1.1/hook"),
+                ("description", "CRM sync"),
+                ("event_type.contact.deleted", "on"),
+                ("event_type.contact.created", "on"),
+            ],
+        )
+        .await;
+    created.assert_status(200);
+    let secret = shown_secret(&created.text).expect("the new secret is shown");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(secret, stored_secret(&app).await);
+    assert!(created.text.contains("It will not be shown again"));
+    assert!(created.text.contains(r#"data-copy="new-secret""#));
+    let webhooks = listed_webhooks(&app).await;
+    assert_eq!(webhooks.len(), 1);
+    assert_eq!(
+        webhooks[0]["event_types"],
+        json!(["contact.created", "contact.deleted"])
+    );
+    assert_eq!(webhooks[0]["description"], "CRM sync");
+    let id = webhooks[0]["id"].as_str().unwrap().to_owned();
+    let page_url = format!("/dashboard/webhooks/{id}");
+
+    // The secret is on that one answer only.
+    let list = user.get("/dashboard/webhooks").await;
+    list.assert_status(200);
+    assert!(!list.text.contains(&secret), "the secret is shown once");
+    for shown in [
+        "https://1.1.1.1/hook",
+        "CRM sync",
+        "contact.created, contact.deleted",
+        ">enabled<",
+        &page_url,
+    ] {
+        assert!(list.text.contains(shown), "{shown}");
+    }
+    let page = user.get(&page_url).await;
+    page.assert_status(200);
+    assert!(!page.text.contains(&secret));
+    assert!(page.text.contains("No delivery attempts yet."));
+
+    let disabled = user.post(&format!("{page_url}/disable"), &[]).await;
+    assert_eq!(location(&disabled), page_url);
+    assert!(
+        notice_after(&user, &disabled)
+            .await
+            .starts_with("Endpoint disabled")
+    );
+    assert_eq!(listed_webhooks(&app).await[0]["enabled"], json!(false));
+    let page = user.get(&page_url).await;
+    assert!(page.text.contains(">disabled since "), "{}", page.text);
+    assert!(
+        page.text
+            .contains(&format!(r#"action="{page_url}/enable""#))
+    );
+    let enabled = user.post(&format!("{page_url}/enable"), &[]).await;
+    assert!(
+        notice_after(&user, &enabled)
+            .await
+            .starts_with("Endpoint enabled")
+    );
+    assert_eq!(listed_webhooks(&app).await[0]["enabled"], json!(true));
+
+    // Rotating asks first, then shows the new secret once; the old one still signs.
+    let confirm = user.get(&format!("{page_url}/rotate-secret")).await;
+    confirm.assert_status(200);
+    assert!(
+        confirm
+            .text
+            .contains("Rotate the secret of https://1.1.1.1/hook?")
+    );
+    assert!(
+        confirm
+            .text
+            .contains(&format!(r#"action="{page_url}/rotate-secret""#))
+    );
+    assert_eq!(stored_secret(&app).await, secret, "asking changes nothing");
+    let rotated = user.post(&format!("{page_url}/rotate-secret"), &[]).await;
+    rotated.assert_status(200);
+    let new_secret = shown_secret(&rotated.text).expect("the new secret is shown");
+    assert!(new_secret.starts_with("whsec_") && new_secret != secret);
+    assert_eq!(new_secret, stored_secret(&app).await);
+    assert!(!rotated.text.contains(&secret), "nor the old one");
+    let stored = app.store.list_webhooks(app.company_id).await.unwrap();
+    assert_eq!(stored[0].previous_secret.as_ref().unwrap().0, secret);
+    for path in [page_url.as_str(), "/dashboard/webhooks"] {
+        let later = user.get(path).await;
+        assert!(!later.text.contains(&new_secret), "{path}");
+        assert!(shown_secret(&later.text).is_none(), "{path}");
+    }
+
+    let confirm = user.get(&format!("{page_url}/delete")).await;
+    confirm.assert_status(200);
+    assert!(
+        confirm
+            .text
+            .contains("Delete the endpoint https://1.1.1.1/hook?")
+    );
+    assert_eq!(
+        listed_webhooks(&app).await.len(),
+        1,
+        "asking deletes nothing"
+    );
+    let deleted = user.post(&format!("{page_url}/delete"), &[]).await;
+    assert_eq!(location(&deleted), "/dashboard/webhooks");
+    assert_eq!(
+        notice_after(&user, &deleted).await,
+        "Webhook endpoint deleted, with its delivery attempts."
+    );
+    assert!(listed_webhooks(&app).await.is_empty());
+    user.get(&page_url).await.assert_status(404);
+    user.post(&format!("{page_url}/disable"), &[])
+        .await
+        .assert_status(404);
+    user.get("/dashboard/webhooks/not-a-uuid")
+        .await
+        .assert_status(404);
+}
+
+/// The sentence the API answers `POST /webhooks` with for this body.
+async fn api_webhook_message(app: &TestApp, body: serde_json::Value) -> String {
+    let response = app
+        .request(Method::POST, "/api/v1/webhooks", Some(body))
+        .await;
+    assert!(response.status.is_client_error(), "{}", response.text);
+    response.body["message"].as_str().unwrap().to_owned()
+}
+
+contract_test!(a_refused_webhook_form_shows_the_apis_sentence_and_creates_nothing);
+async fn a_refused_webhook_form_shows_the_apis_sentence_and_creates_nothing() {
+    // A server without --webhook-allow-private.
+    let app = app_with_user().await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let before = app.dump().await;
+    for url in ["http://10.0.0.1/hook", "ftp://x", "not a url", ""] {
+        let refused = user
+            .post(
+                "/dashboard/webhooks",
+                &[
+                    ("url", url),
+                    ("description", "kept"),
+                    ("event_type.custom_field.updated", "on"),
+                ],
+            )
+            .await;
+        refused.assert_status(400);
+        assert_eq!(
+            input_error(&refused.text, "url").unwrap(),
+            api_webhook_message(&app, json!({"url": url})).await,
+            "{url}"
+        );
+        assert!(refused.text.contains(r##"<a href="#input-url">"##), "{url}");
+        // The form comes back as sent.
+        assert!(refused.text.contains(&format!(r#"value="{url}""#)), "{url}");
+        assert!(refused.text.contains(r#"value="kept""#));
+        assert!(
+            refused
+                .text
+                .contains(r#"name="event_type.custom_field.updated" value="on" checked"#)
+        );
+        assert!(
+            !refused
+                .text
+                .contains(r#"name="event_type.contact.created" value="on" checked"#)
+        );
+        assert!(shown_secret(&refused.text).is_none());
+    }
+    let long = "d".repeat(501);
+    let refused = user
+        .post(
+            "/dashboard/webhooks",
+            &[("url", "https://1.1.1.1/hook"), ("description", &long)],
+        )
+        .await;
+    refused.assert_status(400);
+    assert_eq!(
+        input_error(&refused.text, "description").unwrap(),
+        api_webhook_message(
+            &app,
+            json!({"url": "https://1.1.1.1/hook", "description": long})
+        )
+        .await
+    );
+    assert_eq!(app.dump().await, before, "refused forms create nothing");
+    assert!(listed_webhooks(&app).await.is_empty());
+}
+
+contract_test!(a_user_cannot_reach_another_companys_webhook_endpoints);
+async fn a_user_cannot_reach_another_companys_webhook_endpoints() {
+    let app = app_with_user().await;
+    let created = app
+        .request(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"url": "https://1.1.1.1/acme-hook"})),
+        )
+        .await;
+    created.assert_status(200);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let event_id = "0".repeat(32);
+    let other = app.store.create_company("globex").await.unwrap();
+    app.given_user(other.id, "bob@globex.example", PASSWORD)
+        .await;
+    let bob = app.log_in("bob@globex.example", PASSWORD).await;
+    let before = app.dump().await;
+
+    let page_url = format!("/dashboard/webhooks/{id}");
+    for path in [
+        page_url.clone(),
+        format!("{page_url}/rotate-secret"),
+        format!("{page_url}/delete"),
+    ] {
+        let page = bob.get(&path).await;
+        page.assert_status(404);
+        assert!(!page.text.contains("acme-hook"), "{path}");
+        assert!(
+            page.text.contains("bob@globex.example"),
+            "signed-in navigation"
+        );
+    }
+    for action in [
+        "disable",
+        "enable",
+        "rotate-secret",
+        "delete",
+        &format!("deliveries/{event_id}/retry"),
+    ] {
+        let refused = bob.post(&format!("{page_url}/{action}"), &[]).await;
+        refused.assert_status(404);
+        assert!(shown_secret(&refused.text).is_none(), "{action}");
+    }
+    assert_eq!(app.dump().await, before, "nothing of acme changed");
+    let list = bob.get("/dashboard/webhooks").await;
+    assert!(list.text.contains("No webhook endpoints yet."));
+    assert!(!list.text.contains("acme-hook"));
+}
+
+contract_test!(webhook_forms_without_their_csrf_token_are_refused_and_change_nothing);
+async fn webhook_forms_without_their_csrf_token_are_refused_and_change_nothing() {
+    let app = app_with_user().await;
+    let created = app
+        .request(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"url": "https://1.1.1.1/hook"})),
+        )
+        .await;
+    created.assert_status(200);
+    let page_url = format!(
+        "/dashboard/webhooks/{}",
+        created.body["id"].as_str().unwrap()
+    );
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let before = app.dump().await;
+    let new_endpoint = [("url", "https://1.1.1.2/hook")];
+    let missing = user
+        .post_without_csrf("/dashboard/webhooks", &new_endpoint)
+        .await;
+    missing.assert_status(403);
+    assert!(missing.text.contains("This form has expired"));
+    assert!(shown_secret(&missing.text).is_none());
+    let forged = [("url", "https://1.1.1.2/hook"), ("csrf_token", "0000")];
+    user.post_without_csrf("/dashboard/webhooks", &forged)
+        .await
+        .assert_status(403);
+    for action in ["disable", "rotate-secret", "delete"] {
+        let refused = user
+            .post_without_csrf(&format!("{page_url}/{action}"), &[])
+            .await;
+        refused.assert_status(403);
+        assert!(shown_secret(&refused.text).is_none(), "{action}");
+    }
+    assert_eq!(app.dump().await, before, "a refused form writes nothing");
+}
+
+/// Waits until the endpoint's page satisfies `done`; the deliverer looks for work twice a
+/// second, a delivery may take longer on a loaded machine.
+async fn webhook_page_until(
+    user: &DashboardUser<'_>,
+    path: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let page = user.get(path).await;
+        page.assert_status(200);
+        if done(&page.text) {
+            return page.text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", page.text);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The rows of an endpoint page's attempt table, newest first, each as its cells' text.
+fn attempt_rows(html: &str) -> Vec<String> {
+    let Some((_, table)) = html.split_once(r#"<table id="attempts">"#) else {
+        return Vec::new();
+    };
+    let body = table.split("</tbody>").next().unwrap();
+    body.split("<tr>").skip(2).map(unescape_html).collect()
+}
+
+contract_test!(an_endpoints_page_lists_its_delivery_attempts_newest_first_and_retries_by_hand);
+async fn an_endpoints_page_lists_its_delivery_attempts_newest_first_and_retries_by_hand() {
+    let app = TestApp::spawn_delivering().await;
+    app.given_user(app.company_id, EMAIL, PASSWORD).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    // A receiver on this machine: accepted, as the server allows private addresses.
+    let url = receiver.url();
+    user.post("/dashboard/webhooks", &[("url", url.as_str())])
+        .await
+        .assert_status(200);
+    let id = listed_webhooks(&app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page_url = format!("/dashboard/webhooks/{id}");
+
+    app.given_contact(json!({"ext_id": "crm-1"})).await;
+    let page = webhook_page_until(&user, &page_url, |page| attempt_rows(page).len() == 1).await;
+    let delivered = receiver.deliveries()[0].id().to_owned();
+    let rows = attempt_rows(&page);
+    for cell in [
+        "contact.created",
+        delivered.as_str(),
+        ">1<",
+        ">delivered<",
+        ">200<",
+        " ms<",
+    ] {
+        assert!(rows[0].contains(cell), "{cell}: {}", rows[0]);
+    }
+    assert!(
+        !rows[0].contains("/retry"),
+        "a delivered event has no retry"
+    );
+
+    // A failing receiver: the attempt waits for its retry, which can be asked for now.
+    receiver.answer(Answer::Status(503));
+    app.patch_contact(json!({"id": "alt:ext_id:crm-1", "first_name": "Ada"}))
+        .await
+        .assert_status(200);
+    let page = webhook_page_until(&user, &page_url, |page| attempt_rows(page).len() == 2).await;
+    let failed = receiver.deliveries()[1].id().to_owned();
+    let rows = attempt_rows(&page);
+    assert!(rows[0].contains("contact.updated") && rows[0].contains(&failed));
+    assert!(rows[0].contains(">retrying, next at "), "{}", rows[0]);
+    assert!(rows[0].contains(">503<") && rows[0].contains("the receiver answered 503"));
+    assert!(rows[1].contains(&delivered), "newest first");
+    let event_uuid = failed.strip_prefix("evt_").unwrap();
+    let uuid = uuid::Uuid::try_parse(event_uuid).unwrap();
+    let retry = format!("{page_url}/deliveries/{uuid}/retry");
+    assert!(
+        rows[0].contains(&format!(r#"action="{retry}""#)),
+        "{}",
+        rows[0]
+    );
+
+    receiver.answer(Answer::Status(200));
+    let retried = user.post(&retry, &[]).await;
+    assert_eq!(location(&retried), page_url);
+    assert!(
+        notice_after(&user, &retried)
+            .await
+            .starts_with("Another attempt is scheduled now")
+    );
+    let page = webhook_page_until(&user, &page_url, |page| attempt_rows(page).len() == 3).await;
+    let rows = attempt_rows(&page);
+    assert!(
+        rows[0].contains(&failed) && rows[0].contains(">2<"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[0].contains(">delivered<"), "{}", rows[0]);
+    assert!(!page.contains("/retry\""), "every event is delivered now");
+
+    user.post(
+        &format!("{page_url}/deliveries/{}/retry", uuid::Uuid::nil()),
+        &[],
+    )
+    .await
+    .assert_status(404);
+}

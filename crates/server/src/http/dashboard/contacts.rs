@@ -16,7 +16,7 @@ use super::extract::{FormBody, PageQuery};
 use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
 use super::history::{ShownHistory, recent_changes};
 use super::nav::{Nav, Notice, NoticeQuery, Section};
-use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
+use super::page::{Confirm, PageError, render, render_with, show_time};
 use crate::contacts::{
     self, ContactChanges, ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput,
 };
@@ -553,7 +553,8 @@ pub async fn confirm_delete(
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     let contact = find_contact(&state, &user, &id).await?;
-    let page = ConfirmDelete {
+    let url = contact_url(contact.id);
+    let page = Confirm {
         nav: Some(Nav::new(&user, Section::Contacts)),
         title: format!("Delete {}?", full_name(&contact)),
         paragraphs: vec![
@@ -561,7 +562,8 @@ pub async fn confirm_delete(
              number and ext_id can then be given to another contact. This cannot be undone."
                 .to_owned(),
         ],
-        url: contact_url(contact.id),
+        action: format!("{url}/delete"),
+        url,
         button: "Delete contact",
     };
     Ok(render(&page))

@@ -14,7 +14,7 @@ use contactd_api::FieldType;
 use super::extract::{FormBody, PageQuery};
 use super::form::{FormInput, InputKind, Problem, changed, filled, member, refused, shown_in};
 use super::nav::{Nav, Notice, NoticeQuery, Section};
-use super::page::{ConfirmDelete, PageError, render, render_with, show_time};
+use super::page::{Confirm, PageError, render, render_with, show_time};
 use crate::custom_fields::{self, FieldChangeInput, NewFieldInput, OptionsInput};
 use crate::domain::FieldKey;
 use crate::failure::{Failure, Field};
@@ -319,7 +319,8 @@ pub async fn confirm_delete(
                 )
             }
         };
-    let page = ConfirmDelete {
+    let url = field_url(&field.key);
+    let page = Confirm {
         nav: Some(Nav::new(&user, Section::Fields)),
         title: format!("Delete the field {}?", field.display_name),
         paragraphs: vec![
@@ -329,7 +330,8 @@ pub async fn confirm_delete(
                 field.key
             ),
         ],
-        url: field_url(&field.key),
+        action: format!("{url}/delete"),
+        url,
         button: "Delete field",
     };
     Ok(render(&page))

@@ -1,5 +1,5 @@
-//! The dashboard: server-rendered pages where people manage custom fields, API keys and
-//! contacts in a browser, on the same port as the API.
+//! The dashboard: server-rendered pages where people manage custom fields, API keys,
+//! contacts and webhook endpoints in a browser, on the same port as the API.
 //!
 //! Every page acts for the company of the signed-in user, through the same use cases the
 //! API calls (so the same domain rules, store code and error messages apply); a refusal is
@@ -18,6 +18,7 @@ mod keys;
 mod nav;
 mod page;
 mod session;
+mod webhooks;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -59,6 +60,31 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(keys::LIST, get(keys::list_keys).post(keys::create_key))
         .route("/dashboard/keys/{id}/revoke", post(keys::revoke_key))
+        .route(
+            webhooks::LIST,
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route("/dashboard/webhooks/{id}", get(webhooks::show_webhook))
+        .route(
+            "/dashboard/webhooks/{id}/enable",
+            post(webhooks::enable_webhook),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/disable",
+            post(webhooks::disable_webhook),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/rotate-secret",
+            get(webhooks::confirm_rotation).post(webhooks::rotate_secret),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/delete",
+            get(webhooks::confirm_delete).post(webhooks::delete_webhook),
+        )
+        .route(
+            "/dashboard/webhooks/{id}/deliveries/{event_id}/retry",
+            post(webhooks::retry_delivery),
+        )
         .route("/dashboard/logout", post(session::logout))
         // Layers run last-added first: the session is found, then the CSRF token checked.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -12,6 +12,7 @@ pub enum Section {
     Contacts,
     Fields,
     Keys,
+    Webhooks,
 }
 
 /// A change a form made, said on the page it redirected to (as `?done=…`).
@@ -24,10 +25,14 @@ pub enum Notice {
     FieldSaved,
     FieldDeleted,
     KeyRevoked,
+    WebhookEnabled,
+    WebhookDisabled,
+    WebhookDeleted,
+    DeliveryRetried,
 }
 
 impl Notice {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 11] = [
         Self::ContactCreated,
         Self::ContactSaved,
         Self::ContactDeleted,
@@ -35,6 +40,10 @@ impl Notice {
         Self::FieldSaved,
         Self::FieldDeleted,
         Self::KeyRevoked,
+        Self::WebhookEnabled,
+        Self::WebhookDisabled,
+        Self::WebhookDeleted,
+        Self::DeliveryRetried,
     ];
 
     /// The value of `done` in the URL.
@@ -47,6 +56,10 @@ impl Notice {
             Self::FieldSaved => "field_saved",
             Self::FieldDeleted => "field_deleted",
             Self::KeyRevoked => "key_revoked",
+            Self::WebhookEnabled => "webhook_enabled",
+            Self::WebhookDisabled => "webhook_disabled",
+            Self::WebhookDeleted => "webhook_deleted",
+            Self::DeliveryRetried => "delivery_retried",
         }
     }
 
@@ -60,6 +73,17 @@ impl Notice {
             Self::FieldSaved => "Custom field saved.",
             Self::FieldDeleted => "Custom field deleted, with every value of it.",
             Self::KeyRevoked => "API key revoked: requests with it are refused from now on.",
+            Self::WebhookEnabled => {
+                "Endpoint enabled: deliveries resume from the first event it had not tried."
+            }
+            Self::WebhookDisabled => {
+                "Endpoint disabled: nothing is sent to it until it is enabled again."
+            }
+            Self::WebhookDeleted => "Webhook endpoint deleted, with its delivery attempts.",
+            Self::DeliveryRetried => {
+                "Another attempt is scheduled now; it goes out within seconds while the \
+                 endpoint is enabled."
+            }
         }
     }
 
@@ -129,6 +153,7 @@ impl Nav {
             Some(Section::Contacts) => "contacts",
             Some(Section::Fields) => "fields",
             Some(Section::Keys) => "keys",
+            Some(Section::Webhooks) => "webhooks",
             None => "",
         };
         if shown == name { "page" } else { "false" }

@@ -1,5 +1,5 @@
 //! Rendering pages, and the error page every failure of a page becomes; the confirmation
-//! page before a delete, and how times are shown.
+//! page before a change that cannot be undone, and how times are shown.
 
 use askama::Template;
 use axum::body::Body;
@@ -141,16 +141,19 @@ pub(super) fn render_with(status: StatusCode, page: &impl Template) -> Response 
     (status, render(page)).into_response()
 }
 
-/// The page that asks before deleting something: what will be lost, and the button.
+/// The page that asks before a change that cannot be undone (a delete, a new secret): what
+/// will be lost, and the button.
 #[derive(Template)]
-#[template(path = "dashboard/confirm_delete.html")]
-pub(super) struct ConfirmDelete {
+#[template(path = "dashboard/confirm.html")]
+pub(super) struct Confirm {
     pub(super) nav: Option<Nav>,
     pub(super) title: String,
-    /// What deleting does, a paragraph each.
+    /// What the change does, a paragraph each.
     pub(super) paragraphs: Vec<String>,
-    /// The page of the thing; the form posts to its `/delete`.
+    /// The page of the thing, where "Keep it" leads.
     pub(super) url: String,
+    /// Where the form posts to make the change.
+    pub(super) action: String,
     pub(super) button: &'static str,
 }
 

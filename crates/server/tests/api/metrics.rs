@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use contactd_api::{CreateContact, CreateWebhook};
+use contactd_api::CreateContact;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::json;
 
@@ -284,11 +284,7 @@ async fn webhook_deliveries_are_counted_and_their_backlog_shown() {
     // The receiver holds the first delivery: the event stays undelivered meanwhile.
     let receiver = Receiver::start(Answer::Slowly(Duration::from_secs(3))).await;
     client
-        .create_webhook(&CreateWebhook {
-            url: receiver.url(),
-            event_types: None,
-            description: None,
-        })
+        .create_webhook(&receiver.endpoint())
         .await
         .expect("endpoint created");
     let contact = |ext_id: &str| CreateContact {

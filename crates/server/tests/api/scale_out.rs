@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use contactd_api::{
-    Contact, CreateContact, CreateCustomField, CreateWebhook, CustomFieldChanges, CustomFieldInput,
-    ErrorBody, Event, FieldType, PhoneNumberInput, UpdateContact,
+    Contact, CreateContact, CreateCustomField, CustomFieldChanges, CustomFieldInput, ErrorBody,
+    Event, FieldType, PhoneNumberInput, UpdateContact,
 };
 use contactd_client::{Client, Error};
 use serde_json::json;
@@ -727,11 +727,7 @@ async fn both_processes_deliver_each_event_once_in_feed_order_never_twice_at_onc
         let receiver = Receiver::start(Answer::Slowly(Duration::from_millis(10))).await;
         servers
             .by_turn(endpoint)
-            .create_webhook(&CreateWebhook {
-                url: receiver.url(),
-                event_types: None,
-                description: None,
-            })
+            .create_webhook(&receiver.endpoint())
             .await
             .expect("endpoint created");
         receivers.push(receiver);

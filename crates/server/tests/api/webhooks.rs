@@ -485,11 +485,7 @@ async fn a_delivery_cut_off_by_sigkill_is_sent_again_after_a_restart() {
     let server = delivering_server(&database);
     let client = Client::new(&server.base_url, &key);
     let webhook = client
-        .create_webhook(&CreateWebhook {
-            url: receiver.url(),
-            event_types: None,
-            description: None,
-        })
+        .create_webhook(&receiver.endpoint())
         .await
         .expect("endpoint created");
     client

@@ -11,6 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use contactd_api::CreateWebhook;
 use serde_json::Value;
 
 /// One delivery as received.
@@ -93,6 +94,15 @@ impl Receiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.address)
+    }
+
+    /// An endpoint of every event type delivering here, as the typed client creates it.
+    pub fn endpoint(&self) -> CreateWebhook {
+        CreateWebhook {
+            url: self.url(),
+            event_types: None,
+            description: None,
+        }
     }
 
     pub fn answer(&self, answer: Answer) {

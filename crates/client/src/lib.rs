@@ -112,7 +112,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// Events asked for per page: the feed's largest page.
+    /// Events asked for per page: the feed's default (it allows up to 1,000), so a page held
+    /// while it is given stays small.
     const PAGE: u32 = 100;
 
     /// The next event, or `None` when every event listed so far has been given.

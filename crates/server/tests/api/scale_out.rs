@@ -716,7 +716,9 @@ async fn a_reader_of_the_feed_sees_every_committed_change_of_both_processes_exac
     ignore = "CONTACTD_TEST_POSTGRES_URL is not set: PostgreSQL tests are skipped"
 )]
 async fn both_processes_deliver_each_event_once_in_feed_order_never_twice_at_once() {
-    const ENDPOINTS: usize = 4;
+    // More endpoints than one process serves at once (16), each kept busy for longer than a
+    // deliverer's poll (20 events × 30 ms a round), so both processes must take some.
+    const ENDPOINTS: usize = 20;
     const ROUNDS: usize = 6;
     const PER_ROUND: usize = 20;
     let servers = TwoServers::start().await;
@@ -724,7 +726,7 @@ async fn both_processes_deliver_each_event_once_in_feed_order_never_twice_at_onc
     // flight would be seen.
     let mut receivers = Vec::new();
     for endpoint in 0..ENDPOINTS {
-        let receiver = Receiver::start(Answer::Slowly(Duration::from_millis(10))).await;
+        let receiver = Receiver::start(Answer::Slowly(Duration::from_millis(30))).await;
         servers
             .by_turn(endpoint)
             .create_webhook(&receiver.endpoint())

@@ -94,6 +94,12 @@ impl Outcome {
         })
     }
 
+    /// Adds a later measured window: its operations, and its length to this one's.
+    pub fn add_window(&mut self, later: Outcome) -> anyhow::Result<()> {
+        self.duration += later.duration;
+        self.merge(later)
+    }
+
     fn merge(&mut self, other: Outcome) -> anyhow::Result<()> {
         self.latency
             .add(&other.latency)

@@ -19,6 +19,19 @@ pub struct Usage {
     pub load_cpu_seconds: f64,
 }
 
+impl Usage {
+    /// This window and a later one as one: the larger RSS, the server as at the end, the
+    /// CPU of both.
+    pub fn followed_by(&self, later: &Usage) -> Usage {
+        Usage {
+            server_rss_max_kib: self.server_rss_max_kib.max(later.server_rss_max_kib),
+            server_end: later.server_end,
+            server_cpu_seconds: self.server_cpu_seconds + later.server_cpu_seconds,
+            load_cpu_seconds: self.load_cpu_seconds + later.load_cpu_seconds,
+        }
+    }
+}
+
 pub fn print_scenario_header() {
     println!(
         "| scenario | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server RSS max MiB \

@@ -80,9 +80,9 @@ pub async fn delete_contact(
     let current = contact_to_write(conn, company_id, id)
         .await?
         .ok_or(StoreError::NotFound)?;
+    record_contact_change(conn, company_id, actor, Some(&current), None).await?;
     let by_id = ContactIdentifier::Id(current.id);
     fetch_optional(conn, &sql::delete_contact(company_id, &by_id), rows::id).await?;
-    record_contact_change(conn, company_id, actor, Some(&current), None).await?;
     Ok(current.id)
 }
 

@@ -591,7 +591,6 @@ impl<B: Backend> Store for Database<B> {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError> {
-        let before = before.unwrap_or(i64::MAX);
         let history = sql::contact_history(company_id, contact_id, before, limit);
         self.read_all(history, events::event).await
     }

@@ -23,7 +23,8 @@ use super::sql;
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
 
-/// Records a contact's change: `before` is `None` for a creation, `after` for a deletion.
+/// Records a contact's change: `before` is `None` for a creation, `after` for a deletion,
+/// which is recorded before the contact's row goes (see [`sql::insert_event`]).
 pub async fn record_contact_change(
     conn: &mut dyn Connection,
     company_id: Uuid,
@@ -43,7 +44,12 @@ pub async fn record_contact_change(
             ChangedValues::between(&ContactSnapshot::of(before), &ContactSnapshot::of(after))
         }),
     };
-    record(conn, company_id, actor, event_type, Some(contact.id), &data).await
+    let event_id = record(conn, company_id, actor, event_type, Some(contact.id), &data).await?;
+    if after.is_some() {
+        let link = sql::link_latest_event(company_id, contact.id, event_id);
+        conn.execute(&link).await?;
+    }
+    Ok(())
 }
 
 /// Records a change of a definition: the definition after it, or as it was when deleted.
@@ -57,7 +63,8 @@ pub async fn record_field_change(
     let data = StoredFieldChange {
         field: FieldSnapshot::of(field),
     };
-    record(conn, company_id, actor, event_type, None, &data).await
+    record(conn, company_id, actor, event_type, None, &data).await?;
+    Ok(())
 }
 
 async fn record(
@@ -67,11 +74,12 @@ async fn record(
     event_type: EventType,
     contact_id: Option<Uuid>,
     data: &impl Serialize,
-) -> Result<(), StoreError> {
+) -> Result<Uuid, StoreError> {
     let data =
         serde_json::to_string(data).map_err(|error| StoreError::Internal(error.to_string()))?;
+    let id = Uuid::now_v7();
     let insert = sql::insert_event(
-        Uuid::now_v7(),
+        id,
         company_id,
         event_type,
         contact_id,
@@ -80,7 +88,7 @@ async fn record(
         data,
     );
     conn.execute(&insert).await?;
-    Ok(())
+    Ok(id)
 }
 
 /// Decodes an event of `sql::event_columns`.

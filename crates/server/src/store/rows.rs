@@ -455,7 +455,8 @@ mod tests {
                 sql::list_events(id, EventPosition::default(), 1),
                 EVENT_COLUMNS,
             ),
-            (sql::contact_history(id, id, 1, 1), EVENT_COLUMNS),
+            (sql::contact_history(id, id, None, 1), EVENT_COLUMNS),
+            (sql::contact_history(id, id, Some(1), 1), EVENT_COLUMNS),
             (sql::event_horizon(id), EVENT_POSITION_COLUMNS),
             (sql::oldest_events(id, 1), DATED_EVENT_POSITION_COLUMNS),
             (sql::last_event(id), EVENT_POSITION_COLUMNS),
@@ -499,6 +500,7 @@ mod tests {
             include_str!("../../migrations/sqlite/0004_data_checks.sql"),
             include_str!("../../migrations/sqlite/0005_events.sql"),
             include_str!("../../migrations/sqlite/0006_webhooks.sql"),
+            include_str!("../../migrations/sqlite/0007_history_chain.sql"),
         ] {
             conn.execute_batch(migration).expect("schema");
         }

@@ -649,7 +649,10 @@ pub fn rewrite_email(
 }
 
 /// Records an event in the transaction of its change; `tx` is the table's default, a
-/// transaction bound on PostgreSQL (`migrations/postgres/0005_events.sql`).
+/// transaction bound on PostgreSQL (`migrations/postgres/0005_events.sql`). A contact's
+/// event links to the contact's latest one before it (`previous`, the chain of its history:
+/// `migrations/sqlite/0007_history_chain.sql`), so it is recorded while the contact still
+/// names that one: before [`link_latest_event`], and before the row of a deletion goes.
 pub fn insert_event(
     id: Uuid,
     company_id: Uuid,
@@ -661,8 +664,9 @@ pub fn insert_event(
 ) -> Statement {
     Statement::new(
         "INSERT INTO events \
-         (id, company_id, type, contact_id, occurred_at, actor_type, actor_id, data) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         (id, company_id, type, contact_id, occurred_at, actor_type, actor_id, data, previous) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         (SELECT last_event FROM contacts WHERE company_id = $2 AND id = $4))",
     )
     .arg(id)
     .arg(company_id)
@@ -672,6 +676,17 @@ pub fn insert_event(
     .arg(actor.kind())
     .arg(actor.id())
     .arg(data)
+}
+
+/// Makes the event `event_id` its contact's latest: the start of the contact's history.
+pub fn link_latest_event(company_id: Uuid, contact_id: Uuid, event_id: Uuid) -> Statement {
+    Statement::new(
+        "UPDATE contacts SET last_event = (SELECT position FROM events WHERE id = $3) \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .arg(company_id)
+    .arg(contact_id)
+    .arg(event_id)
 }
 
 /// A page of a company's feed after `after`, in feed order: only listable events, which no
@@ -689,18 +704,51 @@ pub fn list_events(company_id: Uuid, after: EventPosition, limit: u32) -> Statem
     .arg(limit)
 }
 
-/// A page of one contact's events, newest first, before the event at `before`.
-pub fn contact_history(company_id: Uuid, contact_id: Uuid, before: i64, limit: u32) -> Statement {
-    Statement::new(concat!(
-        "SELECT ",
-        event_columns!(),
-        " FROM events WHERE company_id = $1 AND contact_id = $2 AND position < $3 \
-         ORDER BY position DESC LIMIT $4"
-    ))
-    .arg(company_id)
-    .arg(contact_id)
-    .arg(before)
-    .arg(limit)
+/// A page of one contact's events, newest first, up to `limit` of them: its history's chain
+/// (`migrations/sqlite/0007_history_chain.sql`) walked from its latest event (the one the
+/// contact names or, once it is deleted, its deletion, which the partial index
+/// `events_deleted` finds by this very `type` literal), or from the one before the event at
+/// `before`.
+pub fn contact_history(
+    company_id: Uuid,
+    contact_id: Uuid,
+    before: Option<i64>,
+    limit: u32,
+) -> Statement {
+    macro_rules! history_from {
+        ($start:expr) => {
+            concat!(
+                "WITH RECURSIVE chain (at, depth) AS (SELECT ",
+                $start,
+                ", CAST(1 AS BIGINT) UNION ALL SELECT events.previous, chain.depth + 1 \
+                 FROM chain JOIN events ON events.position = chain.at \
+                 WHERE chain.depth < $3) SELECT ",
+                event_columns!(),
+                " FROM chain JOIN events ON events.position = chain.at \
+                 WHERE events.company_id = $1 AND events.contact_id = $2 \
+                 ORDER BY events.position DESC"
+            )
+        };
+    }
+    let sql = match before {
+        None => history_from!(
+            "COALESCE((SELECT last_event FROM contacts WHERE company_id = $1 AND id = $2), \
+             (SELECT max(position) FROM events WHERE company_id = $1 AND contact_id = $2 \
+             AND type = 'contact.deleted'))"
+        ),
+        Some(_) => history_from!(
+            "(SELECT previous FROM events \
+             WHERE company_id = $1 AND contact_id = $2 AND position = $4)"
+        ),
+    };
+    let statement = Statement::new(sql)
+        .arg(company_id)
+        .arg(contact_id)
+        .arg(limit);
+    match before {
+        Some(before) => statement.arg(before),
+        None => statement,
+    }
 }
 
 /// How far retention has deleted a company's feed: `tx`, `position`.

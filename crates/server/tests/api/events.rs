@@ -388,6 +388,64 @@ async fn a_history_lists_one_contacts_changes_newest_first_also_once_deleted() {
 }
 contract_test!(a_history_lists_one_contacts_changes_newest_first_also_once_deleted);
 
+/// A history recorded before schema version 7 linked each contact's events
+/// (`migrations/sqlite/0007_history_chain.sql`) reads the same once the migration linked
+/// them: the database is taken back to version 6's shape, then migrated again.
+async fn a_history_recorded_before_its_chain_existed_reads_the_same_after_the_upgrade() {
+    let app = TestApp::spawn().await;
+    let ada = app.given_contact(json!({"ext_id": "ada"})).await;
+    let bob = app.given_contact(json!({"ext_id": "bob"})).await;
+    for n in 0..3 {
+        for name in ["ada", "bob"] {
+            app.patch_contact(
+                json!({"id": format!("alt:ext_id:{name}"), "first_name": format!("{name} {n}")}),
+            )
+            .await
+            .assert_status(200);
+        }
+    }
+    let bob = bob["id"].as_str().expect("an id").to_owned();
+    app.delete_contact(&bob).await.assert_status(200);
+    let histories = async || {
+        let mut histories = Vec::new();
+        for id in [ada["id"].as_str().expect("an id"), &bob] {
+            let history = app
+                .request(Method::GET, &format!("/api/v1/contacts/{id}/history"), None)
+                .await;
+            history.assert_status(200);
+            histories.push(history.body["data"]["events"].clone());
+        }
+        histories
+    };
+    let before = histories().await;
+    assert_eq!(before[0].as_array().map(Vec::len), Some(4));
+    assert_eq!(before[1].as_array().map(Vec::len), Some(5));
+
+    app.database
+        .execute(
+            "DROP INDEX events_deleted; \
+             CREATE INDEX events_contact ON events (company_id, contact_id, position) \
+             WHERE contact_id IS NOT NULL; \
+             ALTER TABLE events DROP COLUMN previous; \
+             ALTER TABLE contacts DROP COLUMN last_event; \
+             DELETE FROM _sqlx_migrations WHERE version = 7",
+        )
+        .await;
+    admin(&app.database.url, &["migrate"]);
+    assert_eq!(histories().await, before);
+    // A change after the upgrade goes on from the linked chain.
+    app.patch_contact(json!({"id": "alt:ext_id:ada", "first_name": "after"}))
+        .await
+        .assert_status(200);
+    let after = histories().await;
+    assert_eq!(after[0][0]["data"]["contact"]["first_name"], "after");
+    assert_eq!(
+        after[0].as_array().expect("events")[1..],
+        before[0].as_array().expect("events")[..]
+    );
+}
+contract_test!(a_history_recorded_before_its_chain_existed_reads_the_same_after_the_upgrade);
+
 async fn the_dashboard_and_the_cli_are_recorded_as_their_actors() {
     let app = TestApp::spawn().await;
     app.given_user(app.company_id, "ann@example.com", "correct horse battery")

@@ -8,11 +8,13 @@ use super::connection::{Connection, Statement, fetch_optional};
 use super::contact_plan::{UpdatePlan, plan_insert, plan_update};
 use super::error::DatabaseFailure;
 use super::events::record_contact_change;
-use super::model::{Actor, Contact, ContactUpsert, UniqueMember, UpsertOutcome, Upserted};
+use super::model::{
+    Actor, Contact, ContactUpsert, StoredEmail, UniqueMember, UpsertOutcome, Upserted,
+};
 use super::rows::{self, ContactRows, now_ms};
 use super::sql;
-use crate::domain::ContactIdentifier;
 use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
+use crate::domain::{ContactIdentifier, Email};
 
 /// Reads one contact by any identifier form.
 pub async fn fetch_contact(
@@ -84,6 +86,34 @@ pub async fn delete_contact(
     let by_id = ContactIdentifier::Id(current.id);
     fetch_optional(conn, &sql::delete_contact(company_id, &by_id), rows::id).await?;
     Ok(current.id)
+}
+
+/// The actor of the contact updates the start-up check makes (`store/checks.rs`).
+pub const EMAIL_NORMALISATION: &str = "email normalisation";
+
+/// Brings a contact's email, stored in an older normal form, to `email`
+/// (docs/robustness.md#email-normalisation): an update of the contact like any other, so
+/// that its event tells the feed. False when the contact no longer holds the stored
+/// spelling (another instance changed it meanwhile).
+pub async fn normalise_email(
+    conn: &mut dyn Connection,
+    stored: &StoredEmail,
+    email: &Email,
+) -> Result<bool, StoreError> {
+    let id = ContactIdentifier::Id(stored.id);
+    let Some(current) = contact_to_write(conn, stored.company_id, &id).await? else {
+        return Ok(false);
+    };
+    if current.members.email.as_deref() != Some(stored.email.as_str()) {
+        return Ok(false);
+    }
+    let patch = ContactPatch {
+        email: Some(Some(email.clone())),
+        ..ContactPatch::default()
+    };
+    let actor = Actor::Cli(EMAIL_NORMALISATION.to_owned());
+    apply_patch(conn, stored.company_id, &actor, current, &patch).await?;
+    Ok(true)
 }
 
 /// Updates the contact an upsert's key names, or creates it.

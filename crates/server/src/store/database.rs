@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::backend::Backend;
 use super::connection::{Row, Statement, fetch_all, fetch_one, fetch_optional};
-use super::contact_writes::{self, fetch_contact, fetch_contacts, refusal};
+use super::contact_writes::{self, fetch_contact, fetch_contacts};
 use super::error::unique_or;
 use super::events::{self, record_field_change};
 use super::interface::Store;
@@ -25,7 +25,7 @@ use super::model::{
 };
 use super::rows::{self, now_ms};
 use super::{StoreError, sql};
-use crate::domain::contact::{ContactMembers, ContactPatch, NewContact};
+use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
 
 /// A store on a database backend.
@@ -905,17 +905,15 @@ impl<B: Backend> Store for Database<B> {
         self.backend
             .write(args, |conn, (table, stored, email)| {
                 Box::pin(async move {
-                    let rewrite = sql::rewrite_email(*table, stored, email, now_ms());
-                    match conn.execute(&rewrite).await {
-                        Ok(rewritten) => Ok(rewritten > 0),
-                        Err(error) if *table == EmailTable::Contacts => {
-                            let members = ContactMembers {
-                                email: Some(email.as_str().to_owned()),
-                                ..ContactMembers::default()
-                            };
-                            Err(refusal(conn, stored.company_id, &members, error).await)
+                    match table {
+                        EmailTable::Contacts => {
+                            contact_writes::normalise_email(conn, stored, email).await
                         }
-                        Err(error) => Err(unique_or(table.duplicate())(error)),
+                        EmailTable::Users => {
+                            let rewrite = sql::rewrite_user_email(stored, email);
+                            let rewritten = conn.execute(&rewrite).await;
+                            Ok(rewritten.map_err(unique_or(table.duplicate()))? > 0)
+                        }
                     }
                 })
             })

@@ -625,27 +625,13 @@ pub fn stored_emails(table: EmailTable, after: Uuid, limit: u32) -> Statement {
     Statement::new(sql).arg(after).arg(limit)
 }
 
-/// Gives a row a new email if it still holds the stored one (a contact's `updated_at`
-/// becomes `now`, since what it returns changes).
-pub fn rewrite_email(
-    table: EmailTable,
-    stored: &StoredEmail,
-    email: &Email,
-    now: i64,
-) -> Statement {
-    let statement = |sql| {
-        Statement::new(sql)
-            .arg(stored.id)
-            .arg(stored.email.as_str())
-            .arg(email.as_str())
-    };
-    match table {
-        EmailTable::Contacts => statement(
-            "UPDATE contacts SET email = $3, updated_at = $4 WHERE id = $1 AND email = $2",
-        )
-        .arg(now),
-        EmailTable::Users => statement("UPDATE users SET email = $3 WHERE id = $1 AND email = $2"),
-    }
+/// Gives a dashboard user a new email if they still hold the stored one. (A contact's is
+/// an update of the contact, with its event: `contact_writes::normalise_email`.)
+pub fn rewrite_user_email(stored: &StoredEmail, email: &Email) -> Statement {
+    Statement::new("UPDATE users SET email = $3 WHERE id = $1 AND email = $2")
+        .arg(stored.id)
+        .arg(stored.email.as_str())
+        .arg(email.as_str())
 }
 
 /// Records an event in the transaction of its change; `tx` is the table's default, a

@@ -7,6 +7,8 @@ use uuid::Uuid;
 
 use crate::helpers::{Backend, TestApp, TestDatabase, contract_test, test_postgres_settings};
 use contactd::domain::{ContactIdentifier, DefaultRegion};
+use contactd::store::{Actor, Contact, EventData};
+use contactd_api::EventType;
 
 /// Each group: spellings of one mailbox, the stored form first.
 const SPELLINGS: [&[&str]; 4] = [
@@ -132,6 +134,33 @@ async fn the_start_up_check_rewrites_old_forms_and_leaves_collisions_alone() {
     ];
     for (id, email) in ids.iter().zip(expected) {
         assert_eq!(email_of(*id).await.as_deref(), Some(email));
+    }
+    // Each rewrite is an update of its contact, told to the feed by its event; the contacts
+    // left alone have none.
+    for (index, id) in ids.iter().enumerate() {
+        let history = store
+            .contact_history(company.id, *id, None, 10)
+            .await
+            .expect("read");
+        if index >= 2 {
+            assert!(history.is_empty(), "{} changed", expected[index]);
+            continue;
+        }
+        let [event] = &history[..] else {
+            panic!("one event, not {history:?}");
+        };
+        assert_eq!(event.event_type, EventType::ContactUpdated);
+        assert_eq!(event.actor, Actor::Cli("email normalisation".to_owned()));
+        let EventData::Contact { before, after } = &event.data else {
+            panic!("a contact event: {event:?}");
+        };
+        let email = |contact: &Option<Box<Contact>>| {
+            contact
+                .as_ref()
+                .and_then(|contact| contact.members.email.clone())
+        };
+        assert_eq!(email(before).as_deref(), Some(stored[index]));
+        assert_eq!(email(after).as_deref(), Some(expected[index]));
     }
     let found = store
         .get_contact(

@@ -446,6 +446,47 @@ async fn a_history_recorded_before_its_chain_existed_reads_the_same_after_the_up
 }
 contract_test!(a_history_recorded_before_its_chain_existed_reads_the_same_after_the_upgrade);
 
+/// Writers of one contact at once (on PostgreSQL, in transactions that queue on its row)
+/// each link their event to the one before: the history holds every change once, in the
+/// order the feed has them, none lost from the chain.
+async fn concurrent_changes_of_one_contact_each_join_its_history_once() {
+    let app = TestApp::spawn().await;
+    let ada = app.given_contact(json!({"ext_id": "ada"})).await;
+    let writes = (0..20).map(|n| {
+        app.patch_contact(json!({"id": "alt:ext_id:ada", "first_name": format!("Ada {n}")}))
+    });
+    for answer in futures_util::future::join_all(writes).await {
+        answer.assert_status(200);
+    }
+    let id = ada["id"].as_str().expect("an id");
+    let history = app
+        .request(
+            Method::GET,
+            &format!("/api/v1/contacts/{id}/history?limit=100"),
+            None,
+        )
+        .await;
+    history.assert_status(200);
+    let events = history.body["data"]["events"].as_array().expect("events");
+    assert_eq!(events.len(), 21, "{events:?}");
+    assert_eq!(events[20]["type"], "contact.created");
+    let names: HashSet<&str> = events[..20]
+        .iter()
+        .map(|event| {
+            event["data"]["contact"]["first_name"]
+                .as_str()
+                .expect("a name")
+        })
+        .collect();
+    assert_eq!(names.len(), 20, "every change once");
+    // Newest first is the feed's order reversed.
+    let feed: Vec<Value> = feed(&app, "", 100, 21).await;
+    let ids: Vec<&Value> = events.iter().rev().map(|event| &event["id"]).collect();
+    let feed_ids: Vec<&Value> = feed.iter().map(|event| &event["id"]).collect();
+    assert_eq!(ids, feed_ids);
+}
+contract_test!(concurrent_changes_of_one_contact_each_join_its_history_once);
+
 async fn the_dashboard_and_the_cli_are_recorded_as_their_actors() {
     let app = TestApp::spawn().await;
     app.given_user(app.company_id, "ann@example.com", "correct horse battery")

@@ -455,16 +455,23 @@ pub const CSV_COLUMNS: [&str; 8] = [
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Contact {
     pub id: Uuid,
-    #[schema(required = true)]
+    /// Omitted when the contact has none, as are the other members below: the seed types
+    /// them as plain strings, never `null` (docs/reference.md#contact-members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub email: Option<String>,
     /// E.164, such as `+14155552671`.
-    #[schema(required = true)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub phone_number: Option<String>,
-    #[schema(required = true)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub ext_id: Option<String>,
-    #[schema(required = true)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub first_name: Option<String>,
-    #[schema(required = true)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub last_name: Option<String>,
     /// Only the fields that hold a value, ordered by key.
     pub custom_fields: Vec<ContactCustomField>,

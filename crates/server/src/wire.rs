@@ -86,14 +86,26 @@ impl From<api::MatchOn> for UniqueMember {
 }
 
 /// A phone number as a string or a JSON number: a number's digits when it is whole and
-/// non-negative (a float such as `4155552671.0` is not).
+/// non-negative. A zero fraction is still whole (`4155552671.0`, what a client holding the
+/// number as a float sends; docs/reference.md#phone-numbers), up to 2^53, past which a
+/// float no longer names one whole number.
 impl From<api::PhoneNumberInput> for PhoneNumberInput {
     fn from(input: api::PhoneNumberInput) -> Self {
         match input {
             api::PhoneNumberInput::Text(text) => Self::Text(text),
-            api::PhoneNumberInput::Number(number) => Self::Number(number.as_u64()),
+            api::PhoneNumberInput::Number(number) => Self::Number(whole_digits(&number)),
         }
     }
+}
+
+/// The whole, non-negative number a JSON number holds exactly, if it holds one.
+fn whole_digits(number: &serde_json::Number) -> Option<u64> {
+    const EXACT_FLOATS: f64 = 9_007_199_254_740_992.0; // 2^53
+    number.as_u64().or_else(|| {
+        let float = number.as_f64()?;
+        // The cast is exact: the float is whole and within 0..2^53.
+        (float.fract() == 0.0 && (0.0..EXACT_FLOATS).contains(&float)).then_some(float as u64)
+    })
 }
 
 /// A custom field value as JSON sent it.
@@ -342,10 +354,18 @@ mod tests {
     #[test]
     fn json_numbers_that_are_not_whole_and_non_negative_have_no_digits() {
         let fractional = serde_json::Number::from_f64(4_155_552_671.5).expect("finite");
-        let whole_float = serde_json::Number::from_f64(4_155_552_671.0).expect("finite");
+        let negative_float = serde_json::Number::from_f64(-4_155_552_671.0).expect("finite");
+        let past_exact: serde_json::Number =
+            serde_json::from_str("9007199254740992.0").expect("a JSON number");
         let huge: serde_json::Number =
             serde_json::from_str("184467440737095516160").expect("a JSON number");
-        for number in [(-4_155_552_671_i64).into(), fractional, whole_float, huge] {
+        for number in [
+            (-4_155_552_671_i64).into(),
+            fractional,
+            negative_float,
+            past_exact,
+            huge,
+        ] {
             assert_eq!(
                 PhoneNumberInput::from(api::PhoneNumberInput::Number(number.clone())),
                 PhoneNumberInput::Number(None),
@@ -355,6 +375,16 @@ mod tests {
         assert_eq!(
             PhoneNumberInput::from(api::PhoneNumberInput::from(4_155_552_671)),
             PhoneNumberInput::Number(Some(4_155_552_671))
+        );
+    }
+
+    #[test]
+    fn json_numbers_with_a_zero_fraction_are_their_whole_number() {
+        let float: serde_json::Number =
+            serde_json::from_str("14155552671.0").expect("a JSON number");
+        assert_eq!(
+            PhoneNumberInput::from(api::PhoneNumberInput::Number(float)),
+            PhoneNumberInput::Number(Some(14_155_552_671))
         );
     }
 

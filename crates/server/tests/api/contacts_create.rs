@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::http::Method;
 use chrono::{DateTime, SecondsFormat};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -34,15 +35,8 @@ fn assert_millisecond_timestamp(value: &Value) {
     );
 }
 
-async fn a_new_contact_is_returned_bare_with_every_member() {
-    let app = TestApp::spawn().await;
-
-    let response = app
-        .create_contact(json!({"email": "jane@example.com", "first_name": "Jane"}))
-        .await;
-
-    response.assert_status(200);
-    let contact = &response.body;
+/// The members of a contact object, sorted.
+fn members_of(contact: &Value) -> Vec<&str> {
     let mut members: Vec<&str> = contact
         .as_object()
         .expect("a bare contact object")
@@ -50,12 +44,30 @@ async fn a_new_contact_is_returned_bare_with_every_member() {
         .map(String::as_str)
         .collect();
     members.sort_unstable();
-    assert_eq!(members, CONTACT_MEMBERS);
+    members
+}
+
+async fn a_new_contact_is_returned_bare_with_every_member() {
+    let app = TestApp::spawn().await;
+
+    let response = app
+        .create_contact(json!({
+            "email": "jane@example.com",
+            "phone_number": "+14155552671",
+            "ext_id": "crm-42",
+            "first_name": "Jane",
+            "last_name": "Doe",
+        }))
+        .await;
+
+    response.assert_status(200);
+    let contact = &response.body;
+    assert_eq!(members_of(contact), CONTACT_MEMBERS);
     assert_eq!(contact["email"], "jane@example.com");
+    assert_eq!(contact["phone_number"], "+14155552671");
+    assert_eq!(contact["ext_id"], "crm-42");
     assert_eq!(contact["first_name"], "Jane");
-    assert_eq!(contact["phone_number"], Value::Null);
-    assert_eq!(contact["ext_id"], Value::Null);
-    assert_eq!(contact["last_name"], Value::Null);
+    assert_eq!(contact["last_name"], "Doe");
     assert_eq!(contact["custom_fields"], json!([]));
     let id = contact["id"].as_str().expect("id is a string");
     assert_eq!(
@@ -72,6 +84,66 @@ async fn a_new_contact_is_returned_bare_with_every_member() {
     assert_eq!(&fetched.body, contact);
 }
 contract_test!(a_new_contact_is_returned_bare_with_every_member);
+
+/// The seed types `email`, `phone_number`, `ext_id` and the names as plain strings, so a
+/// member with no value is left out of every contact object, never `null`
+/// (docs/reference.md#contact-members): in what create, fetch, update, list, batch, export,
+/// the feed and a history answer.
+async fn a_member_with_no_value_is_omitted_wherever_a_contact_is_answered() {
+    const PRESENT: [&str; 5] = ["created_at", "custom_fields", "email", "id", "updated_at"];
+    let app = TestApp::spawn().await;
+    let created = app
+        .create_contact(json!({"email": "jane@example.com", "first_name": "Jane"}))
+        .await;
+    created.assert_status(200);
+    let id = created.body["id"].as_str().expect("id").to_owned();
+    let updated = app
+        .patch_contact(json!({"id": id, "first_name": null}))
+        .await;
+    updated.assert_status(200);
+    assert_eq!(members_of(&updated.body), PRESENT, "{}", updated.text);
+
+    let batch = app
+        .request(
+            Method::POST,
+            "/api/v1/contacts/batch",
+            Some(json!({"match_on": "email", "contacts": [{"email": "jane@example.com"}]})),
+        )
+        .await;
+    batch.assert_status(200);
+    let mut answered = vec![
+        ("fetch", app.get_contact(&id).await.body),
+        (
+            "list",
+            app.list_contacts("").await.body["data"]["contacts"][0].clone(),
+        ),
+        ("batch", batch.body["results"][0]["contact"].clone()),
+    ];
+    let export = app.open("/api/v1/contacts/export?format=ndjson").await;
+    let bytes = axum::body::to_bytes(export.into_body(), usize::MAX)
+        .await
+        .expect("the export");
+    let line = String::from_utf8(bytes.to_vec()).expect("UTF-8");
+    answered.push((
+        "export",
+        serde_json::from_str(line.trim_end()).expect("one NDJSON line"),
+    ));
+    let feed = app.request(Method::GET, "/api/v1/events", None).await;
+    let history = app
+        .request(Method::GET, &format!("/api/v1/contacts/{id}/history"), None)
+        .await;
+    for event in [
+        &feed.body["data"]["events"][1],
+        &history.body["data"]["events"][0],
+    ] {
+        assert_eq!(event["type"], "contact.updated", "{event}");
+        answered.push(("event", event["data"]["contact"].clone()));
+    }
+    for (answer, contact) in answered {
+        assert_eq!(members_of(&contact), PRESENT, "{answer}: {contact}");
+    }
+}
+contract_test!(a_member_with_no_value_is_omitted_wherever_a_contact_is_answered);
 
 async fn custom_field_values_are_listed_by_key_with_their_type_and_display_name() {
     let app = TestApp::spawn().await;
@@ -109,6 +181,9 @@ async fn a_phone_number_in_any_accepted_format_is_stored_in_e164() {
         (json!(4155552671_u64), "+14155552671"),
         (json!("(415) 555-2671"), "+14155552671"),
         (json!(14155552671_u64), "+14155552671"),
+        // A client that holds the number as a float sends it with a zero fraction.
+        (json!(14155552671.0_f64), "+14155552671"),
+        (json!(4155552671.0_f64), "+14155552671"),
         (json!("+1 415 555 2671"), "+14155552671"),
         (json!(" 415.555.2671 "), "+14155552671"),
         (json!("0044 20 7946 0958"), "+442079460958"),

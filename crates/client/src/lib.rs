@@ -71,6 +71,14 @@ pub enum Error {
     },
 }
 
+/// A resource with its `ETag`: the version to name in `If-Match`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagged<T> {
+    pub value: T,
+    /// The entity tag as the server sent it, quotes included.
+    pub etag: String,
+}
+
 /// The response header of an export that says how many contacts it holds.
 pub const TOTAL_COUNT_HEADER: &str = "x-total-count";
 
@@ -188,6 +196,36 @@ impl Client {
     /// (`GET /api/v1/contacts/{id}`).
     pub async fn get_contact(&self, id: &str) -> Result<Contact, Error> {
         send_json(self.api(Method::GET, &contact_path(id))).await
+    }
+
+    /// Fetches a contact with its version, to name in
+    /// [`update_contact_if_match`](Self::update_contact_if_match) (docs/reference.md#etags).
+    pub async fn get_contact_tagged(&self, id: &str) -> Result<Tagged<Contact>, Error> {
+        send_tagged(self.api(Method::GET, &contact_path(id))).await
+    }
+
+    /// Updates the contact named by the body's `id` only if it is still at the version
+    /// `etag` (`If-Match`): otherwise nothing is written and the call fails with
+    /// [`Error::Api`] of code `precondition_failed`. A read-modify-write cycle that
+    /// retries on it never loses another client's update.
+    pub async fn update_contact_if_match(
+        &self,
+        body: &UpdateContact,
+        etag: &str,
+    ) -> Result<Tagged<Contact>, Error> {
+        let request = self.api(Method::PATCH, "/contacts").json(body);
+        send_tagged(request.header(reqwest::header::IF_MATCH, etag)).await
+    }
+
+    /// Deletes the contact named by `id` only if it is still at the version `etag`
+    /// (`If-Match`), failing with `precondition_failed` otherwise.
+    pub async fn delete_contact_if_match(
+        &self,
+        id: &str,
+        etag: &str,
+    ) -> Result<DeletedContact, Error> {
+        let request = self.api(Method::DELETE, &contact_path(id));
+        send_json(request.header(reqwest::header::IF_MATCH, etag)).await
     }
 
     /// Lists one page of contacts, newest first (`GET /api/v1/contacts`).
@@ -437,6 +475,22 @@ impl Client {
 /// Sends the request and decodes a success body as `T`.
 async fn send_json<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, Error> {
     Ok(send(request).await?.json().await?)
+}
+
+/// Sends the request and decodes a success body as `T`, with the response's `ETag`.
+async fn send_tagged<T: DeserializeOwned>(request: RequestBuilder) -> Result<Tagged<T>, Error> {
+    let response = send(request).await?;
+    let etag = response
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|etag| etag.to_str().ok())
+        .map(str::to_owned);
+    let status = response.status().as_u16();
+    let body = response.text().await?;
+    match (etag, serde_json::from_str(&body)) {
+        (Some(etag), Ok(value)) => Ok(Tagged { value, etag }),
+        _ => Err(Error::UnexpectedResponse { status, body }),
+    }
 }
 
 /// Sends the request and turns an error status into [`Error::Api`] when the body has the

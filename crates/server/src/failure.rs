@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::domain::Invalid;
-use crate::store::{StoreError, UniqueMember};
+use crate::store::{ContactVersion, StoreError, UniqueMember};
 
 /// The part of a use case's input a failure is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +87,10 @@ pub enum Failure {
         message: String,
         conflicting_contact_id: Option<Uuid>,
     },
+    /// The contact changed since the version the caller named (docs/reference.md#etags);
+    /// nothing was written.
+    #[error("the contact has changed since it was read")]
+    VersionChanged { current: ContactVersion },
     /// Nothing by that name in the company.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -182,6 +186,7 @@ impl From<StoreError> for Failure {
                 field: None,
                 conflicting_contact_id: None,
             },
+            StoreError::VersionChanged { current } => Self::VersionChanged { current },
             StoreError::CursorExpired => Self::Gone {
                 code: "cursor_expired",
                 message: "the cursor is older than the event retention: events after it were \

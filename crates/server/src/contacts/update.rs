@@ -11,7 +11,7 @@ use crate::directory::Directory;
 use crate::domain::ContactIdentifier;
 use crate::domain::contact::ContactPatch;
 use crate::failure::{Failure, Field};
-use crate::store::{Actor, Contact};
+use crate::store::{Actor, Contact, Precondition};
 
 /// An update, as received: member changes, custom field values to set, and the keys of
 /// custom fields whose value to clear.
@@ -22,7 +22,8 @@ pub struct ContactChanges {
     pub remove: Vec<String>,
 }
 
-/// Applies an update to one contact: the API's two PATCH forms and the dashboard's edit.
+/// Applies an update to one contact, if it meets `precondition`: the API's two PATCH forms
+/// and the dashboard's edit.
 ///
 /// A key both set and cleared is refused.
 pub async fn update(
@@ -31,6 +32,7 @@ pub async fn update(
     actor: &Actor,
     identifier: &ContactIdentifier,
     changes: ContactChanges,
+    precondition: &Precondition,
 ) -> Result<Contact, Failure> {
     let uses_fields = !changes.set.is_empty() || !changes.remove.is_empty();
     let definitions = definitions_if(directory, company_id, uses_fields).await?;
@@ -61,7 +63,7 @@ pub async fn update(
     };
     directory
         .store
-        .update_contact(company_id, actor, identifier, &patch)
+        .update_contact(company_id, actor, identifier, &patch, precondition)
         .await
         .map_err(failure_naming(identifier))
 }

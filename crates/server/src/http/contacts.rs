@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::extract::{
     ApiQuery, Json, JsonBody, PathParam, next_cursor, page_cursor, page_limit, parse_json,
 };
+use super::preconditions::{IfMatch, IfNoneMatch, contact_response};
 use crate::contacts::{self, ContactInput, contact_not_found};
 use crate::domain::ContactIdentifier;
 use crate::store::Caller;
@@ -90,7 +91,7 @@ impl ToSchema for CreateContactResponse {}
     description = "Creates a contact. At least one of `email`, `phone_number` and `ext_id` is required; custom fields must be defined first.\n\nAn **array** of up to 1,000 such objects creates each on its own (Alpharun's \"Add contacts\"): the answer counts the items that succeeded and echoes each one that failed, with its `index` and an `error`. A failed item never fails or changes another.",
     request_body(content = CreateContactBody, description = "One contact, or an array of up to 1,000"),
     responses(
-        (status = 200, description = "The contact created, or for an array the import counts", body = CreateContactResponse),
+        (status = 200, description = "The contact created (with its `ETag`), or for an array the import counts", body = CreateContactResponse),
         (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
     )
 )]
@@ -116,7 +117,7 @@ pub(super) async fn create_contact(
         body.into(),
     )
     .await?;
-    Ok(Json(api::Contact::from(created)).into_response())
+    Ok(contact_response(created))
 }
 
 /// Array create: each item created on its own; the answer counts them and echoes the
@@ -160,10 +161,14 @@ async fn create_contacts(
     path = "/api/v1/contacts/{id}",
     tag = "contacts",
     summary = "Fetch Contact",
-    params(("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment")),
+    params(
+        ("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag`s of versions the client holds; `*`: any"),
+    ),
     responses(
-        (status = 200, description = "The contact", body = api::Contact),
-        (status = 400, description = "The identifier is malformed", body = api::ErrorBody),
+        (status = 200, description = "The contact", body = api::Contact, headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
+        (status = 304, description = "The contact is at a version `If-None-Match` names", headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
+        (status = 400, description = "The identifier or `If-None-Match` is malformed", body = api::ErrorBody),
         (status = 404, description = "No contact of your company matches the identifier", body = api::ErrorBody),
     )
 )]
@@ -171,12 +176,15 @@ pub(super) async fn get_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
-) -> Result<Json<api::Contact>, ApiError> {
+    if_none_match: IfNoneMatch,
+) -> Result<Response, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
     let contact = contacts::find(&state.directory, caller.company_id, &identifier)
         .await?
         .ok_or_else(|| contact_not_found(&identifier))?;
-    Ok(Json(contact.into()))
+    Ok(if_none_match
+        .not_modified(&contact)
+        .unwrap_or_else(|| contact_response(contact)))
 }
 
 /// Query of `GET /contacts`; unknown parameters are refused, not ignored.
@@ -224,19 +232,22 @@ pub(super) async fn list_contacts(
     tag = "contacts",
     summary = "Update Contact",
     description = "Custom fields must be created before you can set them on the contact. The `id` member names the contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone_number>`. No two contacts can have the same email, phone number or ext_id. An omitted member is left unchanged; `null` clears it.",
+    params(("If-Match" = Option<String>, Header, description = "Write only if the contact is still at one of these versions (its `ETag`s); `*` asks only that it exists")),
     request_body = api::UpdateContact,
     responses(
-        (status = 200, description = "Contact updated successfully", body = api::Contact),
+        (status = 200, description = "Contact updated successfully", body = api::Contact, headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
         (status = 404, description = "Contact not found", body = api::ErrorBody),
         (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
+        (status = 412, description = "The contact is not at a version `If-Match` names; nothing was written", body = api::ErrorBody, headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
     )
 )]
 /// `PATCH /contacts`: the seed's form, with the contact named by the body's `id`.
 pub(super) async fn update_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    IfMatch(precondition): IfMatch,
     Json(body): Json<api::UpdateContact>,
-) -> Result<Json<api::Contact>, ApiError> {
+) -> Result<Response, ApiError> {
     let id = body.id.as_deref().ok_or_else(|| {
         ApiError::bad_request(
             "missing_id",
@@ -251,9 +262,10 @@ pub(super) async fn update_contact(
         &caller.actor,
         &identifier,
         body.into(),
+        &precondition,
     )
     .await?;
-    Ok(Json(updated.into()))
+    Ok(contact_response(updated))
 }
 
 #[utoipa::path(
@@ -262,12 +274,16 @@ pub(super) async fn update_contact(
     tag = "contacts",
     summary = "Update Contact (identifier in the path)",
     description = "As `PATCH /api/v1/contacts`, with the contact named in the path; a body `id`, if given, must name the same contact.",
-    params(("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment")),
+    params(
+        ("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the contact is still at one of these versions (its `ETag`s); `*` asks only that it exists"),
+    ),
     request_body = api::UpdateContact,
     responses(
-        (status = 200, description = "Contact updated successfully", body = api::Contact),
+        (status = 200, description = "Contact updated successfully", body = api::Contact, headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
         (status = 404, description = "Contact not found", body = api::ErrorBody),
         (status = 409, description = "Another contact already has this email, phone number or ext_id", body = api::ErrorBody),
+        (status = 412, description = "The contact is not at a version `If-Match` names; nothing was written", body = api::ErrorBody, headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
     )
 )]
 /// `PATCH /contacts/{id}`: the older form; a body `id`, if given, must name the same contact.
@@ -275,8 +291,9 @@ pub(super) async fn update_contact_at(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
+    IfMatch(precondition): IfMatch,
     Json(body): Json<api::UpdateContact>,
-) -> Result<Json<api::Contact>, ApiError> {
+) -> Result<Response, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
     if let Some(body_id) = body.id.as_deref() {
         let body_identifier = parse_identifier(&state, body_id, Some("id"))?;
@@ -300,9 +317,10 @@ pub(super) async fn update_contact_at(
         &caller.actor,
         &identifier,
         body.into(),
+        &precondition,
     )
     .await?;
-    Ok(Json(updated.into()))
+    Ok(contact_response(updated))
 }
 
 #[utoipa::path(
@@ -311,17 +329,22 @@ pub(super) async fn update_contact_at(
     tag = "contacts",
     summary = "Delete Contact",
     description = "Deletes a contact; its email, phone number and ext_id are free for reuse at once.",
-    params(("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment")),
+    params(
+        ("id" = String, Path, description = "The contact: its UUID, `alt:ext_id:<ext_id>`, `alt:email:<email>` or `alt:phone_number:<phone number>`, percent-encoded as one path segment"),
+        ("If-Match" = Option<String>, Header, description = "Write only if the contact is still at one of these versions (its `ETag`s); `*` asks only that it exists"),
+    ),
     responses(
         (status = 200, description = "The contact was deleted", body = api::DeletedContact),
-        (status = 400, description = "The identifier is malformed", body = api::ErrorBody),
+        (status = 400, description = "The identifier or `If-Match` is malformed", body = api::ErrorBody),
         (status = 404, description = "No contact of your company matches the identifier", body = api::ErrorBody),
+        (status = 412, description = "The contact is not at a version `If-Match` names; nothing was deleted", body = api::ErrorBody, headers(("ETag" = String, description = "The contact's version, for `If-Match` and `If-None-Match`"))),
     )
 )]
 pub(super) async fn delete_contact(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     PathParam(id): PathParam,
+    IfMatch(precondition): IfMatch,
 ) -> Result<Json<api::DeletedContact>, ApiError> {
     let identifier = parse_identifier(&state, &id, None)?;
     let id = contacts::delete(
@@ -329,6 +352,7 @@ pub(super) async fn delete_contact(
         caller.company_id,
         &caller.actor,
         &identifier,
+        &precondition,
     )
     .await?;
     Ok(Json(api::DeletedContact { id, deleted: true }))

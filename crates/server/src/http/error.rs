@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::extract::Json;
 use crate::failure::{Failure, Field, ValuePart};
-use crate::store::StoreError;
+use crate::store::{ContactVersion, StoreError};
 
 /// Everything a request can fail with, each variant naming its status.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,12 @@ pub enum ApiError {
         field: Option<String>,
         conflicting_contact_id: Option<Uuid>,
     },
+    /// 412: the contact is not at a version `If-Match` names; answered with its `ETag`.
+    #[error(
+        "the contact has changed since the version If-Match names: read it again (its current \
+         ETag is in this response) and decide afresh"
+    )]
+    PreconditionFailed { current: ContactVersion },
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
@@ -104,6 +110,7 @@ impl ApiError {
             Self::Gone { .. } => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -125,6 +132,7 @@ impl ApiError {
             | Self::TooManyRequests { code, .. } => (*code).to_owned(),
             Self::Unauthorized(_) => "unauthorized".to_owned(),
             Self::MethodNotAllowed => "method_not_allowed".to_owned(),
+            Self::PreconditionFailed { .. } => "precondition_failed".to_owned(),
             Self::PayloadTooLarge(_) => "payload_too_large".to_owned(),
             Self::HeadersTooLarge => "headers_too_large".to_owned(),
             Self::UnsupportedMediaType => "unsupported_media_type".to_owned(),
@@ -161,6 +169,7 @@ impl From<Failure> for ApiError {
                 field: field.as_ref().map(json_path),
                 conflicting_contact_id,
             },
+            Failure::VersionChanged { current } => Self::PreconditionFailed { current },
             Failure::NotFound { code, message } => Self::NotFound { code, message },
             Failure::Gone { code, message } => Self::Gone { code, message },
             Failure::Store(error) if error.is_unavailable() => Self::Unavailable,
@@ -236,6 +245,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
+        if let Self::PreconditionFailed { current } = &self {
+            response
+                .headers_mut()
+                .insert(header::ETAG, super::preconditions::etag(current));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -17,6 +17,7 @@ pub mod export_budget;
 mod extract;
 mod health;
 pub mod openapi;
+mod preconditions;
 mod request_metrics;
 pub mod scrape;
 mod state;

@@ -9,7 +9,7 @@ use super::contact_plan::{UpdatePlan, plan_insert, plan_update};
 use super::error::DatabaseFailure;
 use super::events::record_contact_change;
 use super::model::{
-    Actor, Contact, ContactUpsert, StoredEmail, UniqueMember, UpsertOutcome, Upserted,
+    Actor, Contact, ContactUpsert, Precondition, StoredEmail, UniqueMember, UpsertOutcome, Upserted,
 };
 use super::rows::{self, ContactRows, now_ms};
 use super::sql;
@@ -55,33 +55,38 @@ pub async fn create_contact(
     Ok(created)
 }
 
-/// Applies an update to the contact an identifier names; an update that changes nothing
-/// writes nothing.
+/// Applies an update to the contact an identifier names, if it meets `precondition`; an
+/// update that changes nothing writes nothing.
 pub async fn update_contact(
     conn: &mut dyn Connection,
     company_id: Uuid,
     actor: &Actor,
     id: &ContactIdentifier,
     patch: &ContactPatch,
+    precondition: &Precondition,
 ) -> Result<Contact, StoreError> {
     let current = contact_to_write(conn, company_id, id)
         .await?
         .ok_or(StoreError::NotFound)?;
+    precondition.check(&current)?;
     Ok(apply_patch(conn, company_id, actor, current, patch)
         .await?
         .contact)
 }
 
-/// Deletes the contact an identifier names and records its event, returning its id.
+/// Deletes the contact an identifier names, if it meets `precondition`, and records its
+/// event, returning its id.
 pub async fn delete_contact(
     conn: &mut dyn Connection,
     company_id: Uuid,
     actor: &Actor,
     id: &ContactIdentifier,
+    precondition: &Precondition,
 ) -> Result<Uuid, StoreError> {
     let current = contact_to_write(conn, company_id, id)
         .await?
         .ok_or(StoreError::NotFound)?;
+    precondition.check(&current)?;
     record_contact_change(conn, company_id, actor, Some(&current), None).await?;
     let by_id = ContactIdentifier::Id(current.id);
     fetch_optional(conn, &sql::delete_contact(company_id, &by_id), rows::id).await?;

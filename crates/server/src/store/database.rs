@@ -19,9 +19,9 @@ use super::model::{
     Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
     DeliveryOutcome, DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FEED_SCAN,
     FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt,
-    MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, ReservedKeyField,
-    ScheduledRetry, SessionUser, StoredEmail, Upserted, User, UserCredentials, Webhook,
-    WebhookChange,
+    MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, Precondition,
+    ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, Upserted, User, UserCredentials,
+    Webhook, WebhookChange,
 };
 use super::rows::{self, now_ms};
 use super::{StoreError, sql};
@@ -452,18 +452,29 @@ impl<B: Backend> Store for Database<B> {
         actor: &Actor,
         id: &ContactIdentifier,
         patch: &ContactPatch,
+        precondition: &Precondition,
     ) -> Result<Contact, StoreError> {
-        let args = (company_id, actor.clone(), id.clone(), patch.clone());
+        let args = (
+            company_id,
+            actor.clone(),
+            id.clone(),
+            patch.clone(),
+            precondition.clone(),
+        );
         self.backend
-            .write(args, |conn, (company_id, actor, id, patch)| {
-                Box::pin(contact_writes::update_contact(
-                    conn,
-                    *company_id,
-                    actor,
-                    id,
-                    patch,
-                ))
-            })
+            .write(
+                args,
+                |conn, (company_id, actor, id, patch, precondition)| {
+                    Box::pin(contact_writes::update_contact(
+                        conn,
+                        *company_id,
+                        actor,
+                        id,
+                        patch,
+                        precondition,
+                    ))
+                },
+            )
             .await
     }
 
@@ -472,11 +483,18 @@ impl<B: Backend> Store for Database<B> {
         company_id: Uuid,
         actor: &Actor,
         id: &ContactIdentifier,
+        precondition: &Precondition,
     ) -> Result<Uuid, StoreError> {
-        let args = (company_id, actor.clone(), id.clone());
+        let args = (company_id, actor.clone(), id.clone(), precondition.clone());
         self.backend
-            .write(args, |conn, (company_id, actor, id)| {
-                Box::pin(contact_writes::delete_contact(conn, *company_id, actor, id))
+            .write(args, |conn, (company_id, actor, id, precondition)| {
+                Box::pin(contact_writes::delete_contact(
+                    conn,
+                    *company_id,
+                    actor,
+                    id,
+                    precondition,
+                ))
             })
             .await
     }

@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::model::UniqueMember;
+use super::model::{ContactVersion, UniqueMember};
 use crate::domain::{FieldKey, Invalid};
 
 /// Why a store operation failed.
@@ -44,6 +44,10 @@ pub enum StoreError {
     /// A feed cursor points before what retention has kept: events after it are gone.
     #[error("the cursor is older than the event retention")]
     CursorExpired,
+    /// The contact is no longer at a version the write's precondition accepts: it changed
+    /// since the client read it. Nothing was written.
+    #[error("the contact has changed: it is at version {}", .current.as_str())]
+    VersionChanged { current: ContactVersion },
     /// A custom field used by the write was deleted before the write committed.
     #[error("a custom field was deleted while this request was using it")]
     FieldDeleted,

@@ -13,8 +13,8 @@ use super::model::{
     Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
     DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FieldDefinition,
     FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
-    NewFieldDefinition, NewSession, NewWebhook, ReservedKeyField, ScheduledRetry, SessionUser,
-    StoredEmail, Upserted, User, UserCredentials, Webhook, WebhookChange,
+    NewFieldDefinition, NewSession, NewWebhook, Precondition, ReservedKeyField, ScheduledRetry,
+    SessionUser, StoredEmail, Upserted, User, UserCredentials, Webhook, WebhookChange,
 };
 use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -151,20 +151,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         text: &str,
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError>;
-    /// Applies an update atomically; an update that changes nothing writes nothing.
+    /// Applies an update atomically, when the contact meets `precondition`
+    /// ([`StoreError::VersionChanged`] otherwise); an update that changes nothing writes
+    /// nothing.
     async fn update_contact(
         &self,
         company_id: Uuid,
         actor: &Actor,
         id: &ContactIdentifier,
         patch: &ContactPatch,
+        precondition: &Precondition,
     ) -> Result<Contact, StoreError>;
-    /// Deletes a contact, returning its id.
+    /// Deletes a contact when it meets `precondition`, returning its id.
     async fn delete_contact(
         &self,
         company_id: Uuid,
         actor: &Actor,
         id: &ContactIdentifier,
+        precondition: &Precondition,
     ) -> Result<Uuid, StoreError>;
 
     /// Creates each contact on its own, returning the new ids: an item that fails (a

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use contactd_api::{EventType, FieldType};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -438,6 +439,87 @@ pub struct Contact {
     pub custom_fields: Vec<ContactFieldValue>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Contact {
+    /// A digest of everything the contact's object shows (docs/reference.md#etags): it
+    /// changes whenever the contact changes, and also when a field it holds is renamed or
+    /// deleted, which change the object without writing the contact.
+    pub fn version(&self) -> ContactVersion {
+        let mut digest = Sha256::new();
+        // Each part is length-prefixed, so that no two contacts give one byte sequence.
+        let mut add = |part: &[u8]| {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part);
+        };
+        add(self.id.as_bytes());
+        let members = &self.members;
+        for member in [
+            &members.email,
+            &members.phone_number,
+            &members.ext_id,
+            &members.first_name,
+            &members.last_name,
+        ] {
+            match member {
+                Some(value) => add(format!("={value}").as_bytes()),
+                None => add(b""),
+            }
+        }
+        add(&self.created_at.timestamp_millis().to_le_bytes());
+        add(&self.updated_at.timestamp_millis().to_le_bytes());
+        for value in &self.custom_fields {
+            add(value.key.as_bytes());
+            add(value.display_name.as_bytes());
+            add(value.field_type.as_str().as_bytes());
+            add(value.value.to_storage().as_bytes());
+        }
+        ContactVersion(hex::encode(&digest.finalize()[..16]))
+    }
+}
+
+/// The version of a contact: 32 hex digits, the opaque part of its `ETag`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactVersion(String);
+
+impl ContactVersion {
+    /// A version as a client quoted it back: it matches only the version it was given as.
+    pub fn quoted(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a contact write requires of the contact before it changes it
+/// (docs/reference.md#etags).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Precondition {
+    /// Nothing: the contact is written as it is.
+    #[default]
+    None,
+    /// The contact is at one of these versions (`If-Match`), checked in the write's own
+    /// transaction, after its row is locked.
+    VersionIn(Vec<ContactVersion>),
+}
+
+impl Precondition {
+    /// Fails with the contact's current version when it is not at an accepted one.
+    pub fn check(&self, contact: &Contact) -> Result<(), StoreError> {
+        match self {
+            Self::None => Ok(()),
+            Self::VersionIn(versions) => {
+                let current = contact.version();
+                if versions.contains(&current) {
+                    Ok(())
+                } else {
+                    Err(StoreError::VersionChanged { current })
+                }
+            }
+        }
+    }
 }
 
 /// One custom field value of a contact, with what its definition says about it.

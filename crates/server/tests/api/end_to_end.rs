@@ -92,6 +92,28 @@ async fn a_client_walks_the_whole_api_against_a_real_server() {
         .expect("updated by path");
     assert_eq!(cleared.first_name, None);
 
+    // A read-modify-write cycle with If-Match: a stale version is refused, the current
+    // one writes.
+    let tagged = client
+        .get_contact_tagged(&created.id.to_string())
+        .await
+        .expect("fetched with its ETag");
+    assert_eq!(tagged.value, cleared);
+    let rename = UpdateContact {
+        id: Some(created.id.to_string()),
+        last_name: Some(Some("Doe".to_owned())),
+        ..UpdateContact::default()
+    };
+    let renamed_contact = client
+        .update_contact_if_match(&rename, &tagged.etag)
+        .await
+        .expect("written at its version");
+    assert_ne!(renamed_contact.etag, tagged.etag);
+    match client.update_contact_if_match(&rename, &tagged.etag).await {
+        Err(Error::Api(body)) => assert_eq!(body.code.as_deref(), Some("precondition_failed")),
+        other => panic!("a stale version is refused: {other:?}"),
+    }
+
     let page = client.list_contacts(Some(10), None).await.expect("listed");
     assert_eq!(page.data.contacts.len(), 1);
     assert_eq!(page.next_cursor, None);
@@ -121,8 +143,18 @@ async fn a_client_walks_the_whole_api_against_a_real_server() {
         renamed
     );
 
+    // The field's rename changed the contact object, so the version read before is stale.
+    let phone = "alt:phone_number:+1 415 555 2671";
+    match client
+        .delete_contact_if_match(phone, &renamed_contact.etag)
+        .await
+    {
+        Err(Error::Api(body)) => assert_eq!(body.code.as_deref(), Some("precondition_failed")),
+        other => panic!("a stale version is refused: {other:?}"),
+    }
+    let current = client.get_contact_tagged(phone).await.expect("fetched");
     let deleted = client
-        .delete_contact("alt:phone_number:+1 415 555 2671")
+        .delete_contact_if_match(phone, &current.etag)
         .await
         .expect("deleted");
     assert!(deleted.deleted);

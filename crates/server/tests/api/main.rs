@@ -25,6 +25,7 @@ mod doc_links;
 mod emails;
 mod end_to_end;
 mod errors;
+mod etags;
 mod events;
 mod hostile;
 mod import_export;

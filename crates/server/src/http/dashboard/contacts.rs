@@ -24,7 +24,7 @@ use crate::cursor;
 use crate::domain::{ContactIdentifier, FieldInput};
 use crate::failure::Field;
 use crate::http::AppState;
-use crate::store::{Contact, FieldDefinition, SessionUser};
+use crate::store::{Contact, FieldDefinition, Precondition, SessionUser};
 
 /// The contact list's path.
 pub const LIST: &str = "/dashboard/contacts";
@@ -516,6 +516,7 @@ pub async fn update_contact(
         &user.caller.actor,
         &identifier,
         changes,
+        &Precondition::None,
     )
     .await
     {
@@ -581,6 +582,7 @@ pub async fn delete_contact(
         user.caller.company_id,
         &user.caller.actor,
         &ContactIdentifier::Id(id),
+        &Precondition::None,
     )
     .await?;
     Ok(Notice::ContactDeleted.redirect(LIST))

@@ -57,6 +57,13 @@ impl IntoResponse for PageError {
                 let (status, message) = match failure {
                     Failure::Invalid { message, .. } => (400, message),
                     Failure::Conflict { message, .. } => (409, message),
+                    // Only the API's If-Match names a version; the dashboard's writes keep
+                    // concurrent changes by writing only the inputs a user changed.
+                    Failure::VersionChanged { .. } => (
+                        409,
+                        "the contact was changed since this page was loaded: open it again"
+                            .to_owned(),
+                    ),
                     Failure::NotFound { message, .. } => (404, message),
                     Failure::Gone { message, .. } => (410, message),
                     Failure::Store(error) if error.is_unavailable() => (

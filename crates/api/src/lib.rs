@@ -638,6 +638,80 @@ pub struct CustomFieldListData {
     pub custom_fields: Vec<CustomField>,
 }
 
+/// What an API key may do (docs/reference.md#scopes). A key has a set of them; every
+/// `/api/v1` route needs one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+pub enum Scope {
+    /// Fetch and list contacts, and read the custom field definitions.
+    #[serde(rename = "contacts:read")]
+    ContactsRead,
+    /// Create, update, upsert and delete contacts.
+    #[serde(rename = "contacts:write")]
+    ContactsWrite,
+    /// Export every contact at once.
+    #[serde(rename = "contacts:export")]
+    ContactsExport,
+    /// Create, change and delete custom field definitions.
+    #[serde(rename = "fields:write")]
+    FieldsWrite,
+    /// Read the event feed and contact histories.
+    #[serde(rename = "events:read")]
+    EventsRead,
+    /// Create, change and delete webhook endpoints, read and retry their deliveries.
+    #[serde(rename = "webhooks:manage")]
+    WebhooksManage,
+}
+
+impl Scope {
+    /// Every scope, in the order the reference lists them: what a key created without
+    /// naming scopes has.
+    pub const ALL: [Self; 6] = [
+        Self::ContactsRead,
+        Self::ContactsWrite,
+        Self::ContactsExport,
+        Self::FieldsWrite,
+        Self::EventsRead,
+        Self::WebhooksManage,
+    ];
+
+    /// The scope's name on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContactsRead => "contacts:read",
+            Self::ContactsWrite => "contacts:write",
+            Self::ContactsExport => "contacts:export",
+            Self::FieldsWrite => "fields:write",
+            Self::EventsRead => "events:read",
+            Self::WebhooksManage => "webhooks:manage",
+        }
+    }
+
+    /// Reads a scope from its name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == name)
+    }
+
+    /// What the scope allows, in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::ContactsRead => "fetch and list contacts, read custom field definitions",
+            Self::ContactsWrite => "create, update, upsert and delete contacts",
+            Self::ContactsExport => "export every contact at once",
+            Self::FieldsWrite => "create, change and delete custom field definitions",
+            Self::EventsRead => "read the event feed and contact histories",
+            Self::WebhooksManage => "manage webhook endpoints and their deliveries",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What an event records (docs/reference.md#13-change-events-history-and-webhooks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 pub enum EventType {

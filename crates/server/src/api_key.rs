@@ -1,5 +1,7 @@
 //! API keys: how one is made, and what the store keeps of it (its hash and prefix).
 
+use contactd_api::Scope;
+
 use crate::secret;
 use crate::store::NewApiKey;
 
@@ -17,13 +19,15 @@ pub struct GeneratedKey {
     pub record: NewApiKey,
 }
 
-/// Makes a new key from 256 random bits.
-pub fn generate(name: Option<String>) -> GeneratedKey {
+/// Makes a new key from 256 random bits, able to do what `scopes` allow
+/// (docs/reference.md#scopes).
+pub fn generate(name: Option<String>, scopes: &[Scope]) -> GeneratedKey {
     let secret = format!("{KEY_PREFIX}{}", secret::random_hex());
     let record = NewApiKey {
         name,
         prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
         key_hash: secret::hash(&secret),
+        scopes: scopes.to_vec(),
     };
     GeneratedKey { secret, record }
 }
@@ -34,8 +38,8 @@ mod tests {
 
     #[test]
     fn keys_are_distinct_and_only_their_hash_and_prefix_are_kept() {
-        let first = generate(Some("ci".to_owned()));
-        let second = generate(None);
+        let first = generate(Some("ci".to_owned()), &Scope::ALL);
+        let second = generate(None, &[Scope::ContactsRead]);
         assert_ne!(first.secret, second.secret);
         assert_eq!(first.record.key_hash, secret::hash(&first.secret));
         assert!(first.secret.starts_with(&first.record.prefix));

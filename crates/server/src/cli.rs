@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
-use contactd_api::{CustomField, FieldType};
+use contactd_api::{CustomField, FieldType, Scope};
 use uuid::Uuid;
 
 use crate::config::{DatabaseConfig, LogFormat, ServeConfig};
@@ -122,8 +122,19 @@ pub enum KeyCommand {
         /// A label to tell the key apart in listings.
         #[arg(long, env = "CONTACTD_NAME")]
         name: Option<String>,
+        /// What the key may do; repeat it, or separate scopes with commas. Without it the
+        /// key has every scope: contacts:read, contacts:write, contacts:export,
+        /// fields:write, events:read, webhooks:manage.
+        #[arg(
+            long = "scope",
+            env = "CONTACTD_SCOPES",
+            value_name = "SCOPE",
+            value_delimiter = ',',
+            value_parser = parse_scope
+        )]
+        scopes: Vec<Scope>,
     },
-    /// Print one line per key: id, prefix, name, created, last used, state.
+    /// Print one line per key: id, prefix, name, created, last used, state, scopes.
     List {
         /// The company whose keys to list, by id or name.
         #[arg(long, env = "CONTACTD_COMPANY")]
@@ -421,11 +432,31 @@ async fn manage_companies(store: &dyn Store, command: CompanyCommand) -> anyhow:
     Ok(())
 }
 
+/// Reads a `--scope` value.
+fn parse_scope(name: &str) -> Result<Scope, String> {
+    Scope::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Scope::ALL.iter().map(|scope| scope.as_str()).collect();
+        format!(
+            "no scope is named {name:?}; the scopes are {}",
+            known.join(", ")
+        )
+    })
+}
+
 async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<()> {
     match command {
-        KeyCommand::Create { company, name } => {
+        KeyCommand::Create {
+            company,
+            name,
+            mut scopes,
+        } => {
             let company = find_company(store, &company).await?;
-            let key = api_key::generate(name);
+            if scopes.is_empty() {
+                scopes = Scope::ALL.to_vec();
+            }
+            scopes.sort_unstable();
+            scopes.dedup();
+            let key = api_key::generate(name, &scopes);
             store.create_api_key(company.id, &key.record).await?;
             println!("{}", key.secret);
         }
@@ -440,14 +471,16 @@ async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<(
                     || "active".to_owned(),
                     |at| format!("revoked {}", contactd_api::format_timestamp(&at)),
                 );
+                let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
                 println!(
-                    "{}\t{}…\t{}\tcreated {}\tlast used {}\t{}",
+                    "{}\t{}…\t{}\tcreated {}\tlast used {}\t{}\t{}",
                     key.id,
                     key.prefix,
                     key.name.as_deref().unwrap_or("-"),
                     contactd_api::format_timestamp(&key.created_at),
                     last_used,
-                    state
+                    state,
+                    scopes.join(",")
                 );
             }
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 
+use contactd_api::Scope;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -319,7 +320,7 @@ async fn bootstrap(state: &AppState) -> anyhow::Result<Option<FirstRun>> {
     if !store.list_companies().await?.is_empty() {
         return Ok(None);
     }
-    let key = api_key::generate(Some("bootstrap".to_owned()));
+    let key = api_key::generate(Some("bootstrap".to_owned()), &Scope::ALL);
     let email = Email::parse(DEFAULT_USER_EMAIL)?;
     let password = Password::generate();
     let hash = state

@@ -1,17 +1,19 @@
 //! Bearer authentication: every `/api/v1` route acts for the company of a valid API key.
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
+use super::scopes::required_scope;
 use crate::secret;
-use crate::store::KeyUse;
+use crate::store::{KeyUse, StoreError};
 
 /// Resolves `Authorization: Bearer <key>` to its company and hands the request on with the
-/// [`crate::store::Caller`] in its extensions; answers 401 otherwise.
+/// [`crate::store::Caller`] in its extensions; answers 401 otherwise, and 403 when the key
+/// lacks the scope the route needs.
 pub async fn require_api_key(
     State(state): State<AppState>,
     mut request: Request,
@@ -47,6 +49,18 @@ pub async fn require_api_key(
             Ok::<_, ApiError>(found.caller)
         })
         .await?;
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("", MatchedPath::as_str);
+    let needed = required_scope(request.method(), route).ok_or_else(|| {
+        ApiError::Internal(StoreError::Internal(format!(
+            "the route {route} names no scope"
+        )))
+    })?;
+    if !caller.scopes.contains(&needed) {
+        return Err(ApiError::InsufficientScope { needed });
+    }
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

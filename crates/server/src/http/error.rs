@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use contactd_api::ErrorBody;
+use contactd_api::{ErrorBody, Scope};
 use uuid::Uuid;
 
 use super::extract::Json;
@@ -24,6 +24,10 @@ pub enum ApiError {
     /// 401: no usable API key; answered with `WWW-Authenticate: Bearer`.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 403: the key lacks the scope the route needs; answered with `WWW-Authenticate`
+    /// naming it (RFC 6750).
+    #[error("this API key lacks the scope {needed}, which this request needs")]
+    InsufficientScope { needed: Scope },
     /// 404: nothing by that name in the caller's company, or no such route.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -106,6 +110,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Gone { .. } => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -131,6 +136,7 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::TooManyRequests { code, .. } => (*code).to_owned(),
             Self::Unauthorized(_) => "unauthorized".to_owned(),
+            Self::InsufficientScope { .. } => "insufficient_scope".to_owned(),
             Self::MethodNotAllowed => "method_not_allowed".to_owned(),
             Self::PreconditionFailed { .. } => "precondition_failed".to_owned(),
             Self::PayloadTooLarge(_) => "payload_too_large".to_owned(),
@@ -245,6 +251,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
+        if let Self::InsufficientScope { needed } = &self {
+            let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{needed}\"");
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(&challenge).expect("scope names are ASCII"),
+            );
+        }
         if let Self::PreconditionFailed { current } = &self {
             response
                 .headers_mut()

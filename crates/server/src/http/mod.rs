@@ -19,6 +19,7 @@ mod health;
 pub mod openapi;
 mod preconditions;
 mod request_metrics;
+mod scopes;
 pub mod scrape;
 mod state;
 mod webhooks;

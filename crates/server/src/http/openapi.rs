@@ -3,16 +3,17 @@
 //! renders it from assets embedded in the binary (no CDN: users' networks may be closed).
 
 use axum::Router;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use contactd_api as api;
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::extract::Json;
+use super::scopes::required_scope;
 use super::{AppState, batch, contacts, custom_fields, events, export, health, webhooks};
 
 /// The document: every route, schema and status.
@@ -65,7 +66,8 @@ use super::{AppState, batch, contacts, custom_fields, events, export, health, we
 pub struct ApiDoc;
 
 /// The responses every `/api/v1` route can give, added to each operation in one place: 401
-/// (no usable key), 431, 500 and 503; and for routes with a body 400, 413 and 415.
+/// (no usable key), 403 (a scope lacking), 431, 500 and 503; and for routes with a body
+/// 400, 413 and 415. Each operation's `security` names the scope it needs.
 #[derive(Debug)]
 struct CommonResponses;
 
@@ -89,14 +91,26 @@ impl Modify for CommonResponses {
                 continue;
             }
             let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
+                (Method::GET, &mut item.get),
+                (Method::POST, &mut item.post),
+                (Method::PATCH, &mut item.patch),
+                (Method::DELETE, &mut item.delete),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (method, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
+                // The scope the route needs, from the table the middleware enforces; a
+                // route the table lacks fails the document's test (tests/api/scopes.rs).
+                if let Some(scope) = required_scope(&method, path) {
+                    operation.security = Some(vec![SecurityRequirement::new(
+                        "bearerAuth",
+                        [scope.as_str()],
+                    )]);
+                }
                 let mut common = vec![
                     ("401", unauthorized()),
+                    ("403", insufficient_scope()),
                     (
                         "431",
                         error("The request's headers are too large or too many"),
@@ -177,6 +191,19 @@ fn unauthorized() -> Response {
         "WWW-Authenticate".to_owned(),
         HeaderBuilder::new()
             .description(Some("Always `Bearer`"))
+            .build(),
+    );
+    response
+}
+
+fn insufficient_scope() -> Response {
+    let mut response = error("The API key lacks the scope this operation needs (its `security`)");
+    response.headers.insert(
+        "WWW-Authenticate".to_owned(),
+        HeaderBuilder::new()
+            .description(Some(
+                "`Bearer error=\"insufficient_scope\", scope=\"…\"`, naming the scope",
+            ))
             .build(),
     );
     response

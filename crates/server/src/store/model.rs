@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use contactd_api::{EventType, FieldType};
+use contactd_api::{EventType, FieldType, Scope};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -29,6 +29,8 @@ pub struct Caller {
     pub actor: Actor,
     /// Signs this company's list cursors, so that no other company's cursor is accepted.
     pub cursor_secret: Vec<u8>,
+    /// What the caller may do: an API key's scopes; a dashboard user has every one.
+    pub scopes: Vec<Scope>,
 }
 
 /// An unrevoked key found by its hash: the company it acts for, and when it was last used.
@@ -51,6 +53,8 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// What the key may do, in the order of [`Scope::ALL`].
+    pub scopes: Vec<Scope>,
 }
 
 /// What the store keeps of a new API key: its hash and display prefix, never the key.
@@ -59,6 +63,7 @@ pub struct NewApiKey {
     pub name: Option<String>,
     pub prefix: String,
     pub key_hash: [u8; 32],
+    pub scopes: Vec<Scope>,
 }
 
 /// A dashboard user: a person who logs in to act for one company.

@@ -3,7 +3,7 @@
 //! statement against its decoder's columns).
 
 use chrono::{DateTime, Utc};
-use contactd_api::{EventType, FieldType};
+use contactd_api::{EventType, FieldType, Scope};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -67,7 +67,20 @@ pub fn api_key(row: &dyn Row) -> Result<ApiKey, StoreError> {
         created_at: timestamp(row.integer(4)?),
         last_used_at: row.optional_integer(5)?.map(timestamp),
         revoked_at: row.optional_integer(6)?.map(timestamp),
+        scopes: scopes(&row.text(7)?)?,
     })
+}
+
+/// A key's `scopes` column: scope names separated by spaces, in the order of
+/// [`Scope::ALL`] whatever order they were stored in.
+fn scopes(names: &str) -> Result<Vec<Scope>, StoreError> {
+    let mut scopes = names
+        .split_whitespace()
+        .map(|name| Scope::from_name(name).ok_or_else(|| StoreError::unreadable(name)))
+        .collect::<Result<Vec<_>, _>>()?;
+    scopes.sort_unstable();
+    scopes.dedup();
+    Ok(scopes)
 }
 
 pub fn key_use(row: &dyn Row) -> Result<KeyUse, StoreError> {
@@ -77,6 +90,7 @@ pub fn key_use(row: &dyn Row) -> Result<KeyUse, StoreError> {
             company_id: row.uuid(1)?,
             actor: Actor::ApiKey(row.uuid(0)?),
             cursor_secret: row.bytes(2)?,
+            scopes: scopes(&row.text(4)?)?,
         },
         last_used_at: row.optional_integer(3)?,
     })
@@ -106,6 +120,7 @@ pub fn session_user(row: &dyn Row) -> Result<SessionUser, StoreError> {
             company_id: row.uuid(2)?,
             actor: Actor::User(row.uuid(0)?),
             cursor_secret: row.bytes(4)?,
+            scopes: Scope::ALL.to_vec(),
         },
         company_name: row.text(3)?,
         csrf_token: row.text(5)?,
@@ -307,8 +322,15 @@ mod tests {
         "created_at",
         "last_used_at",
         "revoked_at",
+        "scopes",
     ];
-    const KEY_USE_COLUMNS: &[&str] = &["id", "company_id", "cursor_secret", "last_used_at"];
+    const KEY_USE_COLUMNS: &[&str] = &[
+        "id",
+        "company_id",
+        "cursor_secret",
+        "last_used_at",
+        "scopes",
+    ];
     const USER_COLUMNS: &[&str] = &["id", "company_id", "email", "created_at"];
     const CREDENTIALS_COLUMNS: &[&str] = &["id", "password_hash"];
     const SESSION_USER_COLUMNS: &[&str] = &[
@@ -493,16 +515,8 @@ mod tests {
     #[test]
     fn every_statement_returns_the_columns_its_decoder_reads() {
         let conn = rusqlite::Connection::open_in_memory().expect("open");
-        for migration in [
-            include_str!("../../migrations/sqlite/0001_initial.sql"),
-            include_str!("../../migrations/sqlite/0002_dashboard.sql"),
-            include_str!("../../migrations/sqlite/0003_login_attempts.sql"),
-            include_str!("../../migrations/sqlite/0004_data_checks.sql"),
-            include_str!("../../migrations/sqlite/0005_events.sql"),
-            include_str!("../../migrations/sqlite/0006_webhooks.sql"),
-            include_str!("../../migrations/sqlite/0007_history_chain.sql"),
-        ] {
-            conn.execute_batch(migration).expect("schema");
+        for migration in super::super::schema::SQLITE_MIGRATIONS.iter() {
+            conn.execute_batch(&migration.sql).expect("schema");
         }
         for (statement, columns) in statements_with_columns() {
             let prepared = conn.prepare(statement.sql).expect("prepare");

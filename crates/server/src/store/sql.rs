@@ -10,6 +10,7 @@
 //! `rows.rs`. What only one backend runs (SQLite's `BEGIN IMMEDIATE`, PostgreSQL's
 //! snapshot of an export) stays in that backend's file.
 
+use contactd_api::Scope;
 use uuid::Uuid;
 
 use super::connection::Statement;
@@ -41,7 +42,7 @@ macro_rules! contact_values_join {
 
 macro_rules! key_columns {
     () => {
-        "id, company_id, name, prefix, created_at, last_used_at, revoked_at"
+        "id, company_id, name, prefix, created_at, last_used_at, revoked_at, scopes"
     };
 }
 
@@ -335,8 +336,8 @@ pub fn find_company(id_or_name: &str) -> Statement {
 
 pub fn insert_key(id: Uuid, company_id: Uuid, key: &NewApiKey, now: i64) -> Statement {
     Statement::new(concat!(
-        "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
+        "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at, scopes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
         key_columns!()
     ))
     .arg(id)
@@ -345,6 +346,14 @@ pub fn insert_key(id: Uuid, company_id: Uuid, key: &NewApiKey, now: i64) -> Stat
     .arg(key.prefix.as_str())
     .arg(&key.key_hash[..])
     .arg(now)
+    .arg(scope_names(&key.scopes))
+}
+
+/// A key's scopes as its `scopes` column holds them: names separated by spaces
+/// (`migrations/sqlite/0008_key_scopes.sql`), read back by `rows::scopes`.
+fn scope_names(scopes: &[Scope]) -> String {
+    let names: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
+    names.join(" ")
 }
 
 pub fn list_keys(company_id: Uuid) -> Statement {
@@ -367,7 +376,7 @@ pub fn revoke_key(key_id: Uuid, now: i64) -> Statement {
 
 pub fn authenticate(key_hash: &[u8; 32]) -> Statement {
     Statement::new(
-        "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at \
+        "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at, k.scopes \
          FROM api_keys k JOIN companies c ON c.id = k.company_id \
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )

@@ -162,7 +162,7 @@ contract_test!(a_malformed_authorization_header_is_refused);
 
 async fn an_unknown_key_is_refused() {
     let app = TestApp::spawn().await;
-    let unknown = contactd::api_key::generate(None).secret;
+    let unknown = contactd::api_key::generate(None, &contactd_api::Scope::ALL).secret;
     let truncated = &app.key[..app.key.len() - 1];
     for key in [unknown.as_str(), truncated, "cd_", "not-a-key"] {
         let response = app
@@ -197,7 +197,7 @@ contract_test!(the_bearer_scheme_is_matched_in_any_case);
 
 async fn a_revoked_key_is_refused_within_a_second_while_other_keys_keep_working() {
     let app = TestApp::spawn().await;
-    let second = contactd::api_key::generate(Some("second".to_owned()));
+    let second = contactd::api_key::generate(Some("second".to_owned()), &contactd_api::Scope::ALL);
     app.store
         .create_api_key(app.company_id, &second.record)
         .await

@@ -590,7 +590,24 @@ contract_test!(api_keys_are_created_once_listed_and_revoked);
 async fn api_keys_are_created_once_listed_and_revoked() {
     let app = app_with_user().await;
     let user = app.log_in(EMAIL, PASSWORD).await;
-    let created = user.post("/dashboard/keys", &[("name", "zapier")]).await;
+    let form = user.get("/dashboard/keys").await;
+    for scope in contactd_api::Scope::ALL {
+        assert!(
+            form.text
+                .contains(&format!(r#"name="scope:{scope}" checked"#)),
+            "{scope} is offered, checked"
+        );
+    }
+    let created = user
+        .post(
+            "/dashboard/keys",
+            &[
+                ("name", "zapier"),
+                ("scope:contacts:read", "on"),
+                ("scope:contacts:write", "on"),
+            ],
+        )
+        .await;
     created.assert_status(200);
     let (_, rest) = created
         .text
@@ -603,6 +620,9 @@ async fn api_keys_are_created_once_listed_and_revoked() {
     app.request_as(&secret, Method::GET, "/api/v1/contacts", None)
         .await
         .assert_status(200);
+    app.request_as(&secret, Method::GET, "/api/v1/events", None)
+        .await
+        .assert_error(403, "insufficient_scope");
     // A key's use is recorded just after the request, which never waits for that write.
     let used = std::time::Instant::now();
     let list = loop {
@@ -618,6 +638,7 @@ async fn api_keys_are_created_once_listed_and_revoked() {
     };
     assert!(!list.text.contains(&secret), "the secret is shown once");
     assert!(list.text.contains(&secret[..11]) && list.text.contains("zapier"));
+    assert!(list.text.contains("contacts:read, contacts:write"));
 
     let keys = app.store.list_api_keys(app.company_id).await.unwrap();
     let zapier = keys
@@ -638,9 +659,27 @@ async fn api_keys_are_created_once_listed_and_revoked() {
     assert!(user.get("/dashboard/keys").await.text.contains("revoked "));
 
     let long = "x".repeat(101);
-    let refused = user.post("/dashboard/keys", &[("name", &long)]).await;
+    let refused = user
+        .post(
+            "/dashboard/keys",
+            &[("name", &long), ("scope:events:read", "on")],
+        )
+        .await;
     refused.assert_status(400);
     assert!(input_error(&refused.text, "name").is_some());
+    assert!(
+        refused.text.contains(r#"name="scope:events:read" checked"#)
+            && !refused
+                .text
+                .contains(r#"name="scope:contacts:read" checked"#),
+        "the form keeps the scopes chosen"
+    );
+    let keys_before = app.store.list_api_keys(app.company_id).await.unwrap().len();
+    let without = user.post("/dashboard/keys", &[("name", "nothing")]).await;
+    without.assert_status(400);
+    assert!(without.text.contains("choose at least one scope"));
+    let keys_after = app.store.list_api_keys(app.company_id).await.unwrap().len();
+    assert_eq!(keys_after, keys_before, "no key was made");
 }
 
 contract_test!(pages_carry_protective_headers_and_assets_need_no_login);

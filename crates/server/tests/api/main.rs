@@ -40,5 +40,6 @@ mod postgres_outage;
 mod readme;
 mod robustness;
 mod scale_out;
+mod scopes;
 mod upgrades;
 mod webhooks;

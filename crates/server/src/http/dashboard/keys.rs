@@ -8,6 +8,7 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use contactd_api::Scope;
 use uuid::Uuid;
 
 use super::extract::{FormBody, PageQuery};
@@ -32,6 +33,33 @@ struct KeyRow {
     created_at: String,
     last_used_at: String,
     revoked_at: Option<String>,
+    /// "all", or the scopes' names.
+    scopes: String,
+}
+
+/// A scope as a checkbox of the new-key form.
+#[derive(Debug)]
+struct ScopeChoice {
+    name: &'static str,
+    summary: &'static str,
+    checked: bool,
+}
+
+/// The form input of a scope's checkbox.
+fn scope_input(scope: Scope) -> String {
+    format!("scope:{}", scope.as_str())
+}
+
+/// Every scope as a checkbox, checked when `checked` says.
+fn scope_choices(checked: impl Fn(Scope) -> bool) -> Vec<ScopeChoice> {
+    Scope::ALL
+        .into_iter()
+        .map(|scope| ScopeChoice {
+            name: scope.as_str(),
+            summary: scope.summary(),
+            checked: checked(scope),
+        })
+        .collect()
 }
 
 impl From<&ApiKey> for KeyRow {
@@ -46,6 +74,12 @@ impl From<&ApiKey> for KeyRow {
                 .as_ref()
                 .map_or_else(|| "never".to_owned(), show_time),
             revoked_at: key.revoked_at.as_ref().map(show_time),
+            scopes: if key.scopes == Scope::ALL {
+                "all".to_owned()
+            } else {
+                let names: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
+                names.join(", ")
+            },
         }
     }
 }
@@ -58,6 +92,7 @@ struct KeysPage {
     /// The secret of the key just created: shown on this response only.
     new_key: Option<String>,
     inputs: Vec<FormInput>,
+    scopes: Vec<ScopeChoice>,
     problem: Option<Problem>,
 }
 
@@ -74,6 +109,7 @@ async fn keys_page(
     user: &SessionUser,
     new_key: Option<String>,
     inputs: Vec<FormInput>,
+    scopes: Vec<ScopeChoice>,
     problem: Option<Problem>,
 ) -> Result<KeysPage, PageError> {
     let keys = state.store().list_api_keys(user.caller.company_id).await?;
@@ -82,6 +118,7 @@ async fn keys_page(
         keys: keys.iter().rev().map(KeyRow::from).collect(),
         new_key,
         inputs,
+        scopes,
         problem,
     })
 }
@@ -92,7 +129,8 @@ pub async fn list_keys(
     Extension(user): Extension<SessionUser>,
     PageQuery(notice): PageQuery<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    let mut page = keys_page(&state, &user, None, name_input(""), None).await?;
+    let all = scope_choices(|_| true);
+    let mut page = keys_page(&state, &user, None, name_input(""), all, None).await?;
     page.nav = page.nav.map(|nav| nav.with_notice(&notice));
     Ok(render(&page))
 }
@@ -105,25 +143,40 @@ pub async fn create_key(
     FormBody(form): FormBody<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let name = filled(&form, "name").map(|name| name.trim().to_owned());
-    if name
+    let scopes: Vec<Scope> = Scope::ALL
+        .into_iter()
+        .filter(|scope| form.contains_key(&scope_input(*scope)))
+        .collect();
+    let refusal = if name
         .as_ref()
         .is_some_and(|name| name.chars().count() > MAX_NAME_CHARS)
     {
-        let mut inputs = name_input(member(&form, "name"));
-        let problem = problem_at(
-            &mut inputs,
+        Some((
             Some("name".to_owned()),
             format!("a label is at most {MAX_NAME_CHARS} characters"),
-        );
-        let page = keys_page(&state, &user, None, inputs, Some(problem)).await?;
+        ))
+    } else if scopes.is_empty() {
+        Some((
+            None,
+            "choose at least one scope: a key without one can do nothing".to_owned(),
+        ))
+    } else {
+        None
+    };
+    if let Some((input, sentence)) = refusal {
+        let mut inputs = name_input(member(&form, "name"));
+        let problem = problem_at(&mut inputs, input, sentence);
+        let choices = scope_choices(|scope| scopes.contains(&scope));
+        let page = keys_page(&state, &user, None, inputs, choices, Some(problem)).await?;
         return Ok(render_with(StatusCode::BAD_REQUEST, &page));
     }
-    let key = api_key::generate(name);
+    let key = api_key::generate(name, &scopes);
     state
         .store()
         .create_api_key(user.caller.company_id, &key.record)
         .await?;
-    let page = keys_page(&state, &user, Some(key.secret), name_input(""), None).await?;
+    let all = scope_choices(|_| true);
+    let page = keys_page(&state, &user, Some(key.secret), name_input(""), all, None).await?;
     Ok(render(&page))
 }
 

@@ -126,7 +126,7 @@ impl TestApp {
     }
 
     async fn make_key(store: &dyn Store, company_id: Uuid) -> String {
-        let key = api_key::generate(None);
+        let key = api_key::generate(None, &contactd_api::Scope::ALL);
         store
             .create_api_key(company_id, &key.record)
             .await

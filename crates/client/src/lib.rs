@@ -56,6 +56,13 @@ pub enum Error {
     /// The server answered with an error status; the body is the API's error body.
     #[error("{} ({})", .0.message, .0.error)]
     Api(ErrorBody),
+    /// The server answered 429 or 503 with `Retry-After`: nothing was done, and the same
+    /// request may succeed after `retry_after` (docs/reference.md#rate-limits).
+    #[error("{} ({}); retry after {retry_after:?}", .body.message, .body.error)]
+    RetryLater {
+        body: ErrorBody,
+        retry_after: std::time::Duration,
+    },
     /// The request could not be sent, or the response could not be read or decoded.
     /// (Its message is the one clause: what went wrong follows as its source, which a
     /// report of the error's chain prints once.)
@@ -502,9 +509,18 @@ async fn send(request: RequestBuilder) -> Result<Response, Error> {
     if status.is_success() {
         return Ok(response);
     }
+    // Seconds, as the server writes it (an HTTP date is not a form contactd sends).
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok()?.trim().parse().ok())
+        .map(std::time::Duration::from_secs);
     let body = response.text().await?;
     Err(match serde_json::from_str::<ErrorBody>(&body) {
-        Ok(error) => Error::Api(error),
+        Ok(body) => match retry_after {
+            Some(retry_after) => Error::RetryLater { body, retry_after },
+            None => Error::Api(body),
+        },
         Err(_) => Error::UnexpectedResponse {
             status: status.as_u16(),
             body,

@@ -20,7 +20,7 @@ pub struct GeneratedKey {
 }
 
 /// Makes a new key from 256 random bits, able to do what `scopes` allow
-/// (docs/reference.md#scopes).
+/// (docs/reference.md#scopes), at the server's rate limit.
 pub fn generate(name: Option<String>, scopes: &[Scope]) -> GeneratedKey {
     let secret = format!("{KEY_PREFIX}{}", secret::random_hex());
     let record = NewApiKey {
@@ -28,6 +28,7 @@ pub fn generate(name: Option<String>, scopes: &[Scope]) -> GeneratedKey {
         prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
         key_hash: secret::hash(&secret),
         scopes: scopes.to_vec(),
+        rate_limit: None,
     };
     GeneratedKey { secret, record }
 }

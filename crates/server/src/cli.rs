@@ -17,8 +17,8 @@ use crate::domain::{DefaultRegion, Email, FieldKey};
 use crate::failure::{Failure, Field};
 use crate::password::Password;
 use crate::store::{
-    self, Actor, Company, Database, PostgresBackend, PostgresSettings, SqliteBackend, Store,
-    StoreError, backup,
+    self, Actor, Company, Database, PostgresBackend, PostgresSettings, RateLimit, SqliteBackend,
+    Store, StoreError, backup,
 };
 use crate::transfer::{self, ExportArgs, ImportArgs};
 use crate::{api_key, server};
@@ -133,8 +133,16 @@ pub enum KeyCommand {
             value_parser = parse_scope
         )]
         scopes: Vec<Scope>,
+        /// The key's own rate limit, in requests a second, in place of the server's
+        /// `--rate-limit` (docs/reference.md#rate-limits).
+        #[arg(long, env = "CONTACTD_KEY_RATE_LIMIT", value_parser = clap::value_parser!(u32).range(1..))]
+        rate_limit: Option<u32>,
+        /// The key's own burst, with `--rate-limit`; twice the rate when not given.
+        #[arg(long, env = "CONTACTD_KEY_RATE_BURST", requires = "rate_limit", value_parser = clap::value_parser!(u32).range(1..))]
+        rate_burst: Option<u32>,
     },
-    /// Print one line per key: id, prefix, name, created, last used, state, scopes.
+    /// Print one line per key: id, prefix, name, created, last used, state, scopes, and
+    /// its own rate limit (`-` for the server's).
     List {
         /// The company whose keys to list, by id or name.
         #[arg(long, env = "CONTACTD_COMPANY")]
@@ -449,6 +457,8 @@ async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<(
             company,
             name,
             mut scopes,
+            rate_limit,
+            rate_burst,
         } => {
             let company = find_company(store, &company).await?;
             if scopes.is_empty() {
@@ -456,7 +466,11 @@ async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<(
             }
             scopes.sort_unstable();
             scopes.dedup();
-            let key = api_key::generate(name, &scopes);
+            let mut key = api_key::generate(name, &scopes);
+            key.record.rate_limit = rate_limit.map(|per_second| RateLimit {
+                per_second,
+                burst: rate_burst.unwrap_or(per_second.saturating_mul(2)),
+            });
             store.create_api_key(company.id, &key.record).await?;
             println!("{}", key.secret);
         }
@@ -472,15 +486,20 @@ async fn manage_keys(store: &dyn Store, command: KeyCommand) -> anyhow::Result<(
                     |at| format!("revoked {}", contactd_api::format_timestamp(&at)),
                 );
                 let scopes: Vec<&str> = key.scopes.iter().map(|scope| scope.as_str()).collect();
+                let rate = key.rate_limit.map_or_else(
+                    || "-".to_owned(),
+                    |limit| format!("{}/s burst {}", limit.per_second, limit.burst),
+                );
                 println!(
-                    "{}\t{}…\t{}\tcreated {}\tlast used {}\t{}\t{}",
+                    "{}\t{}…\t{}\tcreated {}\tlast used {}\t{}\t{}\t{}",
                     key.id,
                     key.prefix,
                     key.name.as_deref().unwrap_or("-"),
                     contactd_api::format_timestamp(&key.created_at),
                     last_used,
                     state,
-                    scopes.join(",")
+                    scopes.join(","),
+                    rate
                 );
             }
         }

@@ -155,6 +155,16 @@ pub struct ServeConfig {
     #[arg(long, env = "CONTACTD_MAX_EXPORTS_PER_COMPANY", default_value_t = DEFAULT_MAX_EXPORTS_PER_COMPANY)]
     pub max_exports_per_company: usize,
 
+    /// Requests a second each API key may make on average: a token bucket per key, in
+    /// this process (docs/reference.md#rate-limits). 0 turns the limit off. A key made with
+    /// its own limit (`contactd key create --rate-limit`) keeps that one.
+    #[arg(long, env = "CONTACTD_RATE_LIMIT", default_value_t = 100)]
+    pub rate_limit: u32,
+
+    /// Requests each API key may make at once, in a burst, before the average applies.
+    #[arg(long, env = "CONTACTD_RATE_BURST", default_value_t = 200)]
+    pub rate_burst: u32,
+
     /// How long change events are kept (the feed, contact histories); older ones are
     /// deleted in the background, and a feed cursor older than this is answered 410.
     #[arg(long, env = "CONTACTD_EVENT_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]

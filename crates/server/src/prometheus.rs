@@ -19,6 +19,8 @@ pub const HTTP_REQUESTS_IN_FLIGHT: &str = "contactd_http_requests_in_flight";
 pub const HTTP_CONNECTIONS_REFUSED: &str = "contactd_http_connections_refused_total";
 /// Exports refused (429), by the `limit` they met.
 pub const EXPORTS_REFUSED: &str = "contactd_exports_refused_total";
+/// Requests refused (429) by their key's rate limit.
+pub const RATE_LIMITED: &str = "contactd_rate_limited_total";
 /// Writes (requests' writes, not rows) each SQLite group commit carried.
 pub const SQLITE_GROUP_COMMIT_WRITES: &str = "contactd_sqlite_group_commit_writes";
 /// How long each SQLite group commit took, from its first write to the end of its fsync.
@@ -96,6 +98,7 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     for limit in ["company", "server"] {
         counter!(EXPORTS_REFUSED, "limit" => limit).absolute(0);
     }
+    counter!(RATE_LIMITED).absolute(0);
     for outcome in ["delivered", "retrying", "failed"] {
         counter!(WEBHOOK_ATTEMPTS, "outcome" => outcome).absolute(0);
     }
@@ -123,6 +126,10 @@ fn describe() {
         EXPORTS_REFUSED,
         "Exports answered 429, by the limit met: `company` (--max-exports-per-company) or \
          `server` (--max-exports)."
+    );
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests answered 429 because their API key was past its rate limit (--rate-limit)."
     );
     describe_histogram!(
         SQLITE_GROUP_COMMIT_WRITES,

@@ -26,9 +26,11 @@ use crate::domain::Email;
 use crate::events;
 use crate::http::error::ApiError;
 use crate::http::export_budget::ExportBudget;
+use crate::http::rate_limit::RateLimits;
 use crate::http::{AppState, app, scrape};
 use crate::password::Password;
 use crate::prometheus::{self, HTTP_CONNECTIONS_REFUSED};
+use crate::store::RateLimit;
 use crate::store::{Store, StoreError};
 use crate::webhooks::{Destinations, delivery};
 
@@ -62,6 +64,12 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
     state.webhook_destinations = destinations;
     state.bulk_body_limit = config.bulk_body_limit;
     state.stall_timeout = config.stall_timeout;
+    state.rate_limits = Arc::new(RateLimits::new((config.rate_limit > 0).then(|| {
+        RateLimit {
+            per_second: config.rate_limit,
+            burst: config.rate_burst.max(1),
+        }
+    })));
     state.exports = Arc::new(ExportBudget::new(
         config.max_exports,
         config.max_exports_per_company,

@@ -3,13 +3,14 @@
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::error::ApiError;
+use super::rate_limit::Admission;
 use super::scopes::required_scope;
-use crate::secret;
-use crate::store::{KeyUse, StoreError};
+use crate::store::{Actor, KeyUse, StoreError};
+use crate::{prometheus, secret};
 
 /// Resolves `Authorization: Bearer <key>` to its company and hands the request on with the
 /// [`crate::store::Caller`] in its extensions; answers 401 otherwise, and 403 when the key
@@ -49,6 +50,24 @@ pub async fn require_api_key(
             Ok::<_, ApiError>(found.caller)
         })
         .await?;
+    // Every request of a key counts against its bucket, also one its scopes refuse.
+    let rate = match caller.actor {
+        Actor::ApiKey(key_id) => state.rate_limits.admit(key_id, caller.rate_limit),
+        _ => Admission::Unlimited,
+    };
+    let rate_headers = match rate {
+        Admission::Unlimited => None,
+        Admission::Admitted(headers) => Some(headers),
+        Admission::Refused {
+            headers,
+            retry_after,
+        } => {
+            metrics::counter!(prometheus::RATE_LIMITED).increment(1);
+            let mut response = ApiError::RateLimited { retry_after }.into_response();
+            headers.apply(response.headers_mut());
+            return Ok(response);
+        }
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -58,11 +77,16 @@ pub async fn require_api_key(
             "the route {route} names no scope"
         )))
     })?;
-    if !caller.scopes.contains(&needed) {
-        return Err(ApiError::InsufficientScope { needed });
+    let mut response = if caller.scopes.contains(&needed) {
+        request.extensions_mut().insert(caller);
+        next.run(request).await
+    } else {
+        ApiError::InsufficientScope { needed }.into_response()
+    };
+    if let Some(headers) = rate_headers {
+        headers.apply(response.headers_mut());
     }
-    request.extensions_mut().insert(caller);
-    Ok(next.run(request).await)
+    Ok(response)
 }
 
 /// How often a key's `last_used_at` is rewritten: often enough for a listing to be

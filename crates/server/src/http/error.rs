@@ -81,6 +81,10 @@ pub enum ApiError {
     /// `Retry-After`.
     #[error("{message}")]
     TooManyRequests { code: &'static str, message: String },
+    /// 429: the key has used its rate limit (docs/reference.md#rate-limits); answered with
+    /// `Retry-After`, the whole seconds until a request would be let through.
+    #[error("this API key is over its rate limit: wait the seconds Retry-After gives, then retry")]
+    RateLimited { retry_after: std::time::Duration },
     /// 503: the server is at its connection limit; retrying later may succeed.
     #[error("the server is at its connection limit; try again shortly")]
     TooManyConnections,
@@ -122,7 +126,9 @@ impl ApiError {
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::MalformedRequest => StatusCode::BAD_REQUEST,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Unavailable | Self::TooManyConnections => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -145,6 +151,7 @@ impl ApiError {
             Self::BodyTimeout => "body_timeout".to_owned(),
             Self::UriTooLong => "uri_too_long".to_owned(),
             Self::MalformedRequest => "malformed_request".to_owned(),
+            Self::RateLimited { .. } => "rate_limited".to_owned(),
             Self::TooManyConnections => "too_many_connections".to_owned(),
             Self::Unavailable => "database_unavailable".to_owned(),
             Self::Internal(_) => "internal".to_owned(),
@@ -268,7 +275,13 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if matches!(
+        if let Self::RateLimited { retry_after } = &self {
+            // Whole seconds, rounded up: a client that waits them is let through.
+            let seconds = retry_after.as_millis().div_ceil(1000).max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds as u64));
+        } else if matches!(
             status,
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
         ) {

@@ -18,6 +18,7 @@ mod extract;
 mod health;
 pub mod openapi;
 mod preconditions;
+pub mod rate_limit;
 mod request_metrics;
 mod scopes;
 pub mod scrape;

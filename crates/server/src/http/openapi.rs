@@ -66,8 +66,9 @@ use super::{AppState, batch, contacts, custom_fields, events, export, health, we
 pub struct ApiDoc;
 
 /// The responses every `/api/v1` route can give, added to each operation in one place: 401
-/// (no usable key), 403 (a scope lacking), 431, 500 and 503; and for routes with a body
-/// 400, 413 and 415. Each operation's `security` names the scope it needs.
+/// (no usable key), 403 (a scope lacking), 429 (a rate limit), 431, 500 and 503; and for
+/// routes with a body 400, 413 and 415. Each operation's `security` names the scope it
+/// needs.
 #[derive(Debug)]
 struct CommonResponses;
 
@@ -111,6 +112,12 @@ impl Modify for CommonResponses {
                 let mut common = vec![
                     ("401", unauthorized()),
                     ("403", insufficient_scope()),
+                    (
+                        "429",
+                        error(
+                            "The key is over its rate limit (or, for exports, too many run at once); `Retry-After` gives the seconds to wait",
+                        ),
+                    ),
                     (
                         "431",
                         error("The request's headers are too large or too many"),

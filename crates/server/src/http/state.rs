@@ -12,6 +12,7 @@ use crate::store::{Caller, Store};
 use crate::webhooks::Destinations;
 
 use super::export_budget::ExportBudget;
+use super::rate_limit::RateLimits;
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -34,14 +35,16 @@ pub struct AppState {
     pub callers: Arc<TtlCache<[u8; 32], Caller>>,
     /// Where webhook endpoints may point (docs/reference.md#webhook-safety).
     pub webhook_destinations: Destinations,
+    /// Each API key's token bucket (docs/reference.md#rate-limits).
+    pub rate_limits: Arc<RateLimits>,
 }
 
 /// The default of [`AppState::stall_timeout`] and of the server's write stall timeout.
 const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl AppState {
-    /// The state of a server on `store`, its caches empty, with the default bulk limit and
-    /// a password checker sized to this machine.
+    /// The state of a server on `store`, its caches empty, with the default bulk limit, a
+    /// password checker sized to this machine and no rate limit.
     pub fn new(store: Arc<dyn Store>, default_region: DefaultRegion, body_limit: usize) -> Self {
         Self {
             directory: Directory::new(store, default_region),
@@ -54,6 +57,7 @@ impl AppState {
             webhook_destinations: Destinations {
                 allow_private: false,
             },
+            rate_limits: Arc::new(RateLimits::new(None)),
         }
     }
 

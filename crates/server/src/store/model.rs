@@ -31,6 +31,16 @@ pub struct Caller {
     pub cursor_secret: Vec<u8>,
     /// What the caller may do: an API key's scopes; a dashboard user has every one.
     pub scopes: Vec<Scope>,
+    /// The key's own rate limit; `None` for the server's (docs/reference.md#rate-limits).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A token bucket: `per_second` requests a second on average, up to `burst` at once
+/// (docs/reference.md#rate-limits). Both are at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 /// An unrevoked key found by its hash: the company it acts for, and when it was last used.
@@ -55,6 +65,8 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     /// What the key may do, in the order of [`Scope::ALL`].
     pub scopes: Vec<Scope>,
+    /// Its own rate limit; `None` for the server's.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// What the store keeps of a new API key: its hash and display prefix, never the key.
@@ -64,6 +76,7 @@ pub struct NewApiKey {
     pub prefix: String,
     pub key_hash: [u8; 32],
     pub scopes: Vec<Scope>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// A dashboard user: a person who logs in to act for one company.

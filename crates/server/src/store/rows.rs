@@ -10,8 +10,8 @@ use super::StoreError;
 use super::connection::Row;
 use super::model::{
     Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, DeliveryAttempt, DeliveryGauges,
-    DeliveryOutcome, EventPosition, FieldDefinition, KeyUse, ReservedKeyField, SessionUser,
-    StoredEmail, User, UserCredentials, Webhook,
+    DeliveryOutcome, EventPosition, FieldDefinition, KeyUse, RateLimit, ReservedKeyField,
+    SessionUser, StoredEmail, User, UserCredentials, Webhook,
 };
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
@@ -68,6 +68,25 @@ pub fn api_key(row: &dyn Row) -> Result<ApiKey, StoreError> {
         last_used_at: row.optional_integer(5)?.map(timestamp),
         revoked_at: row.optional_integer(6)?.map(timestamp),
         scopes: scopes(&row.text(7)?)?,
+        rate_limit: rate_limit(row, 8)?,
+    })
+}
+
+/// A key's own rate limit, from its two columns at `first` and after.
+fn rate_limit(row: &dyn Row, first: usize) -> Result<Option<RateLimit>, StoreError> {
+    let positive = |column: usize| -> Result<Option<u32>, StoreError> {
+        row.optional_integer(column)?
+            .map(|value| {
+                u32::try_from(value)
+                    .ok()
+                    .filter(|value| *value > 0)
+                    .ok_or_else(|| StoreError::unreadable(format!("a rate of {value}")))
+            })
+            .transpose()
+    };
+    Ok(match (positive(first)?, positive(first + 1)?) {
+        (Some(per_second), Some(burst)) => Some(RateLimit { per_second, burst }),
+        _ => None,
     })
 }
 
@@ -91,6 +110,7 @@ pub fn key_use(row: &dyn Row) -> Result<KeyUse, StoreError> {
             actor: Actor::ApiKey(row.uuid(0)?),
             cursor_secret: row.bytes(2)?,
             scopes: scopes(&row.text(4)?)?,
+            rate_limit: rate_limit(row, 5)?,
         },
         last_used_at: row.optional_integer(3)?,
     })
@@ -121,6 +141,7 @@ pub fn session_user(row: &dyn Row) -> Result<SessionUser, StoreError> {
             actor: Actor::User(row.uuid(0)?),
             cursor_secret: row.bytes(4)?,
             scopes: Scope::ALL.to_vec(),
+            rate_limit: None,
         },
         company_name: row.text(3)?,
         csrf_token: row.text(5)?,
@@ -323,6 +344,8 @@ mod tests {
         "last_used_at",
         "revoked_at",
         "scopes",
+        "rate_per_second",
+        "rate_burst",
     ];
     const KEY_USE_COLUMNS: &[&str] = &[
         "id",
@@ -330,6 +353,8 @@ mod tests {
         "cursor_secret",
         "last_used_at",
         "scopes",
+        "rate_per_second",
+        "rate_burst",
     ];
     const USER_COLUMNS: &[&str] = &["id", "company_id", "email", "created_at"];
     const CREDENTIALS_COLUMNS: &[&str] = &["id", "password_hash"];

@@ -42,7 +42,8 @@ macro_rules! contact_values_join {
 
 macro_rules! key_columns {
     () => {
-        "id, company_id, name, prefix, created_at, last_used_at, revoked_at, scopes"
+        "id, company_id, name, prefix, created_at, last_used_at, revoked_at, scopes, \
+         rate_per_second, rate_burst"
     };
 }
 
@@ -336,8 +337,8 @@ pub fn find_company(id_or_name: &str) -> Statement {
 
 pub fn insert_key(id: Uuid, company_id: Uuid, key: &NewApiKey, now: i64) -> Statement {
     Statement::new(concat!(
-        "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at, scopes) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        "INSERT INTO api_keys (id, company_id, name, prefix, key_hash, created_at, scopes, \
+         rate_per_second, rate_burst) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
         key_columns!()
     ))
     .arg(id)
@@ -347,6 +348,8 @@ pub fn insert_key(id: Uuid, company_id: Uuid, key: &NewApiKey, now: i64) -> Stat
     .arg(&key.key_hash[..])
     .arg(now)
     .arg(scope_names(&key.scopes))
+    .arg(key.rate_limit.map(|limit| i64::from(limit.per_second)))
+    .arg(key.rate_limit.map(|limit| i64::from(limit.burst)))
 }
 
 /// A key's scopes as its `scopes` column holds them: names separated by spaces
@@ -376,7 +379,8 @@ pub fn revoke_key(key_id: Uuid, now: i64) -> Statement {
 
 pub fn authenticate(key_hash: &[u8; 32]) -> Statement {
     Statement::new(
-        "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at, k.scopes \
+        "SELECT k.id, k.company_id, c.cursor_secret, k.last_used_at, k.scopes, \
+         k.rate_per_second, k.rate_burst \
          FROM api_keys k JOIN companies c ON c.id = k.company_id \
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )

@@ -231,8 +231,10 @@ struct BatchOutcome {
 /// How often a batch answered 503 (nothing written) is tried before the import stops.
 const ATTEMPTS: u32 = 5;
 
-/// Sends one batch: an array create, or a batch upsert with `--match-on`. A 503 means
-/// nothing of it was written, so it is tried again after a pause.
+/// Sends one batch: an array create, or a batch upsert with `--match-on`. A 429 (the key's
+/// rate limit) or 503 means nothing of it was written, so it is tried again after the
+/// answer's `Retry-After`: as often as it takes for a 429, up to [`ATTEMPTS`] times, with
+/// a pause that doubles, for a 503.
 async fn send_batch(
     client: &Client,
     match_on: Option<MatchOn>,
@@ -275,8 +277,14 @@ async fn send_batch(
                 }),
         };
         match outcome {
-            Err(contactd_client::Error::Api(error)) if error.error == 503 && attempt < ATTEMPTS => {
-                tokio::time::sleep(pause).await;
+            // The key's rate limit lets the batch through once its bucket has a token
+            // again, which Retry-After says: waiting it always makes progress.
+            Err(contactd_client::Error::RetryLater { body, retry_after }) if body.error == 429 => {
+                tokio::time::sleep(retry_after).await;
+            }
+            // The server's Retry-After is the least wait: sooner would be refused again.
+            Err(contactd_client::Error::RetryLater { retry_after, .. }) if attempt < ATTEMPTS => {
+                tokio::time::sleep(pause.max(retry_after)).await;
                 pause *= 2;
                 attempt += 1;
             }

@@ -66,7 +66,10 @@ async fn a_sigkill_in_a_burst_of_writes_loses_no_acknowledged_write() {
     let key = admin(&database_url, &["key", "create", "--company", "acme"])
         .trim()
         .to_owned();
-    let mut server = ServerProcess::start(&database_url, &[]);
+    // The burst, and the reads after each restart, are as fast as one key can send: no
+    // rate limit.
+    let unlimited = [("CONTACTD_RATE_LIMIT", "0")];
+    let mut server = ServerProcess::start(&database_url, &unlimited);
     Client::new(&server.base_url, &key)
         .create_custom_field(&CreateCustomField {
             key: FIELD.to_owned(),
@@ -111,7 +114,7 @@ async fn a_sigkill_in_a_burst_of_writes_loses_no_acknowledged_write() {
         );
 
         assert_crash_image_intact(&database, &dir.path().join(format!("crash-{cycle}"))).await;
-        server = ServerProcess::start(&database_url, &[]);
+        server = ServerProcess::start(&database_url, &unlimited);
         assert_every_acknowledged_write_present(&Client::new(&server.base_url, &key), &expected)
             .await;
         assert_the_feed_replays_to_the_contacts(&Client::new(&server.base_url, &key)).await;

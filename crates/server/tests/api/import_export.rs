@@ -117,6 +117,43 @@ jane@example.com,(415) 555-2671,crm-1,Jane,\"Doe, Jr.\",pro,12,\"said \"\"hi\"\"
 bob@example.com,,crm-2,Bob,Smith,free,,\n\
 zoe@example.com,+44 20 7946 0958,crm-3,Zoë,\"two\nlines\",,4.50,日本語 ✓\n";
 
+/// An import whose key is held to one request a second is answered 429 for most of its
+/// batches: it waits each `Retry-After` out and sends the batch again, so every row is
+/// imported once (docs/reference.md#rate-limits).
+#[test]
+fn an_import_past_its_keys_rate_limit_waits_and_imports_every_row() {
+    let setup = Setup::start();
+    setup.company("acme");
+    let key = admin(
+        &setup.database_url,
+        &[
+            "key",
+            "create",
+            "--company",
+            "acme",
+            "--rate-limit",
+            "1",
+            "--rate-burst",
+            "1",
+        ],
+    )
+    .trim()
+    .to_owned();
+    let input = setup.path("many.csv");
+    let rows: String = (0..40).map(|n| format!("crm-{n},Row {n}\n")).collect();
+    write(&input, &format!("ext_id,first_name\n{rows}"));
+    let started = std::time::Instant::now();
+    let summary = setup.succeed(&key, &["import", &input, "--batch-size", "10"]);
+    assert!(
+        summary.contains("40 created, 0 updated, 0 unchanged, 0 failed"),
+        "{summary}"
+    );
+    // Four batches and one request a second: the last waited for its token.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+    let full = admin(&setup.database_url, &["key", "create", "--company", "acme"]);
+    assert_eq!(setup.contacts(full.trim()).len(), 40);
+}
+
 #[test]
 fn a_csv_exported_and_imported_into_an_empty_company_gives_the_same_contacts() {
     let setup = Setup::start();

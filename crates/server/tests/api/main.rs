@@ -37,6 +37,7 @@ mod openapi;
 mod operations;
 mod postgres_backend;
 mod postgres_outage;
+mod rate_limits;
 mod readme;
 mod robustness;
 mod scale_out;

@@ -8,8 +8,9 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use contactd::api_key;
 use contactd::domain::DefaultRegion;
+use contactd::http::rate_limit::RateLimits;
 use contactd::http::{AppState, app};
-use contactd::store::Store;
+use contactd::store::{RateLimit, Store};
 use contactd::webhooks::{Destinations, delivery};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -90,13 +91,19 @@ impl TestApp {
     /// A router on a fresh database of the test's backend, with a company `acme` and a
     /// key for it.
     pub async fn spawn() -> Self {
-        Self::build(false).await
+        Self::build(false, RateLimits::new(None)).await
+    }
+
+    /// As [`TestApp::spawn`], with the server's rate limit `limit` for every key
+    /// (`--rate-limit`, `--rate-burst`); the other apps limit nothing.
+    pub async fn spawn_rate_limited(limit: RateLimit) -> Self {
+        Self::build(false, RateLimits::new(Some(limit))).await
     }
 
     /// As [`TestApp::spawn`], with webhook deliveries being made, as a server makes them,
     /// and allowed to receivers on this machine (`--webhook-allow-private`).
     pub async fn spawn_delivering() -> Self {
-        let app = Self::build(true).await;
+        let app = Self::build(true, RateLimits::new(None)).await;
         tokio::spawn(delivery::deliver(
             app.store.clone(),
             Destinations {
@@ -106,7 +113,7 @@ impl TestApp {
         app
     }
 
-    async fn build(allow_private: bool) -> Self {
+    async fn build(allow_private: bool, rate_limits: RateLimits) -> Self {
         let database = TestDatabase::create(Backend::current()).await;
         let store = contactd::cli::open_store(&database.url, &test_postgres_settings())
             .await
@@ -115,6 +122,7 @@ impl TestApp {
         let key = Self::make_key(store.as_ref(), company.id).await;
         let mut state = AppState::new(store.clone(), DefaultRegion::default(), TEST_BODY_LIMIT);
         state.webhook_destinations.allow_private = allow_private;
+        state.rate_limits = Arc::new(rate_limits);
         let router = app(state);
         Self {
             router,

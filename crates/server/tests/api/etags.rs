@@ -3,35 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request, header};
-use serde_json::{Value, json};
+use axum::http::{Method, header};
+use serde_json::json;
 
 use crate::helpers::{TestApp, TestResponse, contact_path, contract_test};
-
-/// Sends `method path` with the app's key, an optional JSON body and extra headers.
-async fn send_with(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> TestResponse {
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {}", app.key));
-    for (name, value) in headers {
-        builder = builder.header(*name, *value);
-    }
-    let request = match body {
-        Some(body) => builder
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string())),
-        None => builder.body(Body::empty()),
-    };
-    app.send(request.expect("valid request")).await
-}
 
 #[track_caller]
 fn etag_of(response: &TestResponse) -> String {
@@ -102,26 +77,30 @@ async fn if_none_match_answers_304_while_the_contact_is_unchanged() {
     let weak = format!("W/{etag}");
     let listed = format!("\"0123\", {etag}");
     for held in [etag.as_str(), weak.as_str(), listed.as_str(), "*"] {
-        let response = send_with(&app, Method::GET, &path, None, &[("If-None-Match", held)]).await;
+        let response = app
+            .request_with(Method::GET, &path, None, &[("If-None-Match", held)])
+            .await;
         response.assert_status(304);
         assert_eq!(etag_of(&response), etag, "{held}");
         assert!(response.text.is_empty(), "{held}: no body");
     }
-    let stale = send_with(
-        &app,
-        Method::GET,
-        &path,
-        None,
-        &[("If-None-Match", "\"0123456789abcdef0123456789abcdef\"")],
-    )
-    .await;
+    let stale = app
+        .request_with(
+            Method::GET,
+            &path,
+            None,
+            &[("If-None-Match", "\"0123456789abcdef0123456789abcdef\"")],
+        )
+        .await;
     stale.assert_status(200);
     assert_eq!(stale.body["ext_id"], "crm-1");
 
     app.patch_contact(json!({"id": "alt:ext_id:crm-1", "first_name": "Ada"}))
         .await
         .assert_status(200);
-    let changed = send_with(&app, Method::GET, &path, None, &[("If-None-Match", &etag)]).await;
+    let changed = app
+        .request_with(Method::GET, &path, None, &[("If-None-Match", &etag)])
+        .await;
     changed.assert_status(200);
     assert_eq!(changed.body["first_name"], "Ada");
 }
@@ -150,8 +129,9 @@ async fn a_write_whose_if_match_is_stale_is_refused_and_writes_nothing() {
             ),
             (Method::DELETE, path.as_str(), None),
         ] {
-            let refused =
-                send_with(&app, method.clone(), path, body, &[("If-Match", if_match)]).await;
+            let refused = app
+                .request_with(method.clone(), path, body, &[("If-Match", if_match)])
+                .await;
             refused.assert_error(412, "precondition_failed");
             assert_eq!(
                 etag_of(&refused),
@@ -167,46 +147,34 @@ async fn a_write_whose_if_match_is_stale_is_refused_and_writes_nothing() {
     );
 
     let listed = format!("{read}, {current}");
-    let updated = send_with(
-        &app,
-        Method::PATCH,
-        "/api/v1/contacts",
-        Some(body_form()),
-        &[("If-Match", &listed)],
-    )
-    .await;
+    let updated = app
+        .request_with(
+            Method::PATCH,
+            "/api/v1/contacts",
+            Some(body_form()),
+            &[("If-Match", &listed)],
+        )
+        .await;
     updated.assert_status(200);
     assert_eq!(updated.body["first_name"], "Grace");
     let latest = etag_of(&updated);
-    let anything = send_with(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(json!({"last_name": "Hopper"})),
-        &[("If-Match", "*")],
-    )
-    .await;
+    let anything = app
+        .request_with(
+            Method::PATCH,
+            &path,
+            Some(json!({"last_name": "Hopper"})),
+            &[("If-Match", "*")],
+        )
+        .await;
     anything.assert_status(200);
     let latest_after = etag_of(&anything);
     assert_ne!(latest_after, latest);
-    send_with(
-        &app,
-        Method::DELETE,
-        &path,
-        None,
-        &[("If-Match", &latest_after)],
-    )
-    .await
-    .assert_status(200);
-    send_with(
-        &app,
-        Method::DELETE,
-        &path,
-        None,
-        &[("If-Match", &latest_after)],
-    )
-    .await
-    .assert_error(404, "contact_not_found");
+    app.request_with(Method::DELETE, &path, None, &[("If-Match", &latest_after)])
+        .await
+        .assert_status(200);
+    app.request_with(Method::DELETE, &path, None, &[("If-Match", &latest_after)])
+        .await
+        .assert_error(404, "contact_not_found");
 }
 contract_test!(a_write_whose_if_match_is_stale_is_refused_and_writes_nothing);
 
@@ -219,7 +187,9 @@ async fn a_malformed_condition_is_refused_naming_its_header() {
     for malformed in ["abc", "\"abc", "\"a\" \"b\"", "W/abc", ",", "\"a\"x"] {
         for (method, header) in [(Method::PATCH, "If-Match"), (Method::GET, "If-None-Match")] {
             let body = (method == Method::PATCH).then(|| json!({"first_name": "Ada"}));
-            let refused = send_with(&app, method, &path, body, &[(header, malformed)]).await;
+            let refused = app
+                .request_with(method, &path, body, &[(header, malformed)])
+                .await;
             refused.assert_error(400, "invalid_precondition");
             assert_eq!(refused.field(), Some(header), "{malformed}");
         }
@@ -240,8 +210,7 @@ async fn concurrent_writes_with_one_if_match_let_exactly_one_through() {
             let app = Arc::clone(&app);
             let read = read.clone();
             tokio::spawn(async move {
-                send_with(
-                    &app,
+                app.request_with(
                     Method::PATCH,
                     "/api/v1/contacts",
                     Some(

@@ -206,10 +206,36 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> TestResponse {
-        let builder = Request::builder()
+        self.request_as_with(key, method, path, body, &[]).await
+    }
+
+    /// Sends `method path` with this app's key, an optional JSON body and more headers.
+    pub async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        self.request_as_with(&self.key, method, path, body, headers)
+            .await
+    }
+
+    async fn request_as_with(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder()
             .method(method)
             .uri(path)
             .header(header::AUTHORIZATION, format!("Bearer {key}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         let request = match body {
             Some(body) => builder
                 .header(header::CONTENT_TYPE, "application/json")

@@ -15,6 +15,9 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
+mod error_code;
+pub use error_code::ErrorCode;
+
 /// The body of every error response, for every status: the seed's `Error` schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -22,8 +25,10 @@ pub struct ErrorBody {
     pub error: u16,
     /// A human sentence saying what went wrong.
     pub message: String,
-    /// A stable snake_case machine code, such as `invalid_phone_number`.
+    /// A stable snake_case machine code, such as `invalid_phone_number`: one of
+    /// [`ErrorCode`], read as a string so that a newer server's code still decodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<ErrorCode>, nullable = false)]
     pub code: Option<String>,
     /// The JSON path of the request member at fault, such as `custom_fields.set[0].value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -192,6 +197,7 @@ impl From<u64> for PhoneNumberInput {
 #[serde(deny_unknown_fields, remote = "Self")]
 pub struct CustomFieldInput {
     /// Machine name of a defined custom field.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,62}$")]
     pub key: String,
     /// The value, as a string, or a JSON number/boolean for those types.
     #[schema(schema_with = custom_value_schema)]

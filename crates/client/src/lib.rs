@@ -38,6 +38,8 @@ pub struct Client {
     /// Scheme, host and port, such as `http://127.0.0.1:8080`, without a trailing slash.
     base_url: String,
     api_key: String,
+    /// Sent as `Idempotency-Key` with every write (see [`Client::idempotent`]).
+    idempotency_key: Option<String>,
 }
 
 // Written by hand so that the API key never reaches a log line through `{:?}`.
@@ -191,6 +193,20 @@ impl Client {
             http: reqwest::Client::new(),
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             api_key: api_key.into(),
+            idempotency_key: None,
+        }
+    }
+
+    /// This client, its writes (`POST`, `PATCH`, `DELETE`) sent with `Idempotency-Key: key`
+    /// (docs/reference.md#idempotency): make one write with it, and repeat that write
+    /// with it after a timeout or a lost connection. The write is done once; a repeat gets
+    /// the first answer. A different write with the same key fails with
+    /// `idempotency_key_reused`, and one made while the first still runs with
+    /// [`Error::RetryLater`] of code `idempotency_in_progress`.
+    pub fn idempotent(&self, key: impl Into<String>) -> Client {
+        Client {
+            idempotency_key: Some(key.into()),
+            ..self.clone()
         }
     }
 
@@ -473,9 +489,15 @@ impl Client {
     /// Starts an authenticated request to `path` under `/api/v1`; `path` must already be
     /// encoded.
     fn api(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
+        let is_write = matches!(method, Method::POST | Method::PATCH | Method::DELETE);
+        let request = self
+            .http
             .request(method, format!("{}/api/v1{path}", self.base_url))
-            .bearer_auth(&self.api_key)
+            .bearer_auth(&self.api_key);
+        match &self.idempotency_key {
+            Some(key) if is_write => request.header("idempotency-key", key),
+            _ => request,
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! to definitions, and the rules they share. Every change made here drops the company's
 //! cached definitions, so the next contact write of this process sees it.
 
+use contactd_api::ErrorCode;
 use contactd_api::FieldType;
 use uuid::Uuid;
 
@@ -149,7 +150,7 @@ fn parse_new_field(input: NewFieldInput) -> Result<NewFieldDefinition, Failure> 
     let display_name = DisplayName::parse(&input.display_name)
         .map_err(|invalid| Failure::invalid(invalid, Field::DisplayName))?;
     let refused = |message: &str| Failure::Invalid {
-        code: "invalid_options",
+        code: ErrorCode::InvalidOptions,
         message: message.to_owned(),
         field: Some(Field::Options),
     };
@@ -177,7 +178,7 @@ fn parse_options(options: Vec<String>) -> Result<SelectOptions, Failure> {
 
 fn field_not_found(key: &FieldKey) -> Failure {
     Failure::NotFound {
-        code: "custom_field_not_found",
+        code: ErrorCode::CustomFieldNotFound,
         message: format!("no custom field `{key}` is defined"),
     }
 }

@@ -2,6 +2,7 @@
 //! [`Field`]), a stable code and a sentence. Each front door names the part its own way: the
 //! API as a JSON path, the dashboard as a form input, the CLI as a flag.
 
+use contactd_api::ErrorCode;
 use uuid::Uuid;
 
 use crate::domain::Invalid;
@@ -75,7 +76,7 @@ pub enum Failure {
     #[error("{message}")]
     Invalid {
         field: Option<Field>,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     /// The write would break a uniqueness rule, or was judged against a state that changed
@@ -83,7 +84,7 @@ pub enum Failure {
     #[error("{message}")]
     Conflict {
         field: Option<Field>,
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         conflicting_contact_id: Option<Uuid>,
     },
@@ -93,10 +94,10 @@ pub enum Failure {
     VersionChanged { current: ContactVersion },
     /// Nothing by that name in the company.
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     /// What was asked for existed once and no longer does (an expired feed cursor).
     #[error("{message}")]
-    Gone { code: &'static str, message: String },
+    Gone { code: ErrorCode, message: String },
     /// The store could not answer ([`StoreError::is_unavailable`]) or failed.
     #[error(transparent)]
     Store(StoreError),
@@ -121,9 +122,9 @@ impl From<StoreError> for Failure {
                 conflicting_contact_id,
             } => Self::Conflict {
                 code: match member {
-                    UniqueMember::Email => "duplicate_email",
-                    UniqueMember::PhoneNumber => "duplicate_phone_number",
-                    UniqueMember::ExtId => "duplicate_ext_id",
+                    UniqueMember::Email => ErrorCode::DuplicateEmail,
+                    UniqueMember::PhoneNumber => ErrorCode::DuplicatePhoneNumber,
+                    UniqueMember::ExtId => ErrorCode::DuplicateExtId,
                 },
                 message: format!(
                     "another contact already has this {}",
@@ -137,19 +138,19 @@ impl From<StoreError> for Failure {
                 conflicting_contact_id,
             },
             StoreError::DuplicateFieldKey => Self::Conflict {
-                code: "duplicate_custom_field",
+                code: ErrorCode::DuplicateCustomField,
                 message: "a custom field with this key already exists".to_owned(),
                 field: Some(Field::Key),
                 conflicting_contact_id: None,
             },
             StoreError::DuplicateCompanyName => Self::Conflict {
-                code: "duplicate_company",
+                code: ErrorCode::DuplicateCompany,
                 message: "a company with this name already exists".to_owned(),
                 field: None,
                 conflicting_contact_id: None,
             },
             StoreError::DuplicateUserEmail => Self::Conflict {
-                code: "duplicate_user",
+                code: ErrorCode::DuplicateUser,
                 message: "a user with this email already exists".to_owned(),
                 field: Some(Field::Email),
                 conflicting_contact_id: None,
@@ -162,7 +163,7 @@ impl From<StoreError> for Failure {
                     many => (format!("options {}", many.join(", ")), "are", "them"),
                 };
                 Self::Conflict {
-                    code: "conflict",
+                    code: ErrorCode::Conflict,
                     message: format!(
                         "{options} of {key} {are} stored but missing from this list: another \
                          change may have added {them} while this request was made, and options \
@@ -173,11 +174,11 @@ impl From<StoreError> for Failure {
                 }
             }
             StoreError::NotFound => Self::NotFound {
-                code: "not_found",
+                code: ErrorCode::NotFound,
                 message: "no such resource in your company".to_owned(),
             },
             StoreError::TooManyWebhooks => Self::Conflict {
-                code: "too_many_webhooks",
+                code: ErrorCode::TooManyWebhooks,
                 message: format!(
                     "your company has {} webhook endpoints, the most it may have: delete one \
                      first",
@@ -188,13 +189,13 @@ impl From<StoreError> for Failure {
             },
             StoreError::VersionChanged { current } => Self::VersionChanged { current },
             StoreError::CursorExpired => Self::Gone {
-                code: "cursor_expired",
+                code: ErrorCode::CursorExpired,
                 message: "the cursor is older than the event retention: events after it were \
                           deleted; start again without one, from the oldest event kept"
                     .to_owned(),
             },
             StoreError::FieldDeleted => Self::Invalid {
-                code: "unknown_custom_field",
+                code: ErrorCode::UnknownCustomField,
                 message:
                     "a custom field named in the request was deleted while it was being applied"
                         .to_owned(),
@@ -206,7 +207,7 @@ impl From<StoreError> for Failure {
                 field: None,
             },
             other if other.is_unstorable_text() => Self::Invalid {
-                code: "invalid_text",
+                code: ErrorCode::InvalidText,
                 message: "the request holds a character that cannot be stored, such as NUL"
                     .to_owned(),
                 field: None,

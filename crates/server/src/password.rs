@@ -1,6 +1,7 @@
 //! Dashboard passwords: what one must be, the argon2id hash that is all the store keeps, and
 //! the bounded queue through which the server runs every hash and check.
 
+use contactd_api::ErrorCode;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -44,7 +45,7 @@ impl Password {
         let chars = text.chars().count();
         if !(MIN_CHARS..=MAX_CHARS).contains(&chars) {
             return Err(Invalid::new(
-                "invalid_password",
+                ErrorCode::InvalidPassword,
                 format!("a password must be {MIN_CHARS} to {MAX_CHARS} characters long"),
             ));
         }

@@ -60,6 +60,7 @@ pub async fn serve(store: Arc<dyn Store>, config: ServeConfig) -> anyhow::Result
         allow_private: config.webhook_allow_private,
     };
     tokio::spawn(delivery::deliver(store.clone(), destinations));
+    tokio::spawn(crate::http::idempotency::keep_expiring(store.clone()));
     let mut state = AppState::new(store, config.default_phone_region, config.body_limit);
     state.webhook_destinations = destinations;
     state.bulk_body_limit = config.bulk_body_limit;

@@ -1,6 +1,7 @@
 //! A contact's input as a front door received it, and how each part of it is checked into
 //! domain values, every refusal naming the [`Field`] at fault.
 
+use contactd_api::ErrorCode;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -142,7 +143,7 @@ fn parse_phone_number(
         PhoneNumberInput::Text(text) => PhoneNumber::parse(text, region),
         PhoneNumberInput::Number(Some(digits)) => PhoneNumber::parse(&digits.to_string(), region),
         PhoneNumberInput::Number(None) => Err(Invalid::new(
-            "invalid_phone_number",
+            ErrorCode::InvalidPhoneNumber,
             "phone number given as a JSON number must be a whole, non-negative number",
         )),
     }
@@ -193,7 +194,7 @@ pub(super) fn field_writes(
             let definition = find_definition(definitions, &key, || at_part(ValuePart::Key))?;
             if !seen.insert(definition.id) {
                 return Err(Failure::Invalid {
-                    code: "duplicate_custom_field",
+                    code: ErrorCode::DuplicateCustomField,
                     message: format!("custom field `{key}` is given more than once"),
                     field: Some(at_part(ValuePart::Key)),
                 });
@@ -222,7 +223,7 @@ pub(super) fn find_definition<'a>(
         .iter()
         .find(|definition| definition.key.as_str() == key)
         .ok_or_else(|| Failure::Invalid {
-            code: "unknown_custom_field",
+            code: ErrorCode::UnknownCustomField,
             message: format!(
                 "no custom field `{key:.64}` is defined; create it first with POST /api/v1/custom-fields"
             ),
@@ -278,7 +279,7 @@ mod tests {
         }
         match parse_new_contact(us(), &[], ContactInput::default()) {
             Err(Failure::Invalid { field, code, .. }) => {
-                assert_eq!((field, code), (None, "identifier_required"));
+                assert_eq!((field, code.as_str()), (None, "identifier_required"));
             }
             other => panic!("expected a missing identifier, got {other:?}"),
         }
@@ -293,7 +294,7 @@ mod tests {
 
     fn refused_at(refused: Result<Vec<FieldWrite>, Failure>) -> (&'static str, Option<Field>) {
         match refused {
-            Err(Failure::Invalid { field, code, .. }) => (code, field),
+            Err(Failure::Invalid { field, code, .. }) => (code.as_str(), field),
             other => panic!("expected a refusal, got {other:?}"),
         }
     }

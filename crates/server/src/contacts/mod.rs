@@ -22,11 +22,12 @@ pub use upsert::{UpsertInput, upsert_many};
 use crate::domain::ContactIdentifier;
 use crate::failure::Failure;
 use crate::store::StoreError;
+use contactd_api::ErrorCode;
 
 /// No contact of the company matches `identifier`.
 pub fn contact_not_found(identifier: &ContactIdentifier) -> Failure {
     Failure::NotFound {
-        code: "contact_not_found",
+        code: ErrorCode::ContactNotFound,
         message: format!("no contact matches {identifier}"),
     }
 }

@@ -1,5 +1,6 @@
 //! Updating a contact: its members and its custom field values, in one write.
 
+use contactd_api::ErrorCode;
 use uuid::Uuid;
 
 use super::failure_naming;
@@ -49,7 +50,7 @@ pub async fn update(
             .any(|write| write.field_id == definition.id)
         {
             return Err(Failure::Invalid {
-                code: "duplicate_custom_field",
+                code: ErrorCode::DuplicateCustomField,
                 message: format!("custom field `{key}` is both set and removed"),
                 field: Some(at()),
             });

@@ -1,6 +1,7 @@
 //! The batch upsert (docs/reference.md#11-bulk-batch-writes-import-and-export): each item matched on one unique member, updating the contact
 //! that has it or creating one.
 
+use contactd_api::ErrorCode;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -89,7 +90,7 @@ fn parse_upsert(
             .map(ContactIdentifier::PhoneNumber),
     };
     let key = key.ok_or_else(|| Failure::Invalid {
-        code: "match_on_required",
+        code: ErrorCode::MatchOnRequired,
         message: format!(
             "each contact must carry a {}, the batch's match_on member",
             match_on.as_str()
@@ -101,7 +102,7 @@ fn parse_upsert(
 
 fn duplicate_in_batch(match_on: UniqueMember, first: usize) -> Failure {
     Failure::Conflict {
-        code: "duplicate_in_batch",
+        code: ErrorCode::DuplicateInBatch,
         message: format!(
             "item {first} of this batch has the same {}",
             match_on.as_str()

@@ -1,5 +1,6 @@
 //! A contact's own members, and how a create or an update turns into the members to store.
 
+use contactd_api::ErrorCode;
 use uuid::Uuid;
 
 use super::{Email, ExtId, FieldValue, Invalid, PersonName, PhoneNumber};
@@ -22,7 +23,7 @@ impl ContactMembers {
     fn require_identifier(self) -> Result<Self, Invalid> {
         if self.email.is_none() && self.phone_number.is_none() && self.ext_id.is_none() {
             return Err(Invalid::new(
-                "identifier_required",
+                ErrorCode::IdentifierRequired,
                 "a contact needs at least one of email, phone_number and ext_id",
             ));
         }

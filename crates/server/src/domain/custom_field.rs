@@ -1,6 +1,7 @@
 //! Custom fields: definition keys, display names and select options (docs/reference.md#7-custom-field-definitions), and the typed
 //! values stored under them (docs/reference.md#custom-field-values).
 
+use contactd_api::ErrorCode;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -49,7 +50,7 @@ impl FieldKey {
             && bytes.all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'_');
         if !valid {
             return Err(Invalid::new(
-                "invalid_custom_field_key",
+                ErrorCode::InvalidCustomFieldKey,
                 format!(
                     "custom field key must start with a lower-case letter and continue with at \
                      most {} lower-case letters, digits or underscores, not {}",
@@ -71,7 +72,7 @@ impl FieldKey {
         let key = Self::parse(input)?;
         if key.is_reserved() {
             return Err(Invalid::new(
-                "reserved_custom_field_key",
+                ErrorCode::ReservedCustomFieldKey,
                 format!(
                     "custom field key `{key}` is reserved: it names a member of every contact \
                      (and a column of the CSV export), so a field under it would make exports \
@@ -117,7 +118,7 @@ impl DisplayName {
         let name = input.trim();
         if name.is_empty() || name.chars().count() > DISPLAY_NAME_MAX_CHARS || name.contains('\0') {
             return Err(Invalid::new(
-                "invalid_display_name",
+                ErrorCode::InvalidDisplayName,
                 format!(
                     "display_name must be 1 to {DISPLAY_NAME_MAX_CHARS} characters, \
                      not counting surrounding spaces, and hold no NUL character"
@@ -148,7 +149,7 @@ impl SelectOptions {
     /// Options are compared after trimming and case-sensitively: `"Pro"` and `" Pro"` are
     /// the same option, `"Pro"` and `"pro"` are two.
     pub fn parse(options: Vec<String>) -> Result<SelectOptions, Invalid> {
-        let invalid = |message: String| Invalid::new("invalid_options", message);
+        let invalid = |message: String| Invalid::new(ErrorCode::InvalidOptions, message);
         if options.is_empty() || options.len() > MAX_OPTIONS {
             return Err(invalid(format!(
                 "options must list 1 to {MAX_OPTIONS} choices, not {}",
@@ -257,7 +258,7 @@ impl FieldValue {
     ) -> Result<FieldValue, Invalid> {
         if raw == FieldInput::Null {
             return Err(Invalid::new(
-                "invalid_custom_field_value",
+                ErrorCode::InvalidCustomFieldValue,
                 "null is not a value; use remove to clear a custom field",
             ));
         }
@@ -285,7 +286,12 @@ impl FieldValue {
             }
             _ => None,
         };
-        parsed.ok_or_else(|| Invalid::new("invalid_custom_field_value", expected(field_type)))
+        parsed.ok_or_else(|| {
+            Invalid::new(
+                ErrorCode::InvalidCustomFieldValue,
+                expected(field_type, options),
+            )
+        })
     }
 
     /// The value's canonical text, as stored in the database and shown to people.
@@ -321,7 +327,7 @@ impl FieldValue {
         };
         parsed.ok_or_else(|| {
             Invalid::new(
-                "invalid_custom_field_value",
+                ErrorCode::InvalidCustomFieldValue,
                 format!(
                     "stored value {} is not a {field_type} value",
                     super::excerpt(stored)
@@ -339,8 +345,9 @@ pub fn exact_integer(number: f64) -> Option<i64> {
     (number.fract() == 0.0 && number.abs() < EXACT_INTEGER_LIMIT).then_some(number as i64)
 }
 
-/// What a field of each type accepts, for messages.
-fn expected(field_type: FieldType) -> String {
+/// What a field of each type accepts, for messages; a select's names its options (the
+/// first 20 of them: a list of 500 would drown the sentence).
+fn expected(field_type: FieldType, options: &[String]) -> String {
     match field_type {
         FieldType::Text => {
             format!(
@@ -358,7 +365,19 @@ fn expected(field_type: FieldType) -> String {
             "a date field takes a real calendar date as a string YYYY-MM-DD".to_owned()
         }
         FieldType::Select => {
-            "a select field takes a string that is exactly one of its options".to_owned()
+            const LISTED: usize = 20;
+            let mut quoted: Vec<String> = options
+                .iter()
+                .take(LISTED)
+                .map(|option| format!("{option:?}"))
+                .collect();
+            if options.len() > LISTED {
+                quoted.push(format!("and {} more", options.len() - LISTED));
+            }
+            format!(
+                "a select field takes a string that is exactly one of its options: {}",
+                quoted.join(", ")
+            )
         }
     }
 }

@@ -8,6 +8,7 @@
 //! nothing (zero-width spaces, bidi controls, …) would make two addresses that look alike
 //! differ, so they are refused rather than dropped.
 
+use contactd_api::ErrorCode;
 use email_address::{EmailAddress, Options};
 use icu_properties::CodePointSetData;
 use icu_properties::props::DefaultIgnorableCodePoint;
@@ -54,7 +55,7 @@ impl Email {
             .map(Email)
             .ok_or_else(|| {
                 Invalid::new(
-                    "invalid_email",
+                    ErrorCode::InvalidEmail,
                     format!("email must be a valid address of at most {MAX_CHARS} characters"),
                 )
             })
@@ -507,7 +508,7 @@ mod tests {
             address.insert(at, ignorable);
             let address: String = address.into_iter().collect();
             prop_assert_eq!(
-                Email::parse(&address).map_err(|refused| refused.code),
+                Email::parse(&address).map_err(|refused| refused.code.as_str()),
                 Err("invalid_email"),
                 "{:?}", address
             );

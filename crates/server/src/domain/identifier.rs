@@ -1,5 +1,6 @@
 //! Contact identifiers: the four ways a request can name a contact (docs/reference.md#4-identifiers).
 
+use contactd_api::ErrorCode;
 use std::fmt;
 
 use uuid::Uuid;
@@ -101,7 +102,7 @@ fn parse_uuid(input: &str) -> Option<Uuid> {
 }
 
 fn invalid(message: String) -> Invalid {
-    Invalid::new("invalid_identifier", message)
+    Invalid::new(ErrorCode::InvalidIdentifier, message)
 }
 
 #[cfg(test)]

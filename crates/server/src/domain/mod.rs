@@ -5,6 +5,8 @@
 //! no I/O, no HTTP, no SQL, and no wire shapes: each front door brings its input down to
 //! text and the few plain values here ([`FieldInput`]).
 
+use contactd_api::ErrorCode;
+
 pub mod contact;
 pub mod custom_field;
 pub mod email;
@@ -23,14 +25,14 @@ pub use phone::{DefaultRegion, PhoneNumber};
 #[error("{message}")]
 pub struct Invalid {
     /// A stable snake_case code, such as `invalid_email`, sent as the error body's `code`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// A sentence saying what is wrong, safe to show the caller.
     pub message: String,
 }
 
 impl Invalid {
     /// Builds a refusal from its code and message.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -73,7 +75,7 @@ mod tests {
 
     #[test]
     fn invalid_displays_its_message() {
-        let invalid = Invalid::new("invalid_email", "email must be a valid address");
+        let invalid = Invalid::new(ErrorCode::InvalidEmail, "email must be a valid address");
         assert_eq!(invalid.to_string(), "email must be a valid address");
         assert_eq!(invalid.code, "invalid_email");
     }

@@ -1,6 +1,7 @@
 //! A contact's own words: its external id and its first and last names, kept as given (docs/reference.md#5-normalisation-and-validation).
 
 use super::Invalid;
+use contactd_api::ErrorCode;
 
 /// The longest ext_id or name accepted, in characters.
 const MAX_CHARS: usize = 255;
@@ -17,7 +18,7 @@ impl ExtId {
     pub fn parse(input: &str) -> Result<ExtId, Invalid> {
         if input.is_empty() || input.chars().count() > MAX_CHARS || input.contains('\0') {
             return Err(Invalid::new(
-                "invalid_ext_id",
+                ErrorCode::InvalidExtId,
                 format!(
                     "ext_id must be a non-empty string of at most {MAX_CHARS} characters without NUL"
                 ),
@@ -48,7 +49,7 @@ impl PersonName {
     pub fn parse(input: &str) -> Result<Option<PersonName>, Invalid> {
         if input.chars().count() > MAX_CHARS || input.contains('\0') {
             return Err(Invalid::new(
-                "invalid_name",
+                ErrorCode::InvalidName,
                 format!("a name must be a string of at most {MAX_CHARS} characters without NUL"),
             ));
         }

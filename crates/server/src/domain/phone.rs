@@ -1,6 +1,7 @@
 //! Phone numbers: parsed with libphonenumber's metadata into E.164, read in a default region
 //! unless written internationally (docs/reference.md#phone-numbers).
 
+use contactd_api::ErrorCode;
 use std::fmt;
 use std::str::FromStr;
 
@@ -26,7 +27,7 @@ impl DefaultRegion {
     pub fn parse(code: &str) -> Result<DefaultRegion, Invalid> {
         let refused = || {
             Invalid::new(
-                "invalid_default_region",
+                ErrorCode::InvalidDefaultRegion,
                 format!(
                     "default region must be a two-letter region code such as US or GB, not {}",
                     super::excerpt(code)
@@ -206,7 +207,7 @@ fn is_phone_punctuation_or_digit(c: char) -> bool {
 }
 
 fn invalid(message: impl Into<String>) -> Invalid {
-    Invalid::new("invalid_phone_number", message)
+    Invalid::new(ErrorCode::InvalidPhoneNumber, message)
 }
 
 #[cfg(test)]

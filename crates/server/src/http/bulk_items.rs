@@ -2,6 +2,7 @@
 //! [`MAX_BULK_ITEMS`] objects, each read on its own, so that an item that cannot be read
 //! fails alone, with its index, and is echoed back as it was sent.
 
+use contactd_api::ErrorCode;
 use contactd_api::MAX_BULK_ITEMS;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -25,7 +26,7 @@ pub fn is_array(body: &[u8]) -> bool {
 pub fn bulk_items(items: Vec<Box<RawValue>>, at: &str) -> Result<Vec<Box<RawValue>>, ApiError> {
     if items.len() > MAX_BULK_ITEMS {
         return Err(ApiError::bad_request(
-            "too_many_items",
+            ErrorCode::TooManyItems,
             format!(
                 "{} items were sent; at most {MAX_BULK_ITEMS} are accepted in one request",
                 items.len()
@@ -35,7 +36,7 @@ pub fn bulk_items(items: Vec<Box<RawValue>>, at: &str) -> Result<Vec<Box<RawValu
     }
     if let Some(index) = items.iter().position(|item| !item.get().starts_with('{')) {
         return Err(ApiError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "every item must be a JSON object",
             Some(format!("{at}[{index}]")),
         ));
@@ -75,7 +76,7 @@ fn parse_item<T: DeserializeOwned>(item: &RawValue) -> Result<T, ApiError> {
             .find(|member| members.contains_key(*member))
         {
             Some(member) => ApiError::bad_request(
-                "unsupported_member",
+                ErrorCode::UnsupportedMember,
                 format!(
                     "`{member}` belongs to Alpharun's job openings, which contactd does not have"
                 ),

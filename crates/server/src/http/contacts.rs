@@ -5,6 +5,7 @@ use axum::handler::Handler;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
+use contactd_api::ErrorCode;
 use contactd_api::{self as api, MAX_BULK_ITEMS};
 use serde::Deserialize;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -250,7 +251,7 @@ pub(super) async fn update_contact(
 ) -> Result<Response, ApiError> {
     let id = body.id.as_deref().ok_or_else(|| {
         ApiError::bad_request(
-            "missing_id",
+            ErrorCode::MissingId,
             "id is required: the contact's UUID, alt:ext_id:…, alt:email:… or alt:phone_number:…",
             Some("id".to_owned()),
         )
@@ -304,7 +305,7 @@ pub(super) async fn update_contact_at(
             let named = named.ok_or_else(|| contact_not_found(&identifier))?;
             if body_named.is_none_or(|other| other.id != named.id) {
                 return Err(ApiError::bad_request(
-                    "id_mismatch",
+                    ErrorCode::IdMismatch,
                     "the body's id names a different contact than the path",
                     Some("id".to_owned()),
                 ));

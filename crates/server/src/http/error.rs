@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use contactd_api::ErrorCode;
 use contactd_api::{ErrorBody, Scope};
 use uuid::Uuid;
 
@@ -16,7 +17,7 @@ pub enum ApiError {
     /// 400: the request, or one of its members, is refused.
     #[error("{message}")]
     BadRequest {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         /// The JSON path (or query parameter) at fault.
         field: Option<String>,
@@ -30,10 +31,10 @@ pub enum ApiError {
     InsufficientScope { needed: Scope },
     /// 404: nothing by that name in the caller's company, or no such route.
     #[error("{message}")]
-    NotFound { code: &'static str, message: String },
+    NotFound { code: ErrorCode, message: String },
     /// 410: what was asked for existed once and no longer does.
     #[error("{message}")]
-    Gone { code: &'static str, message: String },
+    Gone { code: ErrorCode, message: String },
     /// 405: the route exists but not with this method.
     #[error("this method is not allowed on this route")]
     MethodNotAllowed,
@@ -41,7 +42,7 @@ pub enum ApiError {
     /// changed meanwhile (`conflict`).
     #[error("{message}")]
     Conflict {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         field: Option<String>,
         conflicting_contact_id: Option<Uuid>,
@@ -52,6 +53,19 @@ pub enum ApiError {
          ETag is in this response) and decide afresh"
     )]
     PreconditionFailed { current: ContactVersion },
+    /// 409: a request with this `Idempotency-Key` is still running
+    /// (docs/reference.md#idempotency); answered with `Retry-After`.
+    #[error(
+        "a request with this Idempotency-Key is still running: retry after the seconds \
+         Retry-After gives to get its answer"
+    )]
+    IdempotencyInProgress,
+    /// 422: the `Idempotency-Key` was used for a different request.
+    #[error(
+        "this Idempotency-Key was used for a different request (another method, path, \
+         If-Match or body) in the last 24 hours: send a new key for a new request"
+    )]
+    IdempotencyKeyReused,
     /// 413: the body is larger than the configured limit.
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
@@ -80,7 +94,7 @@ pub enum ApiError {
     /// 429: the caller runs as many of these requests at once as allowed; answered with
     /// `Retry-After`.
     #[error("{message}")]
-    TooManyRequests { code: &'static str, message: String },
+    TooManyRequests { code: ErrorCode, message: String },
     /// 429: the key has used its rate limit (docs/reference.md#rate-limits); answered with
     /// `Retry-After`, the whole seconds until a request would be let through.
     #[error("this API key is over its rate limit: wait the seconds Retry-After gives, then retry")]
@@ -98,11 +112,7 @@ pub enum ApiError {
 
 impl ApiError {
     /// A 400 with its own code and sentence.
-    pub fn bad_request(
-        code: &'static str,
-        message: impl Into<String>,
-        field: Option<String>,
-    ) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>, field: Option<String>) -> Self {
         Self::BadRequest {
             code,
             message: message.into(),
@@ -118,7 +128,8 @@ impl ApiError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Gone { .. } => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::IdempotencyInProgress => StatusCode::CONFLICT,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -134,27 +145,29 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> String {
+    fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest { code, .. }
             | Self::NotFound { code, .. }
             | Self::Gone { code, .. }
             | Self::Conflict { code, .. }
-            | Self::TooManyRequests { code, .. } => (*code).to_owned(),
-            Self::Unauthorized(_) => "unauthorized".to_owned(),
-            Self::InsufficientScope { .. } => "insufficient_scope".to_owned(),
-            Self::MethodNotAllowed => "method_not_allowed".to_owned(),
-            Self::PreconditionFailed { .. } => "precondition_failed".to_owned(),
-            Self::PayloadTooLarge(_) => "payload_too_large".to_owned(),
-            Self::HeadersTooLarge => "headers_too_large".to_owned(),
-            Self::UnsupportedMediaType => "unsupported_media_type".to_owned(),
-            Self::BodyTimeout => "body_timeout".to_owned(),
-            Self::UriTooLong => "uri_too_long".to_owned(),
-            Self::MalformedRequest => "malformed_request".to_owned(),
-            Self::RateLimited { .. } => "rate_limited".to_owned(),
-            Self::TooManyConnections => "too_many_connections".to_owned(),
-            Self::Unavailable => "database_unavailable".to_owned(),
-            Self::Internal(_) => "internal".to_owned(),
+            | Self::TooManyRequests { code, .. } => *code,
+            Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::InsufficientScope { .. } => ErrorCode::InsufficientScope,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
+            Self::IdempotencyInProgress => ErrorCode::IdempotencyInProgress,
+            Self::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            Self::HeadersTooLarge => ErrorCode::HeadersTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::BodyTimeout => ErrorCode::BodyTimeout,
+            Self::UriTooLong => ErrorCode::UriTooLong,
+            Self::MalformedRequest => ErrorCode::MalformedRequest,
+            Self::RateLimited { .. } => ErrorCode::RateLimited,
+            Self::TooManyConnections => ErrorCode::TooManyConnections,
+            Self::Unavailable => ErrorCode::DatabaseUnavailable,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -244,14 +257,14 @@ impl ApiError {
         ErrorBody {
             error: status.as_u16(),
             message: self.to_string(),
-            code: Some(self.code()),
+            code: Some(self.code().as_str().to_owned()),
             field,
             conflicting_contact_id,
         }
     }
 }
 
-/// What a 429 or 503 asks a client to wait before retrying, in seconds.
+/// What a 429, a 503 or a 409 `idempotency_in_progress` asks a client to wait before retrying, in seconds.
 const RETRY_AFTER_SECS: &str = "1";
 
 impl IntoResponse for ApiError {
@@ -284,7 +297,8 @@ impl IntoResponse for ApiError {
         } else if matches!(
             status,
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-        ) {
+        ) || matches!(self, Self::IdempotencyInProgress)
+        {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),

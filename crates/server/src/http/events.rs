@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Router};
+use contactd_api::ErrorCode;
 use contactd_api::{self as api, EventType};
 use serde::Deserialize;
 
@@ -83,7 +84,7 @@ fn event_types(text: Option<&str>) -> Result<Vec<EventType>, ApiError> {
             EventType::from_name(name.trim()).ok_or_else(|| {
                 let known: Vec<&str> = EventType::ALL.iter().map(|kind| kind.as_str()).collect();
                 ApiError::bad_request(
-                    "invalid_event_type",
+                    ErrorCode::InvalidEventType,
                     format!(
                         "unknown event type {:?}: use one or more of {}, comma-separated",
                         name.trim(),

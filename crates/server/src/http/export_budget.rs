@@ -2,6 +2,7 @@
 //! tenant's exports cannot take the database's connections (or its snapshots) from the
 //! others (`docs/robustness.md#fair-sharing-exports-and-long-reads`).
 
+use contactd_api::ErrorCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -40,7 +41,7 @@ impl ExportBudget {
         if of_company >= self.per_company {
             metrics::counter!(EXPORTS_REFUSED, "limit" => "company").increment(1);
             return Err(ApiError::TooManyRequests {
-                code: "too_many_exports",
+                code: ErrorCode::TooManyExports,
                 message: format!(
                     "your company already runs {of_company} exports, the most allowed at once; \
                      retry when one has finished"
@@ -50,7 +51,7 @@ impl ExportBudget {
         if in_all >= self.total {
             metrics::counter!(EXPORTS_REFUSED, "limit" => "server").increment(1);
             return Err(ApiError::TooManyRequests {
-                code: "too_many_exports",
+                code: ErrorCode::TooManyExports,
                 message: "the server runs as many exports as it allows at once; retry shortly"
                     .to_owned(),
             });

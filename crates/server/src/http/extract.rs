@@ -3,12 +3,13 @@
 //! naming the member at fault, and every JSON response says `charset=utf-8` and ends with a
 //! line end.
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use contactd_api::ErrorCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -95,18 +96,36 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
 fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge(limit)
-    } else if timed_out(&rejection) {
+    } else if caused_by::<tower_http::timeout::TimeoutError>(&rejection) {
         ApiError::BodyTimeout
     } else {
-        ApiError::bad_request("invalid_body", rejection.body_text(), None)
+        ApiError::bad_request(ErrorCode::InvalidBody, rejection.body_text(), None)
     }
 }
 
-/// Whether a body failed because it stopped arriving (the server's body timeout).
-fn timed_out(rejection: &BytesRejection) -> bool {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+/// A whole body of at most `limit` bytes, for a middleware that must read it before the
+/// handler does; refused as the extractors refuse it.
+pub async fn buffered_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if caused_by::<http_body_util::LengthLimitError>(&error) {
+            ApiError::PayloadTooLarge(limit)
+        } else if caused_by::<tower_http::timeout::TimeoutError>(&error) {
+            ApiError::BodyTimeout
+        } else {
+            ApiError::bad_request(
+                ErrorCode::InvalidBody,
+                "the request body could not be read",
+                None,
+            )
+        }
+    })
+}
+
+/// Whether an error, or one of its causes, is an `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
     while let Some(error) = cause {
-        if error.is::<tower_http::timeout::TimeoutError>() {
+        if error.is::<E>() {
             return true;
         }
         cause = error.source();
@@ -134,43 +153,96 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_data() {
             let field = (path != ".").then_some(path);
             let message = bounded(match &field {
-                Some(field) => format!("invalid request member `{field}`: {inner}"),
-                None => format!("invalid request body: {inner}"),
+                Some(field) => format!(
+                    "invalid request member `{field}`: {}",
+                    without_position(&inner)
+                ),
+                None => format!("invalid request body: {}", without_position(&inner)),
             });
-            ApiError::bad_request("invalid_request", message, field)
+            ApiError::bad_request(ErrorCode::InvalidRequest, message, field)
         } else {
             ApiError::bad_request(
-                "invalid_json",
-                bounded(format!("the request body is not valid JSON: {inner}")),
+                ErrorCode::InvalidJson,
+                bounded(format!(
+                    "the request body is not valid JSON: {}",
+                    without_position(&inner)
+                )),
                 None,
             )
         }
     })?;
     deserializer.end().map_err(|error| {
         ApiError::bad_request(
-            "invalid_json",
-            format!("the request body is not valid JSON: {error}"),
+            ErrorCode::InvalidJson,
+            format!(
+                "the request body is not valid JSON: {}",
+                without_position(&error)
+            ),
             None,
         )
     })?;
     Ok(value)
 }
 
-/// Query parameters, unknown ones refused by name.
+/// A JSON error's sentence without serde's "at line 1 column 8": the client sent one
+/// body, and a position in it is the parser's, not a rule of the API.
+fn without_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    text.strip_suffix(&position).unwrap_or(&text).to_owned()
+}
+
+/// Query parameters, each refused by name: an unknown one (the message lists those the
+/// route takes), one given twice, or one whose value is not of its kind.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Query::from_request_parts(parts, state)
-            .await
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection: QueryRejection| {
-                ApiError::bad_request("invalid_query", bounded(rejection.body_text()), None)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default().as_bytes();
+        let allowed = serde_aux::serde_introspection::serde_introspect::<T>();
+        let mut seen = Vec::new();
+        for (name, _) in form_urlencoded::parse(query) {
+            if !allowed.contains(&name.as_ref()) {
+                return Err(query_error(&name, unknown_parameter(&name, allowed)));
+            }
+            if seen.contains(&name) {
+                let message = format!("the query parameter `{name}` is given more than once");
+                return Err(query_error(&name, message));
+            }
+            seen.push(name);
+        }
+        let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        serde_path_to_error::deserialize(deserializer)
+            .map(ApiQuery)
+            .map_err(|error| {
+                let name = error.path().to_string();
+                let message = format!("invalid query parameter `{name}`: {}", error.inner());
+                query_error(&name, message)
             })
     }
+}
+
+fn unknown_parameter(name: &str, allowed: &[&str]) -> String {
+    let quoted: Vec<String> = allowed.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.as_slice() {
+        [] => format!("unknown query parameter `{name}`: this route takes none"),
+        [only] => format!("unknown query parameter `{name}`: this route takes {only}"),
+        _ => format!(
+            "unknown query parameter `{name}`: this route takes {}",
+            quoted.join(", ")
+        ),
+    }
+}
+
+fn query_error(name: &str, message: String) -> ApiError {
+    ApiError::bad_request(
+        ErrorCode::InvalidQuery,
+        bounded(message),
+        Some(bounded(name.to_owned())),
+    )
 }
 
 /// A page size from the query parameter `limit`: `default` when absent, else an integer
@@ -185,7 +257,7 @@ pub fn page_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, Api
         .filter(|limit| (1..=max).contains(limit))
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_limit",
+                ErrorCode::InvalidLimit,
                 format!("limit must be an integer from 1 to {max}"),
                 Some("limit".to_owned()),
             )
@@ -202,7 +274,7 @@ pub fn page_cursor<P: cursor::Position>(
     text.map(|text| {
         cursor::decode(text, &caller.cursor_secret).ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_cursor",
+                ErrorCode::InvalidCursor,
                 format!("{name} is not one this server gave you for this list"),
                 Some(name.to_owned()),
             )
@@ -254,7 +326,7 @@ async fn path_segments<S: Send + Sync, T: DeserializeOwned + Send>(
         .await
         .map(|Path(value)| value)
         .map_err(|rejection: PathRejection| {
-            ApiError::bad_request("invalid_path", bounded(rejection.body_text()), None)
+            ApiError::bad_request(ErrorCode::InvalidPath, bounded(rejection.body_text()), None)
         })
 }
 
@@ -271,7 +343,7 @@ mod tests {
 
     fn refusal(json: &str) -> (String, Option<String>) {
         match parse_json::<Body>(json.as_bytes()) {
-            Err(ApiError::BadRequest { code, field, .. }) => (code.to_owned(), field),
+            Err(ApiError::BadRequest { code, field, .. }) => (code.as_str().to_owned(), field),
             other => panic!("expected a 400, got {other:?}"),
         }
     }

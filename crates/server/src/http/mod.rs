@@ -16,6 +16,7 @@ mod export;
 pub mod export_budget;
 mod extract;
 mod health;
+pub mod idempotency;
 pub mod openapi;
 mod preconditions;
 pub mod rate_limit;
@@ -25,6 +26,7 @@ pub mod scrape;
 mod state;
 mod webhooks;
 
+use contactd_api::ErrorCode;
 use std::time::Duration;
 
 use axum::Router;
@@ -52,6 +54,12 @@ pub fn app(state: AppState) -> Router {
         .merge(custom_fields::router())
         .merge(events::router())
         .merge(webhooks::router())
+        // Layers run last added first: the key is authenticated before its company's
+        // idempotency keys are looked up.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
@@ -124,7 +132,7 @@ fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
 
 async fn route_not_found() -> ApiError {
     ApiError::NotFound {
-        code: "route_not_found",
+        code: ErrorCode::RouteNotFound,
         message: "no route matches this path".to_owned(),
     }
 }

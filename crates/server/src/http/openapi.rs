@@ -7,9 +7,14 @@ use axum::http::{Method, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use contactd_api as api;
-use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{
+    AllOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, Ref, RefOr, Required, Response, ResponseBuilder,
+};
 use utoipa::{Modify, OpenApi};
 
 use super::extract::Json;
@@ -55,6 +60,7 @@ use super::{AppState, batch, contacts, custom_fields, events, export, health, we
     ),
     components(schemas(
         api::ErrorBody,
+        api::ErrorCode,
         api::CreateContact,
         api::ImportSummary,
         api::UpsertContact,
@@ -128,6 +134,14 @@ impl Modify for CommonResponses {
                     ),
                     ("503", error("The database is unavailable; retry shortly")),
                 ];
+                constrain_path_parameters(path, operation);
+                if method != Method::GET {
+                    idempotent(operation);
+                    common.extend([
+                        ("409", error("A request with this `Idempotency-Key` is still running; `Retry-After` gives the seconds to wait")),
+                        ("422", error("This `Idempotency-Key` was used for a different request")),
+                    ]);
+                }
                 if operation.request_body.is_some() {
                     common.extend([
                         ("400", error("The body is not valid JSON, has the wrong shape, an unknown member, or a value that is refused")),
@@ -147,6 +161,62 @@ impl Modify for CommonResponses {
     }
 }
 
+/// The pattern of a contact identifier in any of its four forms (docs/reference.md#4-identifiers).
+const IDENTIFIER_PATTERN: &str = "^([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|alt:(ext_id|email|phone_number):.+)$";
+
+/// States what each path parameter accepts, so that generated clients and fuzzers know:
+/// a contact identifier, a field key, a webhook's UUID, an event id.
+fn constrain_path_parameters(path: &str, operation: &mut utoipa::openapi::path::Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.parameter_in != ParameterIn::Path {
+            continue;
+        }
+        let text = ObjectBuilder::new().schema_type(Type::String);
+        let schema = match parameter.name.as_str() {
+            "id" if path.starts_with("/api/v1/contacts") => text.pattern(Some(IDENTIFIER_PATTERN)),
+            "key" => text.pattern(Some("^[a-z][a-z0-9_]{0,62}$")),
+            "id" => text.format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+            "event_id" => text.pattern(Some("^evt_[0-9a-f]{32}$")),
+            _ => continue,
+        };
+        parameter.schema = Some(schema.into());
+    }
+}
+
+/// A write takes an optional `Idempotency-Key` (docs/reference.md#idempotency), and any of
+/// its answers may be one given again, marked `Idempotent-Replayed`.
+fn idempotent(operation: &mut utoipa::openapi::path::Operation) {
+    let key = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes the write run once: a repeat of the same request with this key within 24 \
+             hours gets the first answer again, with `Idempotent-Replayed: true`",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(super::idempotency::MAX_KEY_LEN))
+                .pattern(Some("^[ -~]+$")),
+        ))
+        .build();
+    operation.parameters.get_or_insert_with(Vec::new).push(key);
+    for response in operation.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response.headers.insert(
+                "Idempotent-Replayed".to_owned(),
+                HeaderBuilder::new()
+                    .description(Some(
+                        "`true` on an answer given again for a repeated Idempotency-Key",
+                    ))
+                    .build(),
+            );
+        }
+    }
+}
+
 /// `PATCH /api/v1/contacts` takes the seed's `ContactUpdateByIdentifierPayload`: the update
 /// body with `id` required (the path form shares the body type but takes `id` from the path).
 fn require_body_id(openapi: &mut utoipa::openapi::OpenApi) {
@@ -154,7 +224,12 @@ fn require_body_id(openapi: &mut utoipa::openapi::OpenApi) {
         .item(Ref::from_schema_name("UpdateContact"))
         .item(
             ObjectBuilder::new()
-                .property("id", ObjectBuilder::new().schema_type(Type::String))
+                .property(
+                    "id",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(IDENTIFIER_PATTERN)),
+                )
                 .required("id"),
         )
         .description(Some(

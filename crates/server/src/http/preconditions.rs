@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contactd_api as api;
+use contactd_api::ErrorCode;
 
 use super::error::ApiError;
 use super::extract::Json;
@@ -93,7 +94,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
 fn tags(headers: &HeaderMap, name: HeaderName, shown: &str) -> Result<Option<Tags>, ApiError> {
     let malformed = || {
         ApiError::bad_request(
-            "invalid_precondition",
+            ErrorCode::InvalidPrecondition,
             format!(
                 "{shown} must be * or a list of entity tags, such as \"3f2a…\" as the ETag of \
                  the contact gave it"

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use contactd_api as api;
+use contactd_api::ErrorCode;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -39,7 +40,7 @@ pub fn router() -> Router<AppState> {
 fn webhook_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(text).map_err(|_| {
         ApiError::bad_request(
-            "invalid_id",
+            ErrorCode::InvalidId,
             format!("{text:?} is not a webhook endpoint id: ids are UUIDs"),
             Some("id".to_owned()),
         )
@@ -279,7 +280,7 @@ pub(super) async fn retry_delivery(
         .and_then(|hex| Uuid::try_parse(hex).ok())
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_event_id",
+                ErrorCode::InvalidEventId,
                 format!(
                     "{:?} is not an event id: event ids are evt_ and 32 hex digits",
                     event_id

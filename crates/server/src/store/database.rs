@@ -18,10 +18,10 @@ use super::interface::Store;
 use super::model::{
     Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
     DeliveryOutcome, DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FEED_SCAN,
-    FieldDefinition, FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt,
-    MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, Precondition,
-    ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, Upserted, User, UserCredentials,
-    Webhook, WebhookChange,
+    FieldDefinition, FieldDefinitionChange, IdempotencyClaim, IdempotentRequest, ItemResults,
+    KeyUse, ListPosition, LoginAttempt, MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession,
+    NewWebhook, Precondition, ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail,
+    StoredResponse, Upserted, User, UserCredentials, Webhook, WebhookChange,
 };
 use super::rows::{self, now_ms};
 use super::{StoreError, sql};
@@ -884,6 +884,64 @@ impl<B: Backend> Store for Database<B> {
                     Ok(Some(webhook))
                 })
             })
+            .await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.backend
+            .write(request.clone(), |conn, request| {
+                Box::pin(async move {
+                    let claim = sql::claim_idempotency_key(request, now_ms());
+                    if fetch_optional(conn, &claim, rows::id).await?.is_some() {
+                        return Ok(IdempotencyClaim::Claimed);
+                    }
+                    let held = sql::idempotency_key(request.company_id, &request.key);
+                    let (fingerprint, answer) =
+                        fetch_one(conn, &held, rows::idempotency_key).await?;
+                    Ok(if fingerprint != request.fingerprint {
+                        IdempotencyClaim::Reused
+                    } else if let Some(answer) = answer {
+                        IdempotencyClaim::Answered(answer)
+                    } else {
+                        IdempotencyClaim::InProgress
+                    })
+                })
+            })
+            .await
+    }
+
+    async fn answer_idempotency_key(
+        &self,
+        company_id: Uuid,
+        key: &str,
+        claim: Uuid,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        let statement = sql::answer_idempotency_key(company_id, key, claim, response);
+        self.write_counting(statement).await?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        company_id: Uuid,
+        key: &str,
+        claim: Uuid,
+    ) -> Result<(), StoreError> {
+        let statement = sql::release_idempotency_key(company_id, key, claim);
+        self.write_counting(statement).await?;
+        Ok(())
+    }
+
+    async fn delete_expired_idempotency_keys(
+        &self,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.write_counting(sql::delete_expired_idempotency_keys(cutoff, limit))
             .await
     }
 

@@ -12,9 +12,10 @@ use contactd_api::EventType;
 use super::model::{
     Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
     DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FieldDefinition,
-    FieldDefinitionChange, ItemResults, KeyUse, ListPosition, LoginAttempt, NewApiKey,
-    NewFieldDefinition, NewSession, NewWebhook, Precondition, ReservedKeyField, ScheduledRetry,
-    SessionUser, StoredEmail, Upserted, User, UserCredentials, Webhook, WebhookChange,
+    FieldDefinitionChange, IdempotencyClaim, IdempotentRequest, ItemResults, KeyUse, ListPosition,
+    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, Precondition,
+    ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, StoredResponse, Upserted, User,
+    UserCredentials, Webhook, WebhookChange,
 };
 use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -309,6 +310,39 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     -> Result<Option<Webhook>, StoreError>;
 
     /// Lists the custom fields, of every company, whose key is reserved.
+    /// Claims an idempotency key for a request (docs/reference.md#idempotency), or says
+    /// what holds it: the answer of the same request, the same request still running, or
+    /// a different request. Of requests claiming one key at once, exactly one is
+    /// [`IdempotencyClaim::Claimed`], on every instance of a shared database.
+    async fn claim_idempotency_key(
+        &self,
+        request: &IdempotentRequest,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Records the answer of the request holding `claim`, for its repeats; nothing if the
+    /// key was taken over meanwhile.
+    async fn answer_idempotency_key(
+        &self,
+        company_id: Uuid,
+        key: &str,
+        claim: Uuid,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Frees the key of a request holding `claim` that has no answer worth keeping (it
+    /// failed before changing anything), so that a repeat runs it again.
+    async fn release_idempotency_key(
+        &self,
+        company_id: Uuid,
+        key: &str,
+        claim: Uuid,
+    ) -> Result<(), StoreError>;
+    /// Deletes up to `limit` of the oldest idempotency keys claimed at or before `cutoff`
+    /// (milliseconds), returning how many.
+    async fn delete_expired_idempotency_keys(
+        &self,
+        cutoff: i64,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+
     async fn fields_with_reserved_keys(&self) -> Result<Vec<ReservedKeyField>, StoreError>;
     /// The version a start-up data check last completed for, if it ever did.
     async fn data_check_version(&self, check: &str) -> Result<Option<i64>, StoreError>;

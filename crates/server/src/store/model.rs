@@ -1,6 +1,7 @@
 //! What the store reads and writes: companies, keys, users, sessions, custom field
 //! definitions and contacts, as the rest of contactd sees them.
 
+use contactd_api::ErrorCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -413,7 +414,7 @@ impl FieldDefinitionChange {
         };
         if stored.field_type != FieldType::Select {
             return Err(StoreError::Invalid(Invalid::new(
-                "invalid_options",
+                ErrorCode::InvalidOptions,
                 "options are only allowed on select fields",
             )));
         }
@@ -730,4 +731,42 @@ pub struct ReservedKeyField {
     pub company_id: Uuid,
     pub company_name: String,
     pub key: String,
+}
+
+/// A request sent with an `Idempotency-Key`, claiming its key (docs/reference.md#idempotency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRequest {
+    pub company_id: Uuid,
+    pub key: String,
+    /// The SHA-256 of what makes two requests the same one: method, path, `If-Match`, body.
+    pub fingerprint: [u8; 32],
+    /// Names this claim, so that only its own request records or releases it.
+    pub claim: Uuid,
+    /// How long the claim holds before a repeat may take it over, for a request whose
+    /// process died before it was answered.
+    pub lease: std::time::Duration,
+    /// How long a key is kept: past it, the key is free for a new request.
+    pub retention: std::time::Duration,
+}
+
+/// What a claim of an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is this request's: run it, then record its answer or release the key.
+    Claimed,
+    /// The same request was answered before: this is that answer.
+    Answered(StoredResponse),
+    /// The same request is running now, under a claim whose lease has not passed.
+    InProgress,
+    /// The key was used for a different request.
+    Reused,
+}
+
+/// A response kept for the repeats of an idempotent request: its status, the headers that
+/// describe its body, and the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }

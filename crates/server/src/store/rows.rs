@@ -11,7 +11,7 @@ use super::connection::Row;
 use super::model::{
     Actor, ApiKey, Caller, Company, Contact, ContactFieldValue, DeliveryAttempt, DeliveryGauges,
     DeliveryOutcome, EventPosition, FieldDefinition, KeyUse, RateLimit, ReservedKeyField,
-    SessionUser, StoredEmail, User, UserCredentials, Webhook,
+    SessionUser, StoredEmail, StoredResponse, User, UserCredentials, Webhook,
 };
 use crate::domain::contact::ContactMembers;
 use crate::domain::{FieldKey, FieldValue};
@@ -48,6 +48,23 @@ pub fn delivery_gauges(row: &dyn Row) -> Result<DeliveryGauges, StoreError> {
         endpoints_disabled: row.integer(2)?,
         oldest_undelivered_at: row.optional_integer(3)?,
     })
+}
+
+/// A claimed idempotency key: the fingerprint of its request, and its answer once recorded.
+pub fn idempotency_key(row: &dyn Row) -> Result<(Vec<u8>, Option<StoredResponse>), StoreError> {
+    let fingerprint = row.bytes(0)?;
+    let Some(status) = row.optional_integer(1)? else {
+        return Ok((fingerprint, None));
+    };
+    let headers = row.optional_text(2)?.unwrap_or_default();
+    let response = StoredResponse {
+        status: u16::try_from(status)
+            .map_err(|_| StoreError::Internal(format!("a stored status of {status}")))?,
+        headers: serde_json::from_str(&headers)
+            .map_err(|error| StoreError::Internal(format!("stored response headers: {error}")))?,
+        body: row.bytes(3)?,
+    };
+    Ok((fingerprint, Some(response)))
 }
 
 pub fn company(row: &dyn Row) -> Result<Company, StoreError> {
@@ -433,6 +450,7 @@ mod tests {
         "attempt",
     ];
     const EVENT_POSITION_COLUMNS: &[&str] = &["tx", "position"];
+    const IDEMPOTENCY_KEY_COLUMNS: &[&str] = &["fingerprint", "status", "headers", "body"];
     const DATED_EVENT_POSITION_COLUMNS: &[&str] = &["tx", "position", "occurred_at"];
     const CONTACT_COLUMNS: &[&str] = &[
         "id",
@@ -515,6 +533,7 @@ mod tests {
             ),
             (sql::claim_webhooks(id, 0, 0, 1, false), WEBHOOK_COLUMNS),
             (sql::delivery_gauges(), DELIVERY_GAUGES_COLUMNS),
+            (sql::idempotency_key(id, "k"), IDEMPOTENCY_KEY_COLUMNS),
             (sql::list_attempts(id, 0, 1), ATTEMPT_COLUMNS),
             (sql::due_retries(id, 0, 1), RETRY_COLUMNS),
             (

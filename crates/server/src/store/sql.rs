@@ -17,10 +17,11 @@ use super::connection::Statement;
 use contactd_api::EventType;
 
 use super::model::{
-    Actor, AttemptMade, DeliveryOutcome, EmailTable, EventPosition, FieldDefinition, ListPosition,
-    NewApiKey, NewFieldDefinition, NewSession, NewWebhook, StoredEmail, UniqueMember, Webhook,
+    Actor, AttemptMade, DeliveryOutcome, EmailTable, EventPosition, FieldDefinition,
+    IdempotentRequest, ListPosition, NewApiKey, NewFieldDefinition, NewSession, NewWebhook,
+    StoredEmail, StoredResponse, UniqueMember, Webhook,
 };
-use super::rows::options_json;
+use super::rows::{duration_ms, options_json};
 use crate::domain::contact::{ContactMembers, FieldWrite};
 use crate::domain::custom_field::RESERVED_KEYS;
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -1115,6 +1116,88 @@ pub fn delete_expired_attempts(company_id: Uuid, cutoff: i64, limit: u32) -> Sta
          WHERE w.company_id = $1 AND a.attempted_at < $2 ORDER BY a.position LIMIT $3)",
     )
     .arg(company_id)
+    .arg(cutoff)
+    .arg(limit)
+}
+
+/// Claims an idempotency key for a request (docs/reference.md#idempotency): inserts its
+/// row, or takes over one that is past its retention, or one the same request claimed
+/// whose lease has passed (its process died before answering), and returns the claim; a
+/// row that is someone else's is left alone and no row returned. One statement, so of
+/// requests claiming a key at once exactly one is returned a row, also across instances
+/// (PostgreSQL queues them on the primary key).
+pub fn claim_idempotency_key(request: &IdempotentRequest, now: i64) -> Statement {
+    Statement::new(
+        "INSERT INTO idempotency_keys \
+         (company_id, key, fingerprint, claim, created_at, locked_until, status, headers, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, NULL, NULL, $7) \
+         ON CONFLICT (company_id, key) DO UPDATE SET \
+         fingerprint = excluded.fingerprint, claim = excluded.claim, \
+         created_at = excluded.created_at, locked_until = excluded.locked_until, \
+         status = NULL, headers = NULL, body = excluded.body \
+         WHERE idempotency_keys.created_at <= $8 \
+         OR (idempotency_keys.status IS NULL AND idempotency_keys.locked_until <= $5 \
+             AND idempotency_keys.fingerprint = excluded.fingerprint) \
+         RETURNING claim",
+    )
+    .arg(request.company_id)
+    .arg(request.key.as_str())
+    .arg(&request.fingerprint[..])
+    .arg(request.claim)
+    .arg(now)
+    .arg(now + duration_ms(request.lease))
+    .arg(&[][..])
+    .arg(now - duration_ms(request.retention))
+}
+
+/// The request a key was claimed for, and its answer once recorded.
+pub fn idempotency_key(company_id: Uuid, key: &str) -> Statement {
+    Statement::new(
+        "SELECT fingerprint, status, headers, body FROM idempotency_keys \
+         WHERE company_id = $1 AND key = $2",
+    )
+    .arg(company_id)
+    .arg(key)
+}
+
+/// Records the answer of the request holding `claim`; nothing if another took the key over.
+pub fn answer_idempotency_key(
+    company_id: Uuid,
+    key: &str,
+    claim: Uuid,
+    response: &StoredResponse,
+) -> Statement {
+    let headers = serde_json::to_string(&response.headers).expect("strings serialize");
+    Statement::new(
+        "UPDATE idempotency_keys SET status = $4, headers = $5, body = $6, locked_until = NULL \
+         WHERE company_id = $1 AND key = $2 AND claim = $3",
+    )
+    .arg(company_id)
+    .arg(key)
+    .arg(claim)
+    .arg(i64::from(response.status))
+    .arg(headers)
+    .arg(&response.body[..])
+}
+
+/// Frees the key of the unanswered request holding `claim`.
+pub fn release_idempotency_key(company_id: Uuid, key: &str, claim: Uuid) -> Statement {
+    Statement::new(
+        "DELETE FROM idempotency_keys \
+         WHERE company_id = $1 AND key = $2 AND claim = $3 AND status IS NULL",
+    )
+    .arg(company_id)
+    .arg(key)
+    .arg(claim)
+}
+
+/// Deletes up to `limit` of the oldest keys claimed at or before `cutoff`.
+pub fn delete_expired_idempotency_keys(cutoff: i64, limit: u32) -> Statement {
+    Statement::new(
+        "DELETE FROM idempotency_keys WHERE (company_id, key) IN \
+         (SELECT company_id, key FROM idempotency_keys WHERE created_at <= $1 \
+          ORDER BY created_at LIMIT $2)",
+    )
     .arg(cutoff)
     .arg(limit)
 }

@@ -1,6 +1,7 @@
 //! Reading a CSV file into rows to send: its header checked against the export's columns
 //! and the company's custom fields, then a create payload per record.
 
+use contactd_api::ErrorCode;
 use std::io::Read;
 
 use anyhow::{Context, anyhow, bail};
@@ -100,7 +101,7 @@ pub(super) fn read_csv<R: Read>(
                 } => ReadRow::Failed(FailedRow {
                     line,
                     error: row_error(
-                        "invalid_row",
+                        ErrorCode::InvalidRow,
                         format!("the row has {len} cells where the header has {expected_len}"),
                     ),
                     source: Source::Csv(record.clone()),
@@ -109,7 +110,7 @@ pub(super) fn read_csv<R: Read>(
                     let stopped = FailedRow {
                         line,
                         error: row_error(
-                            "unreadable_row",
+                            ErrorCode::UnreadableRow,
                             format!("the file could not be read from this line on: {error}"),
                         ),
                         source: Source::Csv(csv::ByteRecord::new()),
@@ -140,7 +141,7 @@ pub(super) fn read_csv<R: Read>(
         held = Some(ReadRow::Failed(FailedRow {
             line,
             error: row_error(
-                "unterminated_quote",
+                ErrorCode::UnterminatedQuote,
                 "the row opens a quoted cell that is never closed: it ran to the end of the \
                  file, so every line after it was read as part of this cell",
             ),
@@ -170,7 +171,7 @@ fn csv_row(
             return ReadRow::Failed(FailedRow {
                 line,
                 error: row_error(
-                    "invalid_utf8",
+                    ErrorCode::InvalidUtf8,
                     format!(
                         "cell {}{column} is not valid UTF-8: save the file as UTF-8 and import it again",
                         error.utf8_error().field() + 1

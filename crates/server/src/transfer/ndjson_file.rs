@@ -1,6 +1,7 @@
 //! Reading an NDJSON file into rows to send: a create payload per line, which may be a
 //! contact as exported.
 
+use contactd_api::ErrorCode;
 use std::io::BufRead;
 
 use anyhow::anyhow;
@@ -29,7 +30,7 @@ pub(super) fn read_ndjson(
                 batch.add(ReadRow::Failed(FailedRow {
                     line,
                     error: row_error(
-                        "unreadable_row",
+                        ErrorCode::UnreadableRow,
                         format!("the file could not be read from this line on: {error}"),
                     ),
                     source: Source::Ndjson(String::from_utf8_lossy(&bytes).into_owned()),
@@ -61,7 +62,7 @@ fn ndjson_row(line: u64, bytes: &[u8]) -> ReadRow {
         Ok(text) => text.trim_end_matches(['\n', '\r']).to_owned(),
         Err(error) => {
             return ReadRow::Failed(failed(
-                "invalid_utf8",
+                ErrorCode::InvalidUtf8,
                 format!(
                     "the line is not valid UTF-8 (at byte {}): save the file as UTF-8 and import it again",
                     error.valid_up_to() + 1
@@ -87,12 +88,12 @@ fn ndjson_row(line: u64, bytes: &[u8]) -> ReadRow {
             })
         }
         Ok(_) => ReadRow::Failed(failed(
-            "invalid_row",
+            ErrorCode::InvalidRow,
             "the line is not a JSON object".to_owned(),
             text,
         )),
         Err(error) => ReadRow::Failed(failed(
-            "invalid_json",
+            ErrorCode::InvalidJson,
             format!("the line is not JSON: {error}"),
             text,
         )),

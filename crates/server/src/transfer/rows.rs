@@ -2,6 +2,7 @@
 //! each with its line and the row as it was in the file.
 
 use contactd_api::ErrorBody;
+use contactd_api::ErrorCode;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -71,11 +72,11 @@ pub(super) fn hand_over(batches: &mpsc::Sender<Batch>, batch: &mut Batch) -> boo
 }
 
 /// A row the importer refused itself, in the API's error shape (status 400).
-pub(super) fn row_error(code: &str, message: impl Into<String>) -> ErrorBody {
+pub(super) fn row_error(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
     ErrorBody {
         error: 400,
         message: message.into(),
-        code: Some(code.to_owned()),
+        code: Some(code.as_str().to_owned()),
         field: None,
         conflicting_contact_id: None,
     }

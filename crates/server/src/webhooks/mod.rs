@@ -7,6 +7,7 @@ pub mod destination;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use contactd_api::ErrorCode;
 use contactd_api::EventType;
 use contactd_client::webhooks::SECRET_PREFIX;
 use rand::RngCore;
@@ -170,7 +171,7 @@ pub async fn retry(
         .await
     {
         Err(StoreError::NotFound) => Err(Failure::NotFound {
-            code: "event_not_found",
+            code: ErrorCode::EventNotFound,
             message: format!(
                 "no event evt_{} in your company: it never existed or retention deleted it",
                 event_id.simple()
@@ -192,7 +193,7 @@ async fn checked_url(destinations: &Destinations, url: &str) -> Result<String, F
         Ok(url) => Ok(url.to_string()),
         Err(message) => Err(Failure::Invalid {
             field: Some(Field::Url),
-            code: "invalid_webhook_url",
+            code: ErrorCode::InvalidWebhookUrl,
             message,
         }),
     }
@@ -203,7 +204,7 @@ fn checked_description(text: Option<String>) -> Result<Option<String>, Failure> 
     match text {
         Some(text) if text.chars().count() > MAX_DESCRIPTION => Err(Failure::Invalid {
             field: Some(Field::Description),
-            code: "invalid_description",
+            code: ErrorCode::InvalidDescription,
             message: format!("description is longer than {MAX_DESCRIPTION} characters"),
         }),
         Some(text) if text.trim().is_empty() => Ok(None),
@@ -221,7 +222,7 @@ fn distinct(types: Vec<EventType>) -> Vec<EventType> {
 
 fn webhook_not_found(id: Uuid) -> Failure {
     Failure::NotFound {
-        code: "webhook_not_found",
+        code: ErrorCode::WebhookNotFound,
         message: format!("no webhook endpoint {id} in your company"),
     }
 }

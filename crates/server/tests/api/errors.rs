@@ -520,3 +520,111 @@ async fn an_internal_failure_is_a_500_that_leaks_nothing() {
     }
 }
 contract_test!(an_internal_failure_is_a_500_that_leaks_nothing);
+
+/// The codes a table of the reference's "Error codes" section lists in its `column`.
+fn documented_codes(table: usize, column: usize) -> std::collections::BTreeSet<String> {
+    let reference = include_str!("../../../../docs/reference.md");
+    let section = reference
+        .split("### Error codes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("the Error codes section");
+    let tables: Vec<Vec<&str>> = section
+        .split("\n\n")
+        .map(|block| {
+            block
+                .lines()
+                .filter(|line| line.starts_with('|'))
+                .skip(2)
+                .collect()
+        })
+        .filter(|rows: &Vec<&str>| !rows.is_empty())
+        .collect();
+    tables[table]
+        .iter()
+        .flat_map(|row| {
+            let cell = row.split('|').nth(column + 1).expect("the column");
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The one list of codes in the code, the reference's tables and the served document's
+/// enum name the same codes.
+#[tokio::test]
+async fn the_error_catalogue_is_the_same_in_the_code_the_docs_and_the_openapi_document() {
+    use contactd_api::ErrorCode;
+    let names = |codes: &[ErrorCode]| -> std::collections::BTreeSet<String> {
+        codes.iter().map(|code| code.as_str().to_owned()).collect()
+    };
+    assert_eq!(
+        documented_codes(0, 1),
+        names(ErrorCode::API),
+        "the API's table"
+    );
+    assert_eq!(
+        documented_codes(1, 0),
+        names(ErrorCode::OTHER),
+        "the other codes' table"
+    );
+
+    let app = TestApp::spawn().await;
+    let document = app.request(Method::GET, "/api/v1/openapi.json", None).await;
+    let schemas = &document.body["components"]["schemas"];
+    let listed: std::collections::BTreeSet<String> = schemas["ErrorCode"]["enum"]
+        .as_array()
+        .expect("an enum")
+        .iter()
+        .map(|code| code.as_str().expect("a string").to_owned())
+        .collect();
+    assert_eq!(listed, names(ErrorCode::API));
+    assert_eq!(
+        schemas["ErrorBody"]["properties"]["code"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
+}
+
+/// Sentences name what was at fault and what would be accepted, in the API's words: no
+/// parser positions, no framework wording (docs/reference.md#error-codes).
+async fn messages_name_the_member_at_fault_and_what_is_accepted() {
+    let app = TestApp::spawn().await;
+    app.given_field("plan", "select", Some(&["free", "pro"]))
+        .await;
+
+    let typo = app.list_contacts("?limt=5").await;
+    typo.assert_error(400, "invalid_query");
+    assert_eq!(typo.field(), Some("limt"));
+    typo.assert_message_mentions("`limit`, `cursor`");
+    let twice = app.list_contacts("?limit=1&limit=2").await;
+    twice.assert_error(400, "invalid_query");
+    assert_eq!(twice.field(), Some("limit"));
+    let format = app
+        .request(Method::GET, "/api/v1/contacts/export?format=xml", None)
+        .await;
+    format.assert_error(400, "invalid_query");
+    assert_eq!(format.field(), Some("format"));
+    format.assert_message_mentions("`csv`");
+
+    let select = app
+        .create_contact(json!({"ext_id": "a", "custom_fields": [{"key": "plan", "value": "gold"}]}))
+        .await;
+    select.assert_error(400, "invalid_custom_field_value");
+    select.assert_message_mentions(r#""free", "pro""#);
+
+    let wrong_type = app.create_contact(json!({"ext_id": 5})).await;
+    wrong_type.assert_error(400, "invalid_request");
+    assert_eq!(wrong_type.field(), Some("ext_id"));
+    let truncated = send_json_bytes(&app, Method::POST, "/api/v1/contacts", "{\"ext_id\":").await;
+    truncated.assert_error(400, "invalid_json");
+    for response in [&typo, &twice, &format, &wrong_type, &truncated] {
+        let message = response.body["message"].as_str().expect("a message");
+        for internal in ["line 1", "column", "Failed to deserialize", "query string"] {
+            assert!(!message.contains(internal), "{message:?} says {internal:?}");
+        }
+    }
+}
+contract_test!(messages_name_the_member_at_fault_and_what_is_accepted);

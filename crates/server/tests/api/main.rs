@@ -28,6 +28,7 @@ mod errors;
 mod etags;
 mod events;
 mod hostile;
+mod idempotency;
 mod import_export;
 mod logins;
 mod metrics;

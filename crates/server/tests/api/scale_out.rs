@@ -246,6 +246,50 @@ async fn creates_racing_for_one_email_across_both_processes_have_one_winner() {
     );
 }
 
+/// The same create sent with one `Idempotency-Key` 32 times at once, split across both
+/// processes: it runs once, and every other gets its answer or is told to wait (a second
+/// run would be refused as a duplicate ext_id, which the test would see).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(postgres_tests),
+    ignore = "CONTACTD_TEST_POSTGRES_URL is not set: PostgreSQL tests are skipped"
+)]
+async fn an_idempotency_key_runs_its_write_once_across_both_processes() {
+    let servers = TwoServers::start().await;
+    let body = CreateContact {
+        ext_id: Some("once".to_owned()),
+        ..CreateContact::default()
+    };
+    let tasks = (0..32)
+        .map(|index| {
+            let client = servers.by_turn(index).idempotent("one-create");
+            let body = body.clone();
+            tokio::spawn(async move { client.create_contact(&body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for outcome in joined(tasks).await {
+        match outcome {
+            Ok(contact) => answers.push(contact),
+            Err(Error::RetryLater { body, .. }) => {
+                assert_eq!(body.code.as_deref(), Some("idempotency_in_progress"));
+            }
+            Err(other) => panic!("unexpected: {other}"),
+        }
+    }
+    assert!(!answers.is_empty());
+    assert!(
+        answers.iter().all(|answer| *answer == answers[0]),
+        "one answer"
+    );
+    assert_eq!(all_contacts(&servers.a).await, vec![answers[0].clone()]);
+    // Once answered, a repeat through either process gets that answer.
+    for client in [&servers.a, &servers.b] {
+        let repeat = client.idempotent("one-create").create_contact(&body).await;
+        assert_eq!(repeat.expect("the answer"), answers[0]);
+    }
+}
+
 /// One uniqueness rule raced for: a patch setting a member to a value every contact wants,
 /// the code its losers get, and whether a contact holds the value.
 struct UniqueRace {

@@ -3,6 +3,7 @@
 //! through the custom field use cases ([`crate::custom_fields`]), so the rules of docs/reference.md#7-custom-field-definitions and
 //! sentences are the API's.
 
+use contactd_api::ErrorCode;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -144,7 +145,7 @@ pub async fn create_field(
             .await
         }
         None => Err(Failure::Invalid {
-            code: "invalid_type",
+            code: ErrorCode::InvalidType,
             message: "choose a type: text, number, boolean, date or select".to_owned(),
             field: Some(Field::FieldType),
         }),

@@ -221,7 +221,8 @@ impl TestApp {
             .await
     }
 
-    async fn request_as_with(
+    /// Sends `method path` with the given key, an optional JSON body and more headers.
+    pub async fn request_as_with(
         &self,
         key: &str,
         method: Method,

@@ -338,6 +338,64 @@ impl fmt::Display for MatchOn {
     }
 }
 
+/// The order of a contact list (`sort=`): by when contacts were created or last updated,
+/// `-` first for the latest first; ties are broken by id in the same direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+pub enum ContactSort {
+    /// Newest first: the order when `sort` is not given.
+    #[default]
+    #[serde(rename = "-created_at")]
+    NewestCreated,
+    #[serde(rename = "created_at")]
+    OldestCreated,
+    #[serde(rename = "-updated_at")]
+    RecentlyUpdated,
+    #[serde(rename = "updated_at")]
+    LeastRecentlyUpdated,
+}
+
+impl ContactSort {
+    /// Every order.
+    pub const ALL: [ContactSort; 4] = [
+        Self::NewestCreated,
+        Self::OldestCreated,
+        Self::RecentlyUpdated,
+        Self::LeastRecentlyUpdated,
+    ];
+
+    /// The order's name, as `sort=` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NewestCreated => "-created_at",
+            Self::OldestCreated => "created_at",
+            Self::RecentlyUpdated => "-updated_at",
+            Self::LeastRecentlyUpdated => "updated_at",
+        }
+    }
+
+    /// Whether the order is by `updated_at` rather than `created_at`.
+    pub fn by_update(self) -> bool {
+        matches!(self, Self::RecentlyUpdated | Self::LeastRecentlyUpdated)
+    }
+
+    /// Whether the order runs from the latest time to the earliest.
+    pub fn descending(self) -> bool {
+        matches!(self, Self::NewestCreated | Self::RecentlyUpdated)
+    }
+}
+
+impl fmt::Display for ContactSort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Body of `GET /api/v1/contacts/count`: how many contacts the filters find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ContactCount {
+    pub count: u64,
+}
+
 /// Body of `POST /api/v1/contacts/batch`.
 ///
 /// The items stay raw JSON here so that one malformed item fails alone, with its index; the

@@ -78,9 +78,10 @@ const INSERT_CONTACT: &str = "INSERT INTO contacts (id, company_id, email, phone
 const UPDATE_CONTACT: &str = "UPDATE contacts SET first_name = $2, last_name = $3, \
      updated_at = $4 WHERE id = $1";
 
-const UPSERT_VALUE: &str = "INSERT INTO contact_field_values (contact_id, field_id, value) \
-     VALUES ($1, $2, $3) \
-     ON CONFLICT (contact_id, field_id) DO UPDATE SET value = excluded.value";
+const UPSERT_VALUE: &str = "INSERT INTO contact_field_values \
+     (contact_id, field_id, value, ordinal) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (contact_id, field_id) \
+     DO UPDATE SET value = excluded.value, ordinal = excluded.ordinal";
 
 /// The table of the bare-commit ceilings: nothing but a key and a short value.
 pub const SQLITE_COMMITS_TABLE: &str =
@@ -188,6 +189,7 @@ mod postgres {
             .bind(id)
             .bind(seeded.fields.seats)
             .bind(n.to_string())
+            .bind(n as f64)
             .execute(&mut *tx)
             .await?;
         contact_rows(&mut tx, seeded, id).await?;
@@ -214,7 +216,8 @@ mod postgres {
             sqlx::query(UPSERT_VALUE)
                 .bind(id)
                 .bind(field_id)
-                .bind(value)
+                .bind(&value)
+                .bind(seeded.fields.ordinal(field_id, &value))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -450,12 +453,17 @@ mod direct {
 
     fn upsert_value(
         conn: &Connection,
+        fields: &Fields,
         contact_id: &[u8],
         field_id: Uuid,
         value: &str,
     ) -> rusqlite::Result<()> {
-        conn.prepare_cached(UPSERT_VALUE)?
-            .execute(named_params! { "$1": contact_id, "$2": field_id.as_bytes(), "$3": value })?;
+        conn.prepare_cached(UPSERT_VALUE)?.execute(named_params! {
+            "$1": contact_id,
+            "$2": field_id.as_bytes(),
+            "$3": value,
+            "$4": fields.ordinal(field_id, value),
+        })?;
         Ok(())
     }
 
@@ -479,7 +487,13 @@ mod direct {
             "$3": last_name,
             "$4": now_ms().max(updated_at),
         })?;
-        upsert_value(&tx, &id, seeded.fields.seats, &n.to_string())?;
+        upsert_value(
+            &tx,
+            &seeded.fields,
+            &id,
+            seeded.fields.seats,
+            &n.to_string(),
+        )?;
         let id = Uuid::from_slice(&id).map_err(|_| rusqlite::Error::InvalidQuery)?;
         contact_rows(&tx, CONTACT_BY_ID, seeded.company_id, &id.as_bytes())?;
         tx.commit()
@@ -503,12 +517,25 @@ mod direct {
         let fields = &seeded.fields;
         upsert_value(
             &tx,
+            fields,
             id.as_bytes(),
             fields.plan,
             PLAN_OPTIONS[(n % 3) as usize],
         )?;
-        upsert_value(&tx, id.as_bytes(), fields.seats, &(n % 50 + 1).to_string())?;
-        upsert_value(&tx, id.as_bytes(), fields.note, "created by the benchmark")?;
+        upsert_value(
+            &tx,
+            fields,
+            id.as_bytes(),
+            fields.seats,
+            &(n % 50 + 1).to_string(),
+        )?;
+        upsert_value(
+            &tx,
+            fields,
+            id.as_bytes(),
+            fields.note,
+            "created by the benchmark",
+        )?;
         contact_rows(&tx, CONTACT_BY_ID, seeded.company_id, &id.as_bytes())?;
         tx.commit()
     }

@@ -214,6 +214,16 @@ pub struct Fields {
     pub note: Uuid,
 }
 
+impl Fields {
+    /// The `ordinal` the server stores with a value of the field (`FieldValue::ordinal`):
+    /// a number field's value as a number, which its range filters compare.
+    pub fn ordinal(&self, field_id: Uuid, value: &str) -> Option<f64> {
+        (field_id == self.seats)
+            .then(|| value.parse().ok())
+            .flatten()
+    }
+}
+
 /// One seeded contact, numbered `i`, as it is stored.
 #[derive(Debug)]
 struct SeedContact {
@@ -320,21 +330,24 @@ pub async fn seed(
             .execute(&mut *tx)
             .await
             .context("could not insert seed contacts")?;
-            QueryBuilder::new("INSERT INTO contact_field_values (contact_id, field_id, value) ")
-                .push_values(
-                    batch.iter().flat_map(|contact| {
-                        contact.values.iter().map(move |value| (contact.id, value))
-                    }),
-                    |mut row, (contact_id, (field_id, value))| {
-                        row.push_bind(contact_id)
-                            .push_bind(*field_id)
-                            .push_bind(value);
-                    },
-                )
-                .build()
-                .execute(&mut *tx)
-                .await
-                .context("could not insert seed custom field values")?;
+            QueryBuilder::new(
+                "INSERT INTO contact_field_values (contact_id, field_id, value, ordinal) ",
+            )
+            .push_values(
+                batch.iter().flat_map(|contact| {
+                    contact.values.iter().map(move |value| (contact.id, value))
+                }),
+                |mut row, (contact_id, (field_id, value))| {
+                    row.push_bind(contact_id)
+                        .push_bind(*field_id)
+                        .push_bind(value)
+                        .push_bind(fields.ordinal(*field_id, value));
+                },
+            )
+            .build()
+            .execute(&mut *tx)
+            .await
+            .context("could not insert seed custom field values")?;
         }
         tx.commit().await?;
         let settle = if url.starts_with("sqlite:") {

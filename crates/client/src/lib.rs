@@ -6,15 +6,19 @@
 
 use std::fmt;
 
+mod filter;
 pub mod webhooks;
+
+pub use filter::ContactFilter;
 
 use std::collections::VecDeque;
 
 use contactd_api::{
-    BatchResults, Contact, ContactList, CreateContact, CreateCustomField, CreateWebhook,
-    CustomField, CustomFieldList, DeletedContact, DeletedWebhook, DeliveryAttemptList, ErrorBody,
-    Event, EventList, EventType, ExportFormat, ImportSummary, MatchOn, ScheduledDelivery,
-    UpdateContact, UpdateCustomField, UpdateWebhook, Webhook, WebhookList,
+    BatchResults, Contact, ContactCount, ContactList, CreateContact, CreateCustomField,
+    CreateWebhook, CustomField, CustomFieldList, DeletedContact, DeletedWebhook,
+    DeliveryAttemptList, ErrorBody, Event, EventList, EventType, ExportFormat, ImportSummary,
+    MatchOn, ScheduledDelivery, UpdateContact, UpdateCustomField, UpdateWebhook, Webhook,
+    WebhookList,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, RequestBuilder, Response};
@@ -251,17 +255,39 @@ impl Client {
         send_json(request.header(reqwest::header::IF_MATCH, etag)).await
     }
 
-    /// Lists one page of contacts, newest first (`GET /api/v1/contacts`).
-    ///
-    /// `None` leaves `limit` to the server's default and starts from the first page; pass
-    /// the previous page's `next_cursor` as `cursor` to get the next one.
+    /// Lists one page of contacts, newest first (`GET /api/v1/contacts`): [`Client::find_contacts`]
+    /// with no filter.
     pub async fn list_contacts(
         &self,
         limit: Option<u32>,
         cursor: Option<&str>,
     ) -> Result<ContactList, Error> {
+        self.find_contacts(&ContactFilter::new(), limit, cursor)
+            .await
+    }
+
+    /// Lists one page of the contacts `filter` finds, in its order (`GET /api/v1/contacts`).
+    ///
+    /// `None` leaves `limit` to the server's default and starts from the first page; pass
+    /// the previous page's `next_cursor` as `cursor`, with the same filter, to get the next.
+    pub async fn find_contacts(
+        &self,
+        filter: &ContactFilter,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<ContactList, Error> {
         let query = ListQuery { limit, cursor };
-        send_json(self.api(Method::GET, "/contacts").query(&query)).await
+        let request = self.api(Method::GET, "/contacts").query(&query);
+        send_json(request.query(filter.pairs())).await
+    }
+
+    /// How many contacts `filter` finds (`GET /api/v1/contacts/count`).
+    pub async fn count_contacts(&self, filter: &ContactFilter) -> Result<u64, Error> {
+        let request = self
+            .api(Method::GET, "/contacts/count")
+            .query(filter.pairs());
+        let counted: ContactCount = send_json(request).await?;
+        Ok(counted.count)
     }
 
     /// Reads a page of the company's change events, oldest first, after the cursor `after`

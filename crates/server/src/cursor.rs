@@ -39,18 +39,18 @@ pub trait Position: Copy {
     fn from_bytes(bytes: &[u8]) -> Option<Self>;
 }
 
-/// The newest-first contact list's: after this contact.
+/// A contact list's: after this contact.
 impl Position for ListPosition {
     const LEN: usize = 8 + 16;
 
     fn to_bytes(self) -> Vec<u8> {
-        [&self.created_at_ms.to_be_bytes()[..], self.id.as_bytes()].concat()
+        [&self.at_ms.to_be_bytes()[..], self.id.as_bytes()].concat()
     }
 
     fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        let (created_at, id) = bytes.split_at_checked(8)?;
+        let (at, id) = bytes.split_at_checked(8)?;
         Some(Self {
-            created_at_ms: i64::from_be_bytes(created_at.try_into().ok()?),
+            at_ms: i64::from_be_bytes(at.try_into().ok()?),
             id: Uuid::from_slice(id).ok()?,
         })
     }
@@ -86,30 +86,36 @@ impl Position for i64 {
     }
 }
 
-/// Encodes where the next page starts, signed with `secret`.
-pub fn encode<P: Position>(position: P, secret: &[u8]) -> String {
+/// Encodes where the next page starts, signed with `secret` and bound to `query`: the
+/// digest of the filters and order the page was read with
+/// ([`crate::store::ContactQuery::fingerprint`]; empty for a list that has none), which is
+/// signed but not carried, so the cursor is taken back only with the same query.
+pub fn encode<P: Position>(position: P, secret: &[u8], query: &[u8]) -> String {
     let mut bytes = position.to_bytes();
-    let tag = mac(secret, &bytes).finalize().into_bytes();
+    let tag = mac(secret, &bytes, query).finalize().into_bytes();
     bytes.extend_from_slice(&tag[..TAG_LEN]);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Decodes a cursor made by [`encode`] with the same secret and kind; `None` for anything
-/// else.
-pub fn decode<P: Position>(cursor: &str, secret: &[u8]) -> Option<P> {
+/// Decodes a cursor made by [`encode`] with the same secret, kind and query; `None` for
+/// anything else.
+pub fn decode<P: Position>(cursor: &str, secret: &[u8], query: &[u8]) -> Option<P> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     if bytes.len() != P::LEN + TAG_LEN {
         return None;
     }
     let (position, tag) = bytes.split_at(P::LEN);
-    mac(secret, position).verify_truncated_left(tag).ok()?;
+    mac(secret, position, query)
+        .verify_truncated_left(tag)
+        .ok()?;
     P::from_bytes(position)
 }
 
-fn mac(secret: &[u8], data: &[u8]) -> Hmac<Sha256> {
+fn mac(secret: &[u8], position: &[u8], query: &[u8]) -> Hmac<Sha256> {
     let mut mac =
         <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
-    mac.update(data);
+    mac.update(position);
+    mac.update(query);
     mac
 }
 
@@ -118,40 +124,54 @@ mod tests {
     use super::*;
 
     const POSITION: ListPosition = ListPosition {
-        created_at_ms: 1_764_190_800_123,
+        at_ms: 1_764_190_800_123,
         id: Uuid::from_u128(0x0192_f3a4_7b1c_7d2e_9f00_1234_5678_90ab),
     };
 
     #[test]
     fn a_cursor_round_trips_with_its_own_secret() {
-        let cursor = encode(POSITION, b"company a");
-        assert_eq!(decode(&cursor, b"company a"), Some(POSITION));
+        let cursor = encode(POSITION, b"company a", b"");
+        assert_eq!(decode(&cursor, b"company a", b""), Some(POSITION));
         let event = EventPosition {
             tx: 7,
             position: 42,
         };
         assert_eq!(
-            decode(&encode(event, b"company a"), b"company a"),
+            decode(&encode(event, b"company a", b""), b"company a", b""),
             Some(event)
         );
     }
 
     #[test]
     fn a_cursor_of_another_list_is_refused() {
-        let cursor = encode(POSITION, b"company a");
-        assert_eq!(decode::<EventPosition>(&cursor, b"company a"), None);
-        assert_eq!(decode::<i64>(&cursor, b"company a"), None);
+        let cursor = encode(POSITION, b"company a", b"");
+        assert_eq!(decode::<EventPosition>(&cursor, b"company a", b""), None);
+        assert_eq!(decode::<i64>(&cursor, b"company a", b""), None);
     }
 
     #[test]
     fn another_company_or_a_tampered_cursor_is_refused() {
-        let cursor = encode(POSITION, b"company a");
-        assert_eq!(decode::<ListPosition>(&cursor, b"company b"), None);
+        let cursor = encode(POSITION, b"company a", b"");
+        assert_eq!(decode::<ListPosition>(&cursor, b"company b", b""), None);
         let mut tampered = cursor.into_bytes();
         tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).expect("still ASCII");
-        assert_eq!(decode::<ListPosition>(&tampered, b"company a"), None);
-        assert_eq!(decode::<ListPosition>("garbage!", b"company a"), None);
-        assert_eq!(decode::<ListPosition>("", b"company a"), None);
+        assert_eq!(decode::<ListPosition>(&tampered, b"company a", b""), None);
+        assert_eq!(decode::<ListPosition>("garbage!", b"company a", b""), None);
+        assert_eq!(decode::<ListPosition>("", b"company a", b""), None);
+    }
+
+    #[test]
+    fn a_cursor_is_taken_back_only_with_its_own_query() {
+        let cursor = encode(POSITION, b"company a", b"sort=updated_at");
+        assert_eq!(
+            decode(&cursor, b"company a", b"sort=updated_at"),
+            Some(POSITION)
+        );
+        assert_eq!(decode::<ListPosition>(&cursor, b"company a", b""), None);
+        assert_eq!(
+            decode::<ListPosition>(&cursor, b"company a", b"sort=created_at"),
+            None
+        );
     }
 }

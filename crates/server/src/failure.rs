@@ -39,6 +39,8 @@ pub enum Field {
     Url,
     /// A webhook endpoint's description.
     Description,
+    /// A filter of a contact list, by its name (`q`, `cf.plan`).
+    Query(String),
 }
 
 impl Field {

@@ -8,6 +8,7 @@
 mod create;
 mod delete;
 mod input;
+mod query;
 mod read;
 mod update;
 mod upsert;
@@ -15,7 +16,8 @@ mod upsert;
 pub use create::{create, create_many};
 pub use delete::delete;
 pub use input::{ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput};
-pub use read::{ContactPage, export, find, list, search};
+pub use query::SEARCH_TEXT_MAX_CHARS;
+pub use read::{ContactPage, count, export, find, list, query, search};
 pub use update::{ContactChanges, update};
 pub use upsert::{UpsertInput, upsert_many};
 

@@ -1,15 +1,16 @@
-//! Reading contacts: one by an identifier, a page of the newest-first list, what a search
-//! text finds, and the export's snapshot.
+//! Reading contacts: one by an identifier, a page of a list with its filters, how many it
+//! holds, what a search text finds, and the export's snapshot.
 
 use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::query::contact_query;
 use crate::cursor;
 use crate::directory::Directory;
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::failure::Failure;
-use crate::store::{Contact, Export, ListPosition};
+use crate::store::{Contact, ContactQuery, Export, ListPosition, SEARCH_TEXT_MIN_CHARS};
 
 /// The contact `identifier` names, if the company has it.
 pub async fn find(
@@ -20,7 +21,7 @@ pub async fn find(
     Ok(directory.store.get_contact(company_id, identifier).await?)
 }
 
-/// A page of contacts, newest first.
+/// A page of a contact list.
 #[derive(Debug)]
 pub struct ContactPage {
     pub contacts: Vec<Contact>,
@@ -28,26 +29,57 @@ pub struct ContactPage {
     pub next: Option<ListPosition>,
 }
 
-/// The `limit` newest contacts after `after` (from the newest when `None`).
+/// The query a contact list's `filters` ask for (docs/reference.md#finding-contacts),
+/// resolved against the company's definitions when they name custom fields; `also` are the
+/// other names the front door takes, for the refusal of an unknown one.
+pub async fn query(
+    directory: &Directory,
+    company_id: Uuid,
+    filters: &[(String, String)],
+    also: &[&str],
+) -> Result<ContactQuery, Failure> {
+    let names_fields = filters.iter().any(|(name, _)| name.starts_with("cf."));
+    let definitions = if names_fields {
+        directory.field_definitions(company_id).await?
+    } else {
+        Default::default()
+    };
+    contact_query(filters, also, &definitions, directory.default_region)
+}
+
+/// The first `limit` contacts `query` finds after `after` (from the start when `None`).
 pub async fn list(
     directory: &Directory,
     company_id: Uuid,
+    query: &ContactQuery,
     after: Option<ListPosition>,
     limit: u32,
 ) -> Result<ContactPage, Failure> {
     let mut contacts = directory
         .store
-        .list_contacts(company_id, after, cursor::rows_for_page(limit))
+        .find_contacts(company_id, query, after, cursor::rows_for_page(limit))
         .await?;
-    let next = cursor::next_page(&mut contacts, limit, ListPosition::of);
+    let next = cursor::next_page(&mut contacts, limit, |contact| {
+        ListPosition::of(contact, query.sort)
+    });
     Ok(ContactPage { contacts, next })
 }
 
+/// How many contacts `query` finds.
+pub async fn count(
+    directory: &Directory,
+    company_id: Uuid,
+    query: &ContactQuery,
+) -> Result<u64, Failure> {
+    Ok(directory.store.count_contacts(company_id, query).await?)
+}
+
 /// The contacts a search text finds: the one it names as an identifier (a UUID or `alt:`
-/// form, an email, a phone number in any format the API reads, an ext_id), then those
-/// whose name contains it, newest first.
+/// form, an email, a phone number in any format the API reads, an ext_id), then, for a
+/// text of at least [`SEARCH_TEXT_MIN_CHARS`] characters, those whose name, email or ext_id
+/// contains it, newest first: the `q` of a contact list.
 ///
-/// At most `limit` are found by name.
+/// At most `limit` are found by `q`.
 pub async fn search(
     directory: &Directory,
     company_id: Uuid,
@@ -72,12 +104,16 @@ pub async fn search(
             found.push(contact);
         }
     }
-    for contact in store
-        .search_contacts_by_name(company_id, text, limit)
-        .await?
-    {
-        if !found.iter().any(|seen| seen.id == contact.id) {
-            found.push(contact);
+    let text = text.trim();
+    if text.chars().count() >= SEARCH_TEXT_MIN_CHARS {
+        let query = ContactQuery {
+            text: Some(text.to_owned()),
+            ..ContactQuery::default()
+        };
+        for contact in store.find_contacts(company_id, &query, None, limit).await? {
+            if !found.iter().any(|seen| seen.id == contact.id) {
+                found.push(contact);
+            }
         }
     }
     Ok(found)

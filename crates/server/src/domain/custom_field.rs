@@ -5,7 +5,7 @@ use contactd_api::ErrorCode;
 use std::collections::HashSet;
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate};
 use contactd_api::{CSV_COLUMNS, FieldType};
 
 use super::Invalid;
@@ -309,6 +309,20 @@ impl FieldValue {
             ),
             FieldValue::Boolean(boolean) => boolean.to_string(),
             FieldValue::Date(date) => date.format("%Y-%m-%d").to_string(),
+        }
+    }
+
+    /// The value as a number that orders as the value does, for the range filters of a
+    /// contact list (docs/reference.md#finding-contacts): a number itself, a date as days
+    /// since 1970-01-01; `None` for the types that have no order.
+    pub fn ordinal(&self) -> Option<f64> {
+        match self {
+            FieldValue::Number(number) => Some(*number),
+            FieldValue::Date(date) => {
+                let epoch = DateTime::UNIX_EPOCH.date_naive();
+                Some(date.signed_duration_since(epoch).num_days() as f64)
+            }
+            FieldValue::Text(_) | FieldValue::Boolean(_) | FieldValue::Select(_) => None,
         }
     }
 

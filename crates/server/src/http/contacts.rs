@@ -7,7 +7,6 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use contactd_api::ErrorCode;
 use contactd_api::{self as api, MAX_BULK_ITEMS};
-use serde::Deserialize;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
@@ -16,7 +15,7 @@ use super::AppState;
 use super::bulk_items::{bulk_items, echo, is_array, read_each};
 use super::error::ApiError;
 use super::extract::{
-    ApiQuery, Json, JsonBody, PathParam, next_cursor, page_cursor, page_limit, parse_json,
+    Json, JsonBody, PathParam, QueryPairs, next_cursor, page_cursor, page_limit, parse_json,
 };
 use super::preconditions::{IfMatch, IfNoneMatch, contact_response};
 use crate::contacts::{self, ContactInput, contact_not_found};
@@ -37,6 +36,7 @@ pub fn router(bulk_body_limit: usize) -> Router<AppState> {
                 .post(create_contact.layer(DefaultBodyLimit::max(bulk_body_limit)))
                 .patch(update_contact),
         )
+        .route("/contacts/count", get(count_contacts))
         .route(
             "/contacts/{id}",
             get(get_contact)
@@ -188,12 +188,21 @@ pub(super) async fn get_contact(
         .unwrap_or_else(|| contact_response(contact)))
 }
 
-/// Query of `GET /contacts`; unknown parameters are refused, not ignored.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct ListQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
+/// What a contact list's query string holds: the page's `limit` and `cursor`, and the
+/// filters, for [`contacts::query`] to check. A name given twice is refused.
+fn list_params(query: &[(String, String)]) -> (Option<&str>, Option<&str>, Vec<(String, String)>) {
+    let named = |name: &str| {
+        query
+            .iter()
+            .find(|(given, _)| given == name)
+            .map(|(_, value)| value.as_str())
+    };
+    let filters = query
+        .iter()
+        .filter(|(name, _)| name != "limit" && name != "cursor")
+        .cloned()
+        .collect();
+    (named("limit"), named("cursor"), filters)
 }
 
 #[utoipa::path(
@@ -201,30 +210,64 @@ pub(super) struct ListQuery {
     path = "/api/v1/contacts",
     tag = "contacts",
     summary = "List Contacts",
-    description = "Contacts newest first, a page at a time: pass `next_cursor` back as `cursor` for the next page.",
+    description = "Contacts a page at a time, newest first unless `sort` says otherwise: pass `next_cursor` back as `cursor` for the next page, with the same filters and sort. Filters combine with AND. Custom fields filter as `cf.KEY=V` (equality; for a select field `cf.plan=pro,team` is any of), `cf.KEY.gt`, `.gte`, `.lt`, `.lte` (number and date fields) and `cf.KEY.exists=true|false`.",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Contacts per page, 1 to 100; 20 when omitted"),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, made with the same filters and sort"),
+        ("sort" = Option<api::ContactSort>, Query, description = "The order: `-created_at` (the default), `created_at`, `-updated_at` or `updated_at`"),
     ),
     responses(
         (status = 200, description = "A page of contacts", body = api::ContactList),
-        (status = 400, description = "A bad limit, a cursor this server did not give this company, or an unknown parameter", body = api::ErrorBody),
+        (status = 400, description = "A bad limit or filter, a cursor this server did not give this company for these filters and sort, or an unknown parameter", body = api::ErrorBody),
     )
 )]
 pub(super) async fn list_contacts(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    QueryPairs(query): QueryPairs,
 ) -> Result<Json<api::ContactList>, ApiError> {
-    let limit = page_limit(query.limit.as_deref(), DEFAULT_PAGE, MAX_PAGE)?;
-    let after = page_cursor(query.cursor.as_deref(), "cursor", &caller)?;
-    let page = contacts::list(&state.directory, caller.company_id, after, limit).await?;
+    let (limit, cursor, filters) = list_params(&query);
+    let limit = page_limit(limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let query = contacts::query(
+        &state.directory,
+        caller.company_id,
+        &filters,
+        &["limit", "cursor"],
+    )
+    .await?;
+    let fingerprint = query.fingerprint();
+    let after = page_cursor(cursor, "cursor", &caller, &fingerprint)?;
+    let page = contacts::list(&state.directory, caller.company_id, &query, after, limit).await?;
     Ok(Json(api::ContactList {
         data: api::ContactListData {
             contacts: page.contacts.into_iter().map(api::Contact::from).collect(),
         },
-        next_cursor: next_cursor(page.next, &caller),
+        next_cursor: next_cursor(page.next, &caller, &fingerprint),
     }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/count",
+    tag = "contacts",
+    summary = "Count Contacts",
+    description = "How many contacts the filters find: the same filters as List Contacts (a `sort` is taken and has no effect).",
+    params(
+        ("sort" = Option<api::ContactSort>, Query, description = "Taken, so that a list's query can be reused as it is; has no effect"),
+    ),
+    responses(
+        (status = 200, description = "How many contacts the filters find", body = api::ContactCount),
+        (status = 400, description = "A bad filter or an unknown parameter", body = api::ErrorBody),
+    )
+)]
+pub(super) async fn count_contacts(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    QueryPairs(query): QueryPairs,
+) -> Result<Json<api::ContactCount>, ApiError> {
+    let query = contacts::query(&state.directory, caller.company_id, &query, &[]).await?;
+    let count = contacts::count(&state.directory, caller.company_id, &query).await?;
+    Ok(Json(api::ContactCount { count }))
 }
 
 #[utoipa::path(

@@ -234,6 +234,7 @@ fn json_path(field: &Field) -> String {
         Field::Options => "options".to_owned(),
         Field::Url => "url".to_owned(),
         Field::Description => "description".to_owned(),
+        Field::Query(name) => name.clone(),
     }
 }
 

@@ -63,14 +63,14 @@ pub(super) async fn list_events(
     ApiQuery(query): ApiQuery<FeedQuery>,
 ) -> Result<Json<api::EventList>, ApiError> {
     let limit = page_limit(query.limit.as_deref(), DEFAULT_FEED_PAGE, MAX_FEED_PAGE)?;
-    let after = page_cursor(query.after.as_deref(), "after", &caller)?;
+    let after = page_cursor(query.after.as_deref(), "after", &caller, &[])?;
     let types = event_types(query.types.as_deref())?;
     let page = events::feed(&state.directory, caller.company_id, after, limit, &types).await?;
     Ok(Json(api::EventList {
         data: api::EventListData {
             events: page.events.into_iter().map(api::Event::from).collect(),
         },
-        next_cursor: Some(cursor::encode(page.next, &caller.cursor_secret)),
+        next_cursor: Some(cursor::encode(page.next, &caller.cursor_secret, &[])),
     }))
 }
 
@@ -134,7 +134,7 @@ pub(super) async fn contact_history(
         DEFAULT_HISTORY_PAGE,
         MAX_HISTORY_PAGE,
     )?;
-    let before = page_cursor(query.cursor.as_deref(), "cursor", &caller)?;
+    let before = page_cursor(query.cursor.as_deref(), "cursor", &caller, &[])?;
     let page = events::history(
         &state.directory,
         caller.company_id,
@@ -147,6 +147,6 @@ pub(super) async fn contact_history(
         data: api::EventListData {
             events: page.events.into_iter().map(api::Event::from).collect(),
         },
-        next_cursor: next_cursor(page.next, &caller),
+        next_cursor: next_cursor(page.next, &caller, &[]),
     }))
 }

@@ -203,16 +203,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default().as_bytes();
         let allowed = serde_aux::serde_introspection::serde_introspect::<T>();
-        let mut seen = Vec::new();
-        for (name, _) in form_urlencoded::parse(query) {
-            if !allowed.contains(&name.as_ref()) {
+        for (name, _) in query_pairs(query)? {
+            if !allowed.contains(&name.as_str()) {
                 return Err(query_error(&name, unknown_parameter(&name, allowed)));
             }
-            if seen.contains(&name) {
-                let message = format!("the query parameter `{name}` is given more than once");
-                return Err(query_error(&name, message));
-            }
-            seen.push(name);
         }
         let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
         serde_path_to_error::deserialize(deserializer)
@@ -223,6 +217,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 query_error(&name, message)
             })
     }
+}
+
+/// A query string as its `name=value` pairs, percent-decoded, for a route whose names are
+/// not all known in advance (the `cf.KEY` filters of a contact list); the route refuses the
+/// names it does not take. A name given twice is refused here.
+#[derive(Debug)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        query_pairs(parts.uri.query().unwrap_or_default().as_bytes()).map(QueryPairs)
+    }
+}
+
+/// The pairs of a query string; a name given twice is refused.
+fn query_pairs(query: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (name, value) in form_urlencoded::parse(query) {
+        if pairs.iter().any(|(seen, _)| *seen == name) {
+            let message = format!("the query parameter `{name}` is given more than once");
+            return Err(query_error(&name, message));
+        }
+        pairs.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(pairs)
 }
 
 fn unknown_parameter(name: &str, allowed: &[&str]) -> String {
@@ -265,17 +286,24 @@ pub fn page_limit(text: Option<&str>, default: u32, max: u32) -> Result<u32, Api
 }
 
 /// A page cursor from the query parameter `name`, as [`cursor::encode`] made it for this
-/// company and this list.
+/// company, this list and this `query` (the list's filters and order; empty for a list
+/// that has none).
 pub fn page_cursor<P: cursor::Position>(
     text: Option<&str>,
     name: &str,
     caller: &Caller,
+    query: &[u8],
 ) -> Result<Option<P>, ApiError> {
     text.map(|text| {
-        cursor::decode(text, &caller.cursor_secret).ok_or_else(|| {
+        cursor::decode(text, &caller.cursor_secret, query).ok_or_else(|| {
+            let list = if query.is_empty() {
+                "this list"
+            } else {
+                "this list with these filters and this sort"
+            };
             ApiError::bad_request(
                 ErrorCode::InvalidCursor,
-                format!("{name} is not one this server gave you for this list"),
+                format!("{name} is not one this server gave you for {list}"),
                 Some(name.to_owned()),
             )
         })
@@ -283,10 +311,14 @@ pub fn page_cursor<P: cursor::Position>(
     .transpose()
 }
 
-/// The `next_cursor` of a page: where the next page starts, encoded for this company, or
-/// `None` on the last page.
-pub fn next_cursor<P: cursor::Position>(next: Option<P>, caller: &Caller) -> Option<String> {
-    next.map(|next| cursor::encode(next, &caller.cursor_secret))
+/// The `next_cursor` of a page: where the next page starts, encoded for this company and
+/// `query` (as [`page_cursor`] takes it), or `None` on the last page.
+pub fn next_cursor<P: cursor::Position>(
+    next: Option<P>,
+    caller: &Caller,
+    query: &[u8],
+) -> Option<String> {
+    next.map(|next| cursor::encode(next, &caller.cursor_secret, query))
 }
 
 /// The single path parameter of a route (a contact identifier or a field key),

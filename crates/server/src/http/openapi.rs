@@ -37,6 +37,7 @@ use super::{AppState, batch, contacts, custom_fields, events, export, health, we
         contacts::create_contact,
         contacts::get_contact,
         contacts::list_contacts,
+        contacts::count_contacts,
         contacts::delete_contact,
         batch::upsert_contacts,
         export::export_contacts,
@@ -135,6 +136,11 @@ impl Modify for CommonResponses {
                     ("503", error("The database is unavailable; retry shortly")),
                 ];
                 constrain_path_parameters(path, operation);
+                if method == Method::GET
+                    && ["/api/v1/contacts", "/api/v1/contacts/count"].contains(&path.as_str())
+                {
+                    contact_filters(operation);
+                }
                 if method != Method::GET {
                     idempotent(operation);
                     common.extend([
@@ -166,6 +172,70 @@ const IDENTIFIER_PATTERN: &str = "^([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}
 
 /// States what each path parameter accepts, so that generated clients and fuzzers know:
 /// a contact identifier, a field key, a webhook's UUID, an event id.
+/// The filters both contact lists take (docs/reference.md#finding-contacts), added to each
+/// in one place; the `cf.KEY` filters are named by a company's own keys, so the operation's
+/// description states them instead.
+fn contact_filters(operation: &mut utoipa::openapi::path::Operation) {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let time = || text().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)));
+    let filters = [
+        (
+            "q",
+            "Contacts whose full name, email or ext_id contains this text, case-insensitively",
+            text()
+                .min_length(Some(crate::store::SEARCH_TEXT_MIN_CHARS))
+                .max_length(Some(crate::contacts::SEARCH_TEXT_MAX_CHARS)),
+        ),
+        (
+            "email",
+            "The contact with this email, compared in its normal form",
+            text(),
+        ),
+        (
+            "phone_number",
+            "The contact with this phone number, in any format the API reads",
+            text(),
+        ),
+        (
+            "ext_id",
+            "The contact with this ext_id",
+            text().min_length(Some(1)).max_length(Some(255)),
+        ),
+        (
+            "created_after",
+            "Created strictly after this time (RFC 3339)",
+            time(),
+        ),
+        (
+            "created_before",
+            "Created strictly before this time (RFC 3339)",
+            time(),
+        ),
+        (
+            "updated_after",
+            "Last updated strictly after this time (RFC 3339)",
+            time(),
+        ),
+        (
+            "updated_before",
+            "Last updated strictly before this time (RFC 3339)",
+            time(),
+        ),
+    ];
+    let parameters = operation.parameters.get_or_insert_with(Vec::new);
+    for (name, description, schema) in filters {
+        parameters.push(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build(),
+        );
+    }
+}
+
 fn constrain_path_parameters(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     for parameter in operation.parameters.iter_mut().flatten() {
         if parameter.parameter_in != ParameterIn::Path {

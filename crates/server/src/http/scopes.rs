@@ -11,7 +11,10 @@ pub fn required_scope(method: &Method, route: &str) -> Option<Scope> {
     Some(match route {
         "/api/v1/contacts/export" => Scope::ContactsExport,
         "/api/v1/events" | "/api/v1/contacts/{id}/history" => Scope::EventsRead,
-        "/api/v1/contacts" | "/api/v1/contacts/{id}" | "/api/v1/contacts/batch" => {
+        "/api/v1/contacts"
+        | "/api/v1/contacts/{id}"
+        | "/api/v1/contacts/batch"
+        | "/api/v1/contacts/count" => {
             if reads {
                 Scope::ContactsRead
             } else {

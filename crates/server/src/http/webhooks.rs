@@ -242,13 +242,13 @@ pub(super) async fn list_deliveries(
         DEFAULT_ATTEMPT_PAGE,
         MAX_ATTEMPT_PAGE,
     )?;
-    let before = page_cursor(query.cursor.as_deref(), "cursor", &caller)?;
+    let before = page_cursor(query.cursor.as_deref(), "cursor", &caller, &[])?;
     let page = webhooks::attempts(&state.directory, caller.company_id, id, before, limit).await?;
     Ok(Json(api::DeliveryAttemptList {
         data: api::DeliveryAttemptListData {
             deliveries: page.attempts.into_iter().map(Into::into).collect(),
         },
-        next_cursor: next_cursor(page.next, &caller),
+        next_cursor: next_cursor(page.next, &caller, &[]),
     }))
 }
 

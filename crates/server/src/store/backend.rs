@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::StoreError;
 use super::connection::{BoxFuture, Connection};
 use super::model::{Export, ItemResults};
+use super::sql::TextIndex;
 
 /// An operation of the store, run on a connection with its arguments. A plain function
 /// (not a closure), so that a backend can run it again on another attempt, and on a thread
@@ -26,6 +27,9 @@ pub type ItemOperation<A, I, T> =
 
 /// A database contactd can run on.
 pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// The index that serves a contact list's `q` on this database.
+    const TEXT_INDEX: TextIndex;
+
     /// Runs a read outside any transaction: each statement sees what was committed when it
     /// began.
     fn read<A, T>(

@@ -5,6 +5,7 @@
 //! Each backend implements [`Connection`] and [`Row`] once for its driver; everything else
 //! in the store is written once, over `&mut dyn Connection`.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
@@ -23,6 +24,7 @@ pub enum Value {
     Uuid(Option<Uuid>),
     Text(Option<String>),
     Integer(Option<i64>),
+    Real(Option<f64>),
     Bytes(Vec<u8>),
 }
 
@@ -80,6 +82,18 @@ impl From<u32> for Value {
     }
 }
 
+impl From<f64> for Value {
+    fn from(number: f64) -> Self {
+        Self::Real(Some(number))
+    }
+}
+
+impl From<Option<f64>> for Value {
+    fn from(number: Option<f64>) -> Self {
+        Self::Real(number)
+    }
+}
+
 impl From<&[u8]> for Value {
     fn from(bytes: &[u8]) -> Self {
         Self::Bytes(bytes.to_vec())
@@ -87,17 +101,21 @@ impl From<&[u8]> for Value {
 }
 
 /// A statement of `sql.rs` with its arguments: `args[0]` is `$1`, and so on.
+///
+/// The text is a `&'static str` but for the contact searches, whose text follows the
+/// filters asked for (`sql::find_contacts`); either way both drivers keep each distinct
+/// text prepared per connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
-    pub sql: &'static str,
+    pub sql: Cow<'static, str>,
     pub args: Vec<Value>,
 }
 
 impl Statement {
     /// A statement with no arguments yet.
-    pub fn new(sql: &'static str) -> Self {
+    pub fn new(sql: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            sql,
+            sql: sql.into(),
             args: Vec::new(),
         }
     }

@@ -9,19 +9,19 @@ use contactd_api::EventType;
 use rand::RngCore;
 use uuid::Uuid;
 
-use super::backend::Backend;
+use super::backend::{Backend, Operation};
 use super::connection::{Row, Statement, fetch_all, fetch_one, fetch_optional};
 use super::contact_writes::{self, fetch_contact, fetch_contacts};
 use super::error::unique_or;
 use super::events::{self, record_field_change};
 use super::interface::Store;
 use super::model::{
-    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
-    DeliveryOutcome, DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FEED_SCAN,
-    FieldDefinition, FieldDefinitionChange, IdempotencyClaim, IdempotentRequest, ItemResults,
-    KeyUse, ListPosition, LoginAttempt, MAX_WEBHOOKS, NewApiKey, NewFieldDefinition, NewSession,
-    NewWebhook, Precondition, ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail,
-    StoredResponse, Upserted, User, UserCredentials, Webhook, WebhookChange,
+    Actor, ApiKey, Company, Contact, ContactQuery, ContactUpsert, DeliveryAttempt, DeliveryBatch,
+    DeliveryGauges, DeliveryOutcome, DeliveryWork, EmailTable, Event, EventPage, EventPosition,
+    Export, FEED_SCAN, FieldDefinition, FieldDefinitionChange, IdempotencyClaim, IdempotentRequest,
+    ItemResults, KeyUse, ListPosition, LoginAttempt, MAX_WEBHOOKS, NewApiKey, NewFieldDefinition,
+    NewSession, NewWebhook, Precondition, ReservedKeyField, ScheduledRetry, SessionUser,
+    StoredEmail, StoredResponse, Upserted, User, UserCredentials, Webhook, WebhookChange,
 };
 use super::rows::{self, now_ms};
 use super::{StoreError, sql};
@@ -417,31 +417,38 @@ impl<B: Backend> Store for Database<B> {
             .await
     }
 
-    async fn list_contacts(
+    async fn find_contacts(
         &self,
         company_id: Uuid,
+        query: &ContactQuery,
         after: Option<ListPosition>,
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError> {
-        let after = after.unwrap_or(ListPosition::START);
-        self.backend
-            .read(
-                sql::list_contacts(company_id, after, limit),
-                |conn, list| Box::pin(fetch_contacts(conn, list)),
-            )
-            .await
+        let after = after.unwrap_or(ListPosition::start(query.sort));
+        let find = sql::find_contacts(company_id, query, after, limit, B::TEXT_INDEX);
+        let operation: Operation<Statement, Vec<Contact>> =
+            |conn, find| Box::pin(fetch_contacts(conn, find));
+        // A filter may read many contacts to find a page's few; the plain list reads a
+        // page's worth.
+        if query.is_everything() {
+            self.backend.read(find, operation).await
+        } else {
+            self.backend.scan(find, operation).await
+        }
     }
 
-    async fn search_contacts_by_name(
+    async fn count_contacts(
         &self,
         company_id: Uuid,
-        text: &str,
-        limit: u32,
-    ) -> Result<Vec<Contact>, StoreError> {
-        let search = sql::search_contacts_by_name(company_id, text, limit);
+        query: &ContactQuery,
+    ) -> Result<u64, StoreError> {
+        let count = sql::count_found_contacts(company_id, query, B::TEXT_INDEX);
         self.backend
-            .scan(search, |conn, search| {
-                Box::pin(fetch_contacts(conn, search))
+            .scan(count, |conn, count| {
+                Box::pin(async move {
+                    let counted = fetch_one(conn, count, rows::integer).await?;
+                    Ok(u64::try_from(counted).unwrap_or_default())
+                })
             })
             .await
     }

@@ -10,12 +10,12 @@ use super::StoreError;
 use contactd_api::EventType;
 
 use super::model::{
-    Actor, ApiKey, Company, Contact, ContactUpsert, DeliveryAttempt, DeliveryBatch, DeliveryGauges,
-    DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export, FieldDefinition,
-    FieldDefinitionChange, IdempotencyClaim, IdempotentRequest, ItemResults, KeyUse, ListPosition,
-    LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, NewWebhook, Precondition,
-    ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, StoredResponse, Upserted, User,
-    UserCredentials, Webhook, WebhookChange,
+    Actor, ApiKey, Company, Contact, ContactQuery, ContactUpsert, DeliveryAttempt, DeliveryBatch,
+    DeliveryGauges, DeliveryWork, EmailTable, Event, EventPage, EventPosition, Export,
+    FieldDefinition, FieldDefinitionChange, IdempotencyClaim, IdempotentRequest, ItemResults,
+    KeyUse, ListPosition, LoginAttempt, NewApiKey, NewFieldDefinition, NewSession, NewWebhook,
+    Precondition, ReservedKeyField, ScheduledRetry, SessionUser, StoredEmail, StoredResponse,
+    Upserted, User, UserCredentials, Webhook, WebhookChange,
 };
 use crate::domain::contact::{ContactPatch, NewContact};
 use crate::domain::{ContactIdentifier, Email, FieldKey};
@@ -137,21 +137,21 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         company_id: Uuid,
         id: &ContactIdentifier,
     ) -> Result<Option<Contact>, StoreError>;
-    /// Lists up to `limit` contacts, newest first, after `after` when given.
-    async fn list_contacts(
+    /// Lists up to `limit` of the contacts `query` finds, in its order, after `after` when
+    /// given (docs/reference.md#finding-contacts).
+    async fn find_contacts(
         &self,
         company_id: Uuid,
+        query: &ContactQuery,
         after: Option<ListPosition>,
         limit: u32,
     ) -> Result<Vec<Contact>, StoreError>;
-    /// Lists up to `limit` contacts, newest first, whose "first last" name contains `text`
-    /// (case-insensitive as the database's `lower()` is: ASCII on SQLite).
-    async fn search_contacts_by_name(
+    /// How many contacts `query` finds.
+    async fn count_contacts(
         &self,
         company_id: Uuid,
-        text: &str,
-        limit: u32,
-    ) -> Result<Vec<Contact>, StoreError>;
+        query: &ContactQuery,
+    ) -> Result<u64, StoreError>;
     /// Applies an update atomically, when the contact meets `precondition`
     /// ([`StoreError::VersionChanged`] otherwise); an update that changes nothing writes
     /// nothing.

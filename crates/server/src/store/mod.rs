@@ -20,6 +20,8 @@ mod events;
 mod export;
 mod interface;
 mod model;
+#[cfg(test)]
+mod plans;
 mod postgres;
 mod rows;
 mod schema;

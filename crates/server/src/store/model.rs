@@ -5,7 +5,7 @@ use contactd_api::ErrorCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use contactd_api::{EventType, FieldType, Scope};
+use contactd_api::{ContactSort, EventType, FieldType, Scope};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -552,26 +552,154 @@ pub struct ContactFieldValue {
     pub value: FieldValue,
 }
 
-/// Where a page of the newest-first contact list starts: after this contact.
+/// Where a page of a contact list starts: after the contact at this time (its `created_at`
+/// or `updated_at`, as the list's [`ContactSort`] orders by) with this id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListPosition {
-    pub created_at_ms: i64,
+    pub at_ms: i64,
     pub id: Uuid,
 }
 
 impl ListPosition {
-    /// Where the first page starts: after a position newer than any contact can be, so one
+    /// Where the first page of a list in `sort` order starts: before every contact, so one
     /// statement serves every page.
-    pub const START: Self = Self {
-        created_at_ms: i64::MAX,
-        id: Uuid::max(),
-    };
+    pub fn start(sort: ContactSort) -> Self {
+        if sort.descending() {
+            Self {
+                at_ms: i64::MAX,
+                id: Uuid::max(),
+            }
+        } else {
+            Self {
+                at_ms: i64::MIN,
+                id: Uuid::nil(),
+            }
+        }
+    }
 
-    /// The position of a contact: the next page starts after it.
-    pub fn of(contact: &Contact) -> Self {
+    /// The position of a contact in a list in `sort` order: the next page starts after it.
+    pub fn of(contact: &Contact, sort: ContactSort) -> Self {
+        let at = if sort.by_update() {
+            contact.updated_at
+        } else {
+            contact.created_at
+        };
         Self {
-            created_at_ms: contact.created_at.timestamp_millis(),
+            at_ms: at.timestamp_millis(),
             id: contact.id,
+        }
+    }
+}
+
+/// What a contact list holds and in which order: the filters of
+/// docs/reference.md#finding-contacts, checked and resolved against the company's
+/// definitions, all of which a contact must pass.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContactQuery {
+    /// Text the full name, email or ext_id contains, case-insensitively; at least
+    /// [`SEARCH_TEXT_MIN_CHARS`] characters.
+    pub text: Option<String>,
+    /// Exactly this member, in its stored form.
+    pub identifier: Vec<(UniqueMember, String)>,
+    pub created: TimeRange,
+    pub updated: TimeRange,
+    pub fields: Vec<FieldFilter>,
+    pub sort: ContactSort,
+}
+
+/// The shortest `q` a trigram index can serve: one trigram.
+pub const SEARCH_TEXT_MIN_CHARS: usize = 3;
+
+impl ContactQuery {
+    /// Whether the query asks for every contact, newest first: the plain list.
+    pub fn is_everything(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// A digest of the query, which a page cursor is signed with, so that a cursor is only
+    /// taken back with the filters and order it was made for. Empty for the plain list, so
+    /// that its cursors stay what they were before filters existed.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        if self.is_everything() {
+            return Vec::new();
+        }
+        let mut hash = Sha256::new();
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        part(self.sort.as_str().as_bytes());
+        part(self.text.as_deref().unwrap_or_default().as_bytes());
+        for (member, value) in &self.identifier {
+            part(member.as_str().as_bytes());
+            part(value.as_bytes());
+        }
+        for range in [self.created, self.updated] {
+            part(&range.after.unwrap_or(i64::MIN).to_be_bytes());
+            part(&range.before.unwrap_or(i64::MAX).to_be_bytes());
+        }
+        for filter in &self.fields {
+            part(filter.field_id.as_bytes());
+            match &filter.test {
+                FieldTest::AnyOf(values) => {
+                    part(b"any of");
+                    values.iter().for_each(|value| part(value.as_bytes()));
+                }
+                FieldTest::Compare(comparison, ordinal) => {
+                    part(comparison.operator().as_bytes());
+                    part(&ordinal.to_be_bytes());
+                }
+                FieldTest::Exists(exists) => part(if *exists { b"exists" } else { b"absent" }),
+            }
+        }
+        hash.finalize()[..8].to_vec()
+    }
+}
+
+/// Times in milliseconds a contact's time must lie strictly between; `None` leaves that
+/// side open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeRange {
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+}
+
+/// A test of one custom field's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldFilter {
+    pub field_id: Uuid,
+    pub test: FieldTest,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldTest {
+    /// The value is one of these, in their stored form (a text, select or boolean field).
+    AnyOf(Vec<String>),
+    /// The value's ordinal ([`FieldValue::ordinal`]) compares so with this one (a number
+    /// or date field).
+    Compare(Comparison, f64),
+    /// The contact holds a value of the field, or holds none.
+    Exists(bool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Equal,
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+impl Comparison {
+    /// The SQL operator.
+    pub fn operator(self) -> &'static str {
+        match self {
+            Self::Equal => "=",
+            Self::Greater => ">",
+            Self::GreaterOrEqual => ">=",
+            Self::Less => "<",
+            Self::LessOrEqual => "<=",
         }
     }
 }

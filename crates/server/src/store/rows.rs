@@ -348,8 +348,11 @@ mod tests {
     use crate::domain::phone::DefaultRegion;
     use crate::domain::{ContactIdentifier, Email, ExtId, FieldKey};
     use crate::store::connection::Statement;
-    use crate::store::model::{EmailTable, EventPosition, ListPosition, NewWebhook};
+    use crate::store::model::{ContactQuery, EmailTable, EventPosition, ListPosition, NewWebhook};
+    use crate::store::plans::every_filter;
     use crate::store::sql;
+    use crate::store::sql::TextIndex;
+    use contactd_api::ContactSort;
 
     const COMPANY_COLUMNS: &[&str] = &["id", "name", "created_at"];
     const API_KEY_COLUMNS: &[&str] = &[
@@ -510,10 +513,25 @@ mod tests {
                 STORED_EMAIL_COLUMNS,
             ),
             (
-                sql::list_contacts(id, ListPosition::START, 1),
+                sql::find_contacts(
+                    id,
+                    &ContactQuery::default(),
+                    ListPosition::start(ContactSort::default()),
+                    1,
+                    TextIndex::Fts5Trigram,
+                ),
                 CONTACT_COLUMNS,
             ),
-            (sql::search_contacts_by_name(id, "x", 1), CONTACT_COLUMNS),
+            (
+                sql::find_contacts(
+                    id,
+                    &every_filter(id),
+                    ListPosition::start(ContactSort::OldestCreated),
+                    1,
+                    TextIndex::Fts5Trigram,
+                ),
+                CONTACT_COLUMNS,
+            ),
             (sql::export_contacts(id), CONTACT_COLUMNS),
             (sql::delete_field(id, &key), FIELD_COLUMNS),
             (
@@ -563,7 +581,7 @@ mod tests {
             conn.execute_batch(&migration.sql).expect("schema");
         }
         for (statement, columns) in statements_with_columns() {
-            let prepared = conn.prepare(statement.sql).expect("prepare");
+            let prepared = conn.prepare(&statement.sql).expect("prepare");
             assert_eq!(prepared.column_names(), columns, "{}", statement.sql);
         }
     }

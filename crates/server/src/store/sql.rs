@@ -13,13 +13,13 @@
 use contactd_api::Scope;
 use uuid::Uuid;
 
-use super::connection::Statement;
+use super::connection::{Statement, Value};
 use contactd_api::EventType;
 
 use super::model::{
-    Actor, AttemptMade, DeliveryOutcome, EmailTable, EventPosition, FieldDefinition,
-    IdempotentRequest, ListPosition, NewApiKey, NewFieldDefinition, NewSession, NewWebhook,
-    StoredEmail, StoredResponse, UniqueMember, Webhook,
+    Actor, AttemptMade, ContactQuery, DeliveryOutcome, EmailTable, EventPosition, FieldDefinition,
+    FieldTest, IdempotentRequest, ListPosition, NewApiKey, NewFieldDefinition, NewSession,
+    NewWebhook, StoredEmail, StoredResponse, UniqueMember, Webhook,
 };
 use super::rows::{duration_ms, options_json};
 use crate::domain::contact::{ContactMembers, FieldWrite};
@@ -185,49 +185,197 @@ pub fn contact_holding(company_id: Uuid, member: UniqueMember, value: &str) -> S
     Statement::new(sql).arg(company_id).arg(value)
 }
 
-/// A page of contacts, newest first, after the position, at most `limit` contacts, one
-/// row per custom field value.
-pub fn list_contacts(company_id: Uuid, after: ListPosition, limit: u32) -> Statement {
-    const SQL: &str = concat!(
-        "SELECT ",
-        contact_columns!(),
-        " FROM (SELECT * FROM contacts \
-           WHERE company_id = $1 AND (created_at, id) < ($2, $3) \
-           ORDER BY created_at DESC, id DESC LIMIT $4) c",
-        contact_values_join!(),
-        "ORDER BY c.created_at DESC, c.id DESC, f.key"
-    );
-    Statement::new(SQL)
-        .arg(company_id)
-        .arg(after.created_at_ms)
-        .arg(after.id)
-        .arg(limit)
+/// The index that serves a contact list's `q` on a backend, and so the condition that asks
+/// it (docs/reference.md#finding-contacts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextIndex {
+    /// SQLite's FTS5 table `contacts_search`, trigram-tokenized
+    /// (`migrations/sqlite/0011_search.sql`): the text as a phrase of its trigrams.
+    Fts5Trigram,
+    /// PostgreSQL's `pg_trgm` GIN index `contacts_search`
+    /// (`migrations/postgres/0011_search.sql`): `ILIKE` on the expressions it indexes.
+    PgTrgm,
 }
 
-/// Up to `limit` contacts of a company, newest first, whose "first last" name contains
-/// `text`, one row per custom field value. Both sides go through the database's `lower()`,
-/// so the match is as case-insensitive as that is. No index serves a match anywhere in a
-/// name: this reads every contact of the company, which is fine for a person searching in
-/// the dashboard.
-pub fn search_contacts_by_name(company_id: Uuid, text: &str, limit: u32) -> Statement {
-    const SQL: &str = concat!(
-        "SELECT ",
-        contact_columns!(),
-        " FROM (SELECT * FROM contacts \
-           WHERE company_id = $1 \
-           AND lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) \
-               LIKE lower($2) ESCAPE '\\' \
-           ORDER BY created_at DESC, id DESC LIMIT $3) c",
-        contact_values_join!(),
-        "ORDER BY c.created_at DESC, c.id DESC, f.key"
-    );
-    Statement::new(SQL)
-        .arg(company_id)
-        .arg(contains_pattern(text))
-        .arg(limit)
+/// A contact's full name as the text index holds it: "first last", or the one that is set.
+macro_rules! full_name {
+    () => {
+        "coalesce(c.first_name || ' ' || c.last_name, c.first_name, c.last_name)"
+    };
 }
 
-/// The `LIKE` pattern of a name search: `text` anywhere, its wildcards taken literally.
+/// The conditions of a query on `contacts c`, written in order with their arguments
+/// numbered after those already bound.
+struct Conditions {
+    sql: String,
+    args: Vec<Value>,
+}
+
+impl Conditions {
+    fn new(args: Vec<Value>) -> Self {
+        Self {
+            sql: String::new(),
+            args,
+        }
+    }
+
+    /// Binds the next argument; its placeholder.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.args.push(value.into());
+        format!("${}", self.args.len())
+    }
+
+    fn and(&mut self, condition: &str) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(condition);
+    }
+
+    /// Every filter of `query`, each a condition its own index serves.
+    fn filters(mut self, query: &ContactQuery, text_index: TextIndex) -> Self {
+        if let Some(text) = &query.text {
+            let condition = match text_index {
+                TextIndex::Fts5Trigram => {
+                    let phrase = self.bind(format!("\"{}\"", text.replace('"', "\"\"")));
+                    format!(
+                        "c.search_key IN \
+                         (SELECT rowid FROM contacts_search WHERE contacts_search MATCH {phrase})"
+                    )
+                }
+                TextIndex::PgTrgm => {
+                    let pattern = self.bind(contains_pattern(text));
+                    format!(
+                        concat!(
+                            "(",
+                            full_name!(),
+                            " ILIKE {0} OR c.email ILIKE {0} OR c.ext_id ILIKE {0})"
+                        ),
+                        pattern
+                    )
+                }
+            };
+            self.and(&condition);
+        }
+        for (member, value) in &query.identifier {
+            let value = self.bind(value.as_str());
+            self.and(&format!("c.{} = {value}", member.as_str()));
+        }
+        for (column, range) in [("created_at", query.created), ("updated_at", query.updated)] {
+            if let Some(after) = range.after {
+                let after = self.bind(after);
+                self.and(&format!("c.{column} > {after}"));
+            }
+            if let Some(before) = range.before {
+                let before = self.bind(before);
+                self.and(&format!("c.{column} < {before}"));
+            }
+        }
+        for filter in &query.fields {
+            let field = self.bind(filter.field_id);
+            let values = "SELECT v.contact_id FROM contact_field_values v WHERE v.field_id =";
+            let condition = match &filter.test {
+                FieldTest::AnyOf(accepted) => {
+                    let placeholders: Vec<String> = accepted
+                        .iter()
+                        .map(|value| self.bind(value.as_str()))
+                        .collect();
+                    let prefixes: Vec<String> = placeholders
+                        .iter()
+                        .map(|value| format!("substr({value}, 1, 200)"))
+                        .collect();
+                    format!(
+                        "c.id IN ({values} {field} AND substr(v.value, 1, 200) IN ({}) \
+                         AND v.value IN ({}))",
+                        prefixes.join(", "),
+                        placeholders.join(", ")
+                    )
+                }
+                FieldTest::Compare(comparison, ordinal) => {
+                    let ordinal = self.bind(*ordinal);
+                    format!(
+                        "c.id IN ({values} {field} AND v.ordinal {} {ordinal})",
+                        comparison.operator()
+                    )
+                }
+                FieldTest::Exists(true) => format!("c.id IN ({values} {field})"),
+                FieldTest::Exists(false) => format!(
+                    "NOT EXISTS (SELECT 1 FROM contact_field_values v \
+                     WHERE v.contact_id = c.id AND v.field_id = {field})"
+                ),
+            };
+            self.and(&condition);
+        }
+        self
+    }
+}
+
+/// A page of the contacts `query` finds, in its order, after the position, at most `limit`
+/// contacts, one row per custom field value. The page is read by the index of its order
+/// (`contacts_newest`, `contacts_updated`), each filter a condition its own index serves;
+/// the statement's text follows the filters given, and each text is prepared once per
+/// connection like any other statement.
+pub fn find_contacts(
+    company_id: Uuid,
+    query: &ContactQuery,
+    after: ListPosition,
+    limit: u32,
+    text_index: TextIndex,
+) -> Statement {
+    let column = if query.sort.by_update() {
+        "updated_at"
+    } else {
+        "created_at"
+    };
+    let (direction, beyond) = if query.sort.descending() {
+        ("DESC", "<")
+    } else {
+        ("ASC", ">")
+    };
+    let args = vec![
+        company_id.into(),
+        after.at_ms.into(),
+        after.id.into(),
+        limit.into(),
+    ];
+    let conditions = Conditions::new(args).filters(query, text_index);
+    let sql = format!(
+        concat!(
+            "SELECT ",
+            contact_columns!(),
+            " FROM (SELECT * FROM contacts c \
+               WHERE c.company_id = $1 AND (c.{column}, c.id) {beyond} ($2, $3){conditions} \
+               ORDER BY c.{column} {direction}, c.id {direction} LIMIT $4) c",
+            contact_values_join!(),
+            "ORDER BY c.{column} {direction}, c.id {direction}, f.key"
+        ),
+        column = column,
+        beyond = beyond,
+        conditions = conditions.sql,
+        direction = direction,
+    );
+    Statement {
+        sql: sql.into(),
+        args: conditions.args,
+    }
+}
+
+/// How many contacts `query` finds (its order aside).
+pub fn count_found_contacts(
+    company_id: Uuid,
+    query: &ContactQuery,
+    text_index: TextIndex,
+) -> Statement {
+    let conditions = Conditions::new(vec![company_id.into()]).filters(query, text_index);
+    Statement {
+        sql: format!(
+            "SELECT count(*) FROM contacts c WHERE c.company_id = $1{}",
+            conditions.sql
+        )
+        .into(),
+        args: conditions.args,
+    }
+}
+
+/// The `ILIKE` pattern of a contains-search: `text` anywhere, its wildcards taken literally.
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
@@ -297,12 +445,15 @@ pub fn update_contact(id: Uuid, members: &ContactMembers, updated_at: i64) -> St
 
 pub fn upsert_value(contact_id: Uuid, write: &FieldWrite) -> Statement {
     Statement::new(
-        "INSERT INTO contact_field_values (contact_id, field_id, value) VALUES ($1, $2, $3) \
-         ON CONFLICT (contact_id, field_id) DO UPDATE SET value = excluded.value",
+        "INSERT INTO contact_field_values (contact_id, field_id, value, ordinal) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (contact_id, field_id) \
+         DO UPDATE SET value = excluded.value, ordinal = excluded.ordinal",
     )
     .arg(contact_id)
     .arg(write.field_id)
     .arg(write.value.to_storage())
+    .arg(write.value.ordinal())
 }
 
 pub fn delete_value(contact_id: Uuid, field_id: Uuid) -> Statement {

@@ -43,5 +43,6 @@ mod readme;
 mod robustness;
 mod scale_out;
 mod scopes;
+mod search;
 mod upgrades;
 mod webhooks;

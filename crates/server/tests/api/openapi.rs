@@ -59,6 +59,7 @@ async fn the_document_covers_every_route_and_the_bearer_scheme() {
             "DELETE /api/v1/custom-fields/{key}",
             "DELETE /api/v1/webhooks/{id}",
             "GET /api/v1/contacts",
+            "GET /api/v1/contacts/count",
             "GET /api/v1/contacts/export",
             "GET /api/v1/contacts/{id}",
             "GET /api/v1/contacts/{id}/history",

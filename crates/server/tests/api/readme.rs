@@ -83,6 +83,9 @@ fn the_readme_walkthrough_and_bring_your_contacts_work_as_written() {
     assert_eq!(fetched["phone_number"], "+14155552671");
     assert_eq!(fetched["custom_fields"][0]["value"], "pro");
     assert_eq!(outputs[4]["data"]["contacts"][0]["id"], fetched["id"]);
+    // Found by part of the name and the plan, and counted.
+    assert_eq!(outputs[5]["data"]["contacts"][0]["id"], fetched["id"]);
+    assert_eq!(outputs[6], serde_json::json!({"count": 1}));
 
     // "Bring your contacts" goes on from there (the `plan` field, Jane), in a directory of
     // its own; each block shows what its output contains in trailing `# …` lines.

@@ -24,7 +24,7 @@ use crate::cursor;
 use crate::domain::{ContactIdentifier, FieldInput};
 use crate::failure::Field;
 use crate::http::AppState;
-use crate::store::{Contact, FieldDefinition, Precondition, SessionUser};
+use crate::store::{Contact, ContactQuery, FieldDefinition, Precondition, SessionUser};
 
 /// The contact list's path.
 pub const LIST: &str = "/dashboard/contacts";
@@ -126,16 +126,24 @@ pub async fn list_contacts(
             .after
             .as_deref()
             .map(|after| {
-                cursor::decode(after, &caller.cursor_secret).ok_or_else(|| {
+                cursor::decode(after, &caller.cursor_secret, &[]).ok_or_else(|| {
                     PageError::BadForm(
                         "this page link is not one the dashboard made for your company".to_owned(),
                     )
                 })
             })
             .transpose()?;
-        let page = contacts::list(&state.directory, caller.company_id, after, PAGE_SIZE).await?;
+        let everything = ContactQuery::default();
+        let page = contacts::list(
+            &state.directory,
+            caller.company_id,
+            &everything,
+            after,
+            PAGE_SIZE,
+        )
+        .await?;
         let next_page = page.next.map(|next| {
-            let cursor = cursor::encode(next, &caller.cursor_secret);
+            let cursor = cursor::encode(next, &caller.cursor_secret, &[]);
             format!("{LIST}?after={cursor}")
         });
         (page.contacts, next_page)
@@ -308,7 +316,8 @@ fn input_of(field: &Field) -> Option<String> {
         | Field::FieldType
         | Field::Options
         | Field::Url
-        | Field::Description => return None,
+        | Field::Description
+        | Field::Query(_) => return None,
     };
     Some(member.to_owned())
 }

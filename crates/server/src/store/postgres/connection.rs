@@ -54,11 +54,12 @@ impl Connection for PgSession<'_> {
 
 /// A statement ready to run, its arguments bound in order.
 pub fn bind(statement: &Statement, persistent: bool) -> Query<'_, Postgres, PgArguments> {
-    let query = sqlx::query(statement.sql).persistent(persistent);
+    let query = sqlx::query(&statement.sql).persistent(persistent);
     statement.args.iter().fold(query, |query, arg| match arg {
         Value::Uuid(id) => query.bind(*id),
         Value::Text(text) => query.bind(text.as_deref()),
         Value::Integer(number) => query.bind(*number),
+        Value::Real(number) => query.bind(*number),
         Value::Bytes(bytes) => query.bind(bytes.as_slice()),
     })
 }

@@ -13,7 +13,7 @@
 //! backend says where they run: on a pooled connection, or in a transaction with a
 //! savepoint per write, retried whole on contention.
 
-mod connection;
+pub(super) mod connection;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -32,6 +32,7 @@ use super::backend::{Backend, ItemOperation, Operation};
 use super::connection::{Connection, Statement};
 use super::export::{ExportPages, PageSender, export_channel, export_head};
 use super::model::{Export, ItemResults};
+use super::sql::TextIndex;
 use super::{StoreError, schema, sql};
 use crate::prometheus;
 
@@ -216,6 +217,8 @@ const SAVEPOINT: &str = "SAVEPOINT write";
 const RELEASE_SAVEPOINT: &str = "RELEASE SAVEPOINT write";
 
 impl Backend for PostgresBackend {
+    const TEXT_INDEX: TextIndex = TextIndex::PgTrgm;
+
     async fn read<A, T>(&self, args: A, read: Operation<A, T>) -> Result<T, StoreError>
     where
         A: Send + Sync + 'static,

@@ -67,7 +67,7 @@ pub fn prepare<'c>(
     conn: &'c rusqlite::Connection,
     statement: &Statement,
 ) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
-    let mut prepared = conn.prepare_cached(statement.sql)?;
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
     for index in 1..=prepared.parameter_count() {
         let arg = prepared
             .parameter_name(index)
@@ -89,6 +89,7 @@ impl ToSql for Value {
             Self::Text(Some(text)) => text.to_sql(),
             Self::Uuid(None) | Self::Text(None) => Null.to_sql(),
             Self::Integer(number) => number.to_sql(),
+            Self::Real(number) => number.to_sql(),
             Self::Bytes(bytes) => bytes.to_sql(),
         }
     }

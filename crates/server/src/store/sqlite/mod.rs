@@ -10,7 +10,7 @@
 //! group commit (`group_commit.rs`), exports on a snapshot held by a thread of their own.
 
 pub mod backup;
-mod connection;
+pub(super) mod connection;
 mod group_commit;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ use super::backend::{Backend, ItemOperation, Operation};
 use super::connection::{Statement, run_to_end};
 use super::export::{ExportPages, PageSender, export_channel, export_head};
 use super::model::{Export, ExportPage, ItemResults};
+use super::sql::TextIndex;
 use super::{StoreError, schema, sql};
 use crate::prometheus;
 
@@ -129,6 +130,8 @@ fn open(path: &Path, access: OpenFlags) -> Result<Connection, StoreError> {
 }
 
 impl Backend for SqliteBackend {
+    const TEXT_INDEX: TextIndex = TextIndex::Fts5Trigram;
+
     async fn read<A, T>(&self, args: A, read: Operation<A, T>) -> Result<T, StoreError>
     where
         A: Send + Sync + 'static,

@@ -37,7 +37,12 @@ impl TestDatabase {
             .await
             .expect("open");
         let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            // The text index of `q` and its shadow tables are an index, which a dump leaves
+            // out like the others: their pages depend on the order of past writes.
+            sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'contacts\\_search%' ESCAPE '\\' ORDER BY name",
+            )
                 .fetch_all(&mut conn)
                 .await
                 .expect("list tables");

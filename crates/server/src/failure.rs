@@ -103,6 +103,48 @@ pub enum Failure {
     /// The store could not answer ([`StoreError::is_unavailable`]) or failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Several parts of one input are refused, in the input's order (never fewer than two;
+    /// see [`Refusals`]): the dashboard marks each input, the API answers the first.
+    #[error("{}", .0[0])]
+    Several(Vec<Failure>),
+}
+
+impl Failure {
+    /// The first refusal of [`Failure::Several`]; any other failure itself.
+    pub fn first(self) -> Failure {
+        match self {
+            Failure::Several(failures) => failures.into_iter().next().unwrap_or_else(|| {
+                Failure::Store(StoreError::Internal("an empty list of refusals".to_owned()))
+            }),
+            other => other,
+        }
+    }
+}
+
+/// The refusals of the parts of one input, checked one after another rather than up to
+/// the first, so that a person filling in a form sees every problem at once.
+#[derive(Debug, Default)]
+pub struct Refusals(Vec<Failure>);
+
+impl Refusals {
+    /// The value of a part that passed, or `None` for one refused (kept).
+    pub fn check<T>(&mut self, checked: Result<T, Failure>) -> Option<T> {
+        checked.map_err(|failure| self.0.push(failure)).ok()
+    }
+
+    /// Keeps a refusal found otherwise than by a check.
+    pub fn refuse(&mut self, failure: Failure) {
+        self.0.push(failure);
+    }
+
+    /// Nothing refused, the one refusal, or [`Failure::Several`].
+    pub fn finish(mut self) -> Result<(), Failure> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(Failure::Several(self.0)),
+        }
+    }
 }
 
 impl Failure {

@@ -12,7 +12,7 @@ use crate::domain::contact::{ContactPatch, FieldWrite, NewContact};
 use crate::domain::{
     DefaultRegion, Email, ExtId, FieldInput, FieldValue, Invalid, PersonName, PhoneNumber,
 };
-use crate::failure::{CustomFieldAt, Failure, Field, ValuePart};
+use crate::failure::{CustomFieldAt, Failure, Field, Refusals, ValuePart};
 use crate::store::FieldDefinition;
 
 /// A contact to create, as received: nothing checked yet.
@@ -72,27 +72,46 @@ pub(super) fn parse_new_contact(
     definitions: &[FieldDefinition],
     input: ContactInput,
 ) -> Result<NewContact, Failure> {
+    let mut refusals = Refusals::default();
+    let email = refusals.check(parse_optional(
+        input.email.as_deref(),
+        Email::parse,
+        Field::Email,
+    ));
+    let phone_number = refusals.check(parse_optional(
+        input.phone_number.as_ref(),
+        |phone| parse_phone_number(phone, region),
+        Field::PhoneNumber,
+    ));
+    let ext_id = refusals.check(parse_optional(
+        input.ext_id.as_deref(),
+        ExtId::parse,
+        Field::ExtId,
+    ));
+    let first_name = refusals.check(parse_optional(
+        input.first_name.as_deref(),
+        PersonName::parse,
+        Field::FirstName,
+    ));
+    let last_name = refusals.check(parse_optional(
+        input.last_name.as_deref(),
+        PersonName::parse,
+        Field::LastName,
+    ));
+    let values = refusals.check(field_writes(
+        definitions,
+        input.custom_fields,
+        Field::CustomField,
+    ));
+    refusals.finish()?;
+    // Every part passed, so each is `Some`.
     NewContact::new(
-        parse_optional(input.email.as_deref(), Email::parse, Field::Email)?,
-        parse_optional(
-            input.phone_number.as_ref(),
-            |phone| parse_phone_number(phone, region),
-            Field::PhoneNumber,
-        )?,
-        parse_optional(input.ext_id.as_deref(), ExtId::parse, Field::ExtId)?,
-        parse_optional(
-            input.first_name.as_deref(),
-            PersonName::parse,
-            Field::FirstName,
-        )?
-        .flatten(),
-        parse_optional(
-            input.last_name.as_deref(),
-            PersonName::parse,
-            Field::LastName,
-        )?
-        .flatten(),
-        field_writes(definitions, input.custom_fields, Field::CustomField)?,
+        email.flatten(),
+        phone_number.flatten(),
+        ext_id.flatten(),
+        first_name.flatten().flatten(),
+        last_name.flatten().flatten(),
+        values.unwrap_or_default(),
     )
     .map_err(|invalid| Failure::Invalid {
         field: None,
@@ -102,34 +121,53 @@ pub(super) fn parse_new_contact(
 }
 
 /// Checks the members of an update (omitted: `None`, `null`: `Some(None)`) into a patch
-/// without custom field changes.
+/// without custom field changes; `refusals` gathers what is refused.
 pub(super) fn parse_member_changes(
     region: DefaultRegion,
     changes: MemberChanges,
-) -> Result<ContactPatch, Failure> {
-    Ok(ContactPatch {
-        email: parse_change(changes.email, |email| Email::parse(email), Field::Email)?,
-        phone_number: parse_change(
-            changes.phone_number,
-            |phone| parse_phone_number(phone, region),
-            Field::PhoneNumber,
-        )?,
-        ext_id: parse_change(changes.ext_id, |ext_id| ExtId::parse(ext_id), Field::ExtId)?,
-        first_name: parse_change(
-            changes.first_name,
-            |name| PersonName::parse(name),
-            Field::FirstName,
-        )?
-        .map(Option::flatten),
-        last_name: parse_change(
-            changes.last_name,
-            |name| PersonName::parse(name),
-            Field::LastName,
-        )?
-        .map(Option::flatten),
+    refusals: &mut Refusals,
+) -> ContactPatch {
+    ContactPatch {
+        email: refusals
+            .check(parse_change(
+                changes.email,
+                |email| Email::parse(email),
+                Field::Email,
+            ))
+            .flatten(),
+        phone_number: refusals
+            .check(parse_change(
+                changes.phone_number,
+                |phone| parse_phone_number(phone, region),
+                Field::PhoneNumber,
+            ))
+            .flatten(),
+        ext_id: refusals
+            .check(parse_change(
+                changes.ext_id,
+                |ext_id| ExtId::parse(ext_id),
+                Field::ExtId,
+            ))
+            .flatten(),
+        first_name: refusals
+            .check(parse_change(
+                changes.first_name,
+                |name| PersonName::parse(name),
+                Field::FirstName,
+            ))
+            .flatten()
+            .map(Option::flatten),
+        last_name: refusals
+            .check(parse_change(
+                changes.last_name,
+                |name| PersonName::parse(name),
+                Field::LastName,
+            ))
+            .flatten()
+            .map(Option::flatten),
         set_values: Vec::new(),
         remove_fields: Vec::new(),
-    })
+    }
 }
 
 /// Reads a phone number as text, or the digits of one sent as a number: a number has no

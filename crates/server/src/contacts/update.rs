@@ -11,7 +11,7 @@ use super::input::{
 use crate::directory::Directory;
 use crate::domain::ContactIdentifier;
 use crate::domain::contact::ContactPatch;
-use crate::failure::{Failure, Field};
+use crate::failure::{Failure, Field, Refusals};
 use crate::store::{Actor, Contact, Precondition};
 
 /// An update, as received: member changes, custom field values to set, and the keys of
@@ -37,30 +37,43 @@ pub async fn update(
 ) -> Result<Contact, Failure> {
     let uses_fields = !changes.set.is_empty() || !changes.remove.is_empty();
     let definitions = definitions_if(directory, company_id, uses_fields).await?;
-    let set_values = field_writes(&definitions, changes.set, Field::SetCustomField)?;
+    // Every part is checked, in this order, so that a form shows every problem at once.
+    let mut refusals = Refusals::default();
+    let set_values = refusals
+        .check(field_writes(
+            &definitions,
+            changes.set,
+            Field::SetCustomField,
+        ))
+        .unwrap_or_default();
     let mut remove_fields = Vec::with_capacity(changes.remove.len());
     for (index, key) in changes.remove.into_iter().enumerate() {
         let at = || Field::RemovedCustomField {
             index,
             key: key.clone(),
         };
-        let definition = find_definition(&definitions, &key, at)?;
+        let Some(definition) = refusals.check(find_definition(&definitions, &key, at)) else {
+            continue;
+        };
         if set_values
             .iter()
             .any(|write| write.field_id == definition.id)
         {
-            return Err(Failure::Invalid {
+            refusals.refuse(Failure::Invalid {
                 code: ErrorCode::DuplicateCustomField,
                 message: format!("custom field `{key}` is both set and removed"),
                 field: Some(at()),
             });
+            continue;
         }
         remove_fields.push(definition.id);
     }
+    let members = parse_member_changes(directory.default_region, changes.members, &mut refusals);
+    refusals.finish()?;
     let patch = ContactPatch {
         set_values,
         remove_fields,
-        ..parse_member_changes(directory.default_region, changes.members)?
+        ..members
     };
     directory
         .store

@@ -12,7 +12,7 @@ use super::input::{
 };
 use crate::directory::Directory;
 use crate::domain::{ContactIdentifier, DefaultRegion};
-use crate::failure::{Failure, Field};
+use crate::failure::{Failure, Field, Refusals};
 use crate::store::{Actor, ContactUpsert, FieldDefinition, UniqueMember, Upserted};
 
 /// A batch item, as received: member changes, which must set the member the batch matches
@@ -78,8 +78,15 @@ fn parse_upsert(
     match_on: UniqueMember,
     item: UpsertInput,
 ) -> Result<ContactUpsert, Failure> {
-    let mut patch = parse_member_changes(region, item.members)?;
-    patch.set_values = field_writes(definitions, item.custom_fields, Field::CustomField)?;
+    let mut refusals = Refusals::default();
+    let mut patch = parse_member_changes(region, item.members, &mut refusals);
+    let set_values = refusals.check(field_writes(
+        definitions,
+        item.custom_fields,
+        Field::CustomField,
+    ));
+    refusals.finish()?;
+    patch.set_values = set_values.unwrap_or_default();
     let key = match match_on {
         UniqueMember::ExtId => patch.ext_id.clone().flatten().map(ContactIdentifier::ExtId),
         UniqueMember::Email => patch.email.clone().flatten().map(ContactIdentifier::Email),

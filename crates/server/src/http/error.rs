@@ -200,6 +200,8 @@ impl From<Failure> for ApiError {
             Failure::Gone { code, message } => Self::Gone { code, message },
             Failure::Store(error) if error.is_unavailable() => Self::Unavailable,
             Failure::Store(error) => Self::Internal(error),
+            // The API's error body has one error: the first, as if checking stopped there.
+            several @ Failure::Several(_) => several.first().into(),
         }
     }
 }

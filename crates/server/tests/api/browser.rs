@@ -326,6 +326,11 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
 
     // A select field, defined on the custom fields page.
     browser.click("a[href='/dashboard/fields']").await;
+    assert_eq!(
+        browser.value("#input-type").await,
+        "text",
+        "a type is chosen from the start"
+    );
     browser.fill("#input-key", "Plan").await;
     browser.fill("#input-display_name", "Plan").await;
     browser.choose("#input-type", "select").await;
@@ -360,6 +365,15 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
         .expect("call the API");
     assert_eq!(fields.status(), 200);
     assert!(fields.text().await.expect("body").contains("\"plan\""));
+
+    // Another key, revoked after a confirmation that names it.
+    browser.fill("#input-name", "to revoke").await;
+    browser.click("form[action='/dashboard/keys'] button").await;
+    browser.click("a[aria-label^='Revoke key']").await;
+    assert!(browser.text("h1").await.contains("(to revoke)?"));
+    browser.click("button.danger").await;
+    assert_eq!(browser.path().await, "/dashboard/keys");
+    assert!(browser.page_text().await.contains("revoked "));
 
     // A contact with a custom value; a bad phone number refused, then fixed.
     browser.click("a[href='/dashboard/contacts']").await;

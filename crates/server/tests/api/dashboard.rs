@@ -369,6 +369,26 @@ async fn contacts_are_created_edited_found_and_deleted_through_forms() {
         )
         .await
     );
+    // Every problem of one submit is shown at once, each at its input; the API answers
+    // the first alone.
+    let all_bad = user.post(&url, &edit("12", "old", "not-an-email")).await;
+    all_bad.assert_status(400);
+    for input in ["email", "phone_number", "field.age"] {
+        assert!(
+            input_error(&all_bad.text, input).is_some(),
+            "{input}: {}",
+            all_bad.text
+        );
+    }
+    assert_eq!(all_bad.text.matches("<li><a href=\"#input-").count(), 3);
+    let api = app
+        .patch_contact_at(
+            &id,
+            json!({"email": "not-an-email", "phone_number": "12",
+            "custom_fields": {"set": [{"key": "age", "value": "old"}]}}),
+        )
+        .await;
+    api.assert_error(400, "invalid_custom_field_value");
     let taken = user
         .post(&url, &edit("(415) 555-2671", "36", "taken@example.com"))
         .await;
@@ -645,9 +665,27 @@ async fn api_keys_are_created_once_listed_and_revoked() {
         .iter()
         .find(|key| key.name.as_deref() == Some("zapier"))
         .unwrap();
-    let revoked = user
-        .post(&format!("/dashboard/keys/{}/revoke", zapier.id), &[])
-        .await;
+    // The State column says "active", and revoking asks first, naming the key.
+    assert!(list.text.contains("active <a"), "{}", list.text);
+    let revoke = format!("/dashboard/keys/{}/revoke", zapier.id);
+    assert!(list.text.contains(&format!(r#"href="{revoke}""#)));
+    let asked = user.get(&revoke).await;
+    asked.assert_status(200);
+    assert!(
+        asked
+            .text
+            .contains(&format!("Revoke key {}", &secret[..11]))
+    );
+    assert!(asked.text.contains("(zapier)?"));
+    assert!(
+        asked
+            .text
+            .contains(r#"<a href="/dashboard/keys">Keep it</a>"#)
+    );
+    app.request_as(&secret, Method::GET, "/api/v1/contacts", None)
+        .await
+        .assert_status(200);
+    let revoked = user.post(&revoke, &[]).await;
     assert!(
         notice_after(&user, &revoked)
             .await
@@ -657,6 +695,7 @@ async fn api_keys_are_created_once_listed_and_revoked() {
         .await
         .assert_error(401, "unauthorized");
     assert!(user.get("/dashboard/keys").await.text.contains("revoked "));
+    user.get(&revoke).await.assert_status(404);
 
     let long = "x".repeat(101);
     let refused = user
@@ -1187,4 +1226,49 @@ async fn an_endpoints_page_lists_its_delivery_attempts_newest_first_and_retries_
     )
     .await
     .assert_status(404);
+}
+
+contract_test!(the_pages_say_what_a_new_user_needs);
+/// What a new user asked of the pages: the API's own sentence for a contact that does not
+/// exist, a field type chosen from the start, the search button beside its input, a way to
+/// the API reference.
+async fn the_pages_say_what_a_new_user_needs() {
+    let app = app_with_user().await;
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let missing = "0192f3a4-7b1c-7d2e-9f00-1234567890ab";
+    let page = user.get(&format!("/dashboard/contacts/{missing}")).await;
+    page.assert_status(404);
+    assert!(
+        page.text.contains(&format!("no contact matches {missing}")),
+        "{}",
+        page.text
+    );
+    let page = user.get("/dashboard/contacts/not-a-uuid").await;
+    page.assert_status(404);
+    assert!(page.text.contains("no contact matches not-a-uuid"));
+
+    let fields = user.get("/dashboard/fields").await;
+    assert!(
+        fields
+            .text
+            .contains(r#"<option value="text" selected>text</option>"#)
+    );
+    assert!(
+        !fields.text.contains("(none)"),
+        "a required select has no empty choice"
+    );
+
+    let contacts = user.get("/dashboard/contacts").await;
+    let row = contacts
+        .text
+        .split(r#"<div class="search-row">"#)
+        .nth(1)
+        .unwrap();
+    let row = row.split("</div>").next().unwrap();
+    assert!(row.contains(r#"id="input-q""#) && row.contains("Search</button>"));
+    assert!(
+        contacts
+            .text
+            .contains(r#"<a href="/docs">API reference</a>"#)
+    );
 }

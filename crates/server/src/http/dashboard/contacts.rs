@@ -8,7 +8,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::Response;
-use contactd_api::FieldType;
+use contactd_api::{ErrorCode, FieldType};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -19,10 +19,11 @@ use super::nav::{Nav, Notice, NoticeQuery, Section};
 use super::page::{Confirm, PageError, render, render_with, show_time};
 use crate::contacts::{
     self, ContactChanges, ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput,
+    contact_not_found,
 };
 use crate::cursor;
 use crate::domain::{ContactIdentifier, FieldInput};
-use crate::failure::Field;
+use crate::failure::{Failure, Field};
 use crate::http::AppState;
 use crate::store::{Contact, ContactQuery, FieldDefinition, Precondition, SessionUser};
 
@@ -189,14 +190,17 @@ async fn find_contact(
     user: &SessionUser,
     id: &str,
 ) -> Result<Contact, PageError> {
-    let id = Uuid::try_parse(id).map_err(|_| PageError::NotFound)?;
-    contacts::find(
-        &state.directory,
-        user.caller.company_id,
-        &ContactIdentifier::Id(id),
-    )
-    .await?
-    .ok_or(PageError::NotFound)
+    // The API's own sentence, as for any identifier that finds nothing.
+    let id = Uuid::try_parse(id).map_err(|_| {
+        PageError::Failed(Failure::NotFound {
+            code: ErrorCode::ContactNotFound,
+            message: format!("no contact matches {id:.64}"),
+        })
+    })?;
+    let identifier = ContactIdentifier::Id(id);
+    contacts::find(&state.directory, user.caller.company_id, &identifier)
+        .await?
+        .ok_or_else(|| PageError::Failed(contact_not_found(&identifier)))
 }
 
 /// `GET /dashboard/contacts/{id}`: every member and custom field of a contact.

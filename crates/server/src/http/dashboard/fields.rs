@@ -85,7 +85,7 @@ fn create_inputs(values: impl Fn(&str) -> String) -> Vec<FormInput> {
             .hint("What people see, 1 to 100 characters.")
             .required(),
         FormInput::new("type", "Type", InputKind::Select)
-            .value(values("type"))
+            .value(Some(values("type")).filter(|chosen| !chosen.is_empty()).unwrap_or_else(|| "text".to_owned()))
             .options(TYPES.map(str::to_owned).to_vec())
             .hint("It never changes.")
             .required(),

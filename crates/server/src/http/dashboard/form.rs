@@ -142,26 +142,38 @@ impl FormInput {
 /// own error it is also shown as), if any.
 #[derive(Debug, Clone)]
 pub struct Problem {
-    pub message: String,
-    pub input: Option<String>,
+    /// Each refusal: its sentence, and the input it is about when the form has it.
+    pub errors: Vec<(String, Option<String>)>,
 }
 
-/// Shows a write a use case refused on its form: the sentence next to the input at fault
+/// Shows a write a use case refused on its form: each sentence next to the input at fault
 /// (the form input `input_of` names for the failure's [`Field`]) and above the form, with
 /// the status the API answers (400, or 409 for a conflict). Anything not about the input
 /// (a 404, the database down) is an error page.
 pub(super) fn refused(
     inputs: &mut [FormInput],
     failure: Failure,
-    input_of: impl FnOnce(&Field) -> Option<String>,
+    input_of: impl Fn(&Field) -> Option<String>,
 ) -> Result<(StatusCode, Problem), PageError> {
-    let (status, field, message) = match failure {
-        Failure::Invalid { field, message, .. } => (StatusCode::BAD_REQUEST, field, message),
-        Failure::Conflict { field, message, .. } => (StatusCode::CONFLICT, field, message),
-        other => return Err(PageError::Failed(other)),
+    let failures = match failure {
+        Failure::Several(failures) => failures,
+        one => vec![one],
     };
-    let input = field.as_ref().and_then(input_of);
-    Ok((status, problem_at(inputs, input, message)))
+    let mut status = StatusCode::BAD_REQUEST;
+    let mut errors = Vec::with_capacity(failures.len());
+    for failure in failures {
+        let (field, message) = match failure {
+            Failure::Invalid { field, message, .. } => (field, message),
+            Failure::Conflict { field, message, .. } => {
+                status = StatusCode::CONFLICT;
+                (field, message)
+            }
+            other => return Err(PageError::Failed(other)),
+        };
+        let input = field.as_ref().and_then(&input_of);
+        errors.extend(problem_at(inputs, input, message).errors);
+    }
+    Ok((status, Problem { errors }))
 }
 
 /// A form sent back refused for `message`: shown next to the input `name`, when the form
@@ -176,7 +188,9 @@ pub(super) fn problem_at(
         at.error = Some(message.clone());
         at.name.clone()
     });
-    Problem { message, input }
+    Problem {
+        errors: vec![(message, input)],
+    }
 }
 
 /// The prefix of the hidden input that carries back what the input `NAME` showed.

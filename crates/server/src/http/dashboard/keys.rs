@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::extract::{FormBody, PageQuery};
 use super::form::{FormInput, InputKind, Problem, filled, member, problem_at};
 use super::nav::{Nav, Notice, NoticeQuery, Section};
-use super::page::{PageError, render, render_with, show_time};
+use super::page::{Confirm, PageError, render, render_with, show_time};
 use crate::api_key;
 use crate::http::AppState;
 use crate::store::{ApiKey, SessionUser};
@@ -180,6 +180,44 @@ pub async fn create_key(
     Ok(render(&page))
 }
 
+/// The key of the user's company a path names, if it is not revoked yet; 404 for any other.
+async fn active_key(state: &AppState, user: &SessionUser, id: &str) -> Result<ApiKey, PageError> {
+    let id = Uuid::try_parse(id).map_err(|_| PageError::NotFound)?;
+    // Revoking is by key id alone (as the CLI does): check the key is this company's.
+    let keys = state.store().list_api_keys(user.caller.company_id).await?;
+    keys.into_iter()
+        .find(|key| key.id == id && key.revoked_at.is_none())
+        .ok_or(PageError::NotFound)
+}
+
+/// `GET /dashboard/keys/{id}/revoke`: asks before revoking.
+pub async fn confirm_revoke(
+    State(state): State<AppState>,
+    Extension(user): Extension<SessionUser>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let key = active_key(&state, &user, &id).await?;
+    let label = key
+        .name
+        .as_deref()
+        .map(|name| format!(" ({name})"))
+        .unwrap_or_default();
+    let page = Confirm {
+        nav: Some(Nav::new(&user, Section::Keys)),
+        title: format!("Revoke key {}…{label}?", key.prefix),
+        paragraphs: vec![
+            "Every request made with this key is refused from the next one on, whoever \
+             holds it. A revoked key cannot be brought back: an integration that uses it \
+             needs a new key."
+                .to_owned(),
+        ],
+        url: LIST.to_owned(),
+        action: format!("{LIST}/{}/revoke", key.id),
+        button: "Revoke key",
+    };
+    Ok(render(&page))
+}
+
 /// `POST /dashboard/keys/{id}/revoke`: revokes a key of the user's company; requests
 /// with it are refused from the next one on.
 pub async fn revoke_key(
@@ -187,12 +225,7 @@ pub async fn revoke_key(
     Extension(user): Extension<SessionUser>,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let id = Uuid::try_parse(&id).map_err(|_| PageError::NotFound)?;
-    // Revoking is by key id alone (as the CLI does): check the key is this company's.
-    let keys = state.store().list_api_keys(user.caller.company_id).await?;
-    if !keys.iter().any(|key| key.id == id) {
-        return Err(PageError::NotFound);
-    }
+    let id = active_key(&state, &user, &id).await?.id;
     state.store().revoke_api_key(id).await?;
     // The cache is keyed by the secret's hash, which is not known here: start it over.
     state.callers.clear();

@@ -59,7 +59,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(fields::confirm_delete).post(fields::delete_field),
         )
         .route(keys::LIST, get(keys::list_keys).post(keys::create_key))
-        .route("/dashboard/keys/{id}/revoke", post(keys::revoke_key))
+        .route(
+            "/dashboard/keys/{id}/revoke",
+            get(keys::confirm_revoke).post(keys::revoke_key),
+        )
         .route(
             webhooks::LIST,
             get(webhooks::list_webhooks).post(webhooks::create_webhook),

@@ -66,6 +66,11 @@ impl IntoResponse for PageError {
                     ),
                     Failure::NotFound { message, .. } => (404, message),
                     Failure::Gone { message, .. } => (410, message),
+                    Failure::Several(failures) => {
+                        let messages: Vec<String> =
+                            failures.iter().map(ToString::to_string).collect();
+                        (400, messages.join(" "))
+                    }
                     Failure::Store(error) if error.is_unavailable() => (
                         503,
                         "the database is unavailable; try again shortly".to_owned(),

@@ -17,7 +17,7 @@ pub use create::{create, create_many};
 pub use delete::delete;
 pub use input::{ContactInput, CustomFieldInput, MemberChanges, PhoneNumberInput};
 pub use query::SEARCH_TEXT_MAX_CHARS;
-pub use read::{ContactPage, count, export, find, list, query, search};
+pub use read::{ContactPage, count, export, find, list, named_by, query};
 pub use update::{ContactChanges, update};
 pub use upsert::{UpsertInput, upsert_many};
 

@@ -1,5 +1,5 @@
 //! Reading contacts: one by an identifier, a page of a list with its filters, how many it
-//! holds, what a search text finds, and the export's snapshot.
+//! holds, the contact a search text names, and the export's snapshot.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use crate::cursor;
 use crate::directory::Directory;
 use crate::domain::{ContactIdentifier, Email, ExtId, PhoneNumber};
 use crate::failure::Failure;
-use crate::store::{Contact, ContactQuery, Export, ListPosition, SEARCH_TEXT_MIN_CHARS};
+use crate::store::{Contact, ContactQuery, Export, ListPosition};
 
 /// The contact `identifier` names, if the company has it.
 pub async fn find(
@@ -74,18 +74,14 @@ pub async fn count(
     Ok(directory.store.count_contacts(company_id, query).await?)
 }
 
-/// The contacts a search text finds: the one it names as an identifier (a UUID or `alt:`
-/// form, an email, a phone number in any format the API reads, an ext_id), then, for a
-/// text of at least [`SEARCH_TEXT_MIN_CHARS`] characters, those whose name, email or ext_id
-/// contains it, newest first: the `q` of a contact list.
-///
-/// At most `limit` are found by `q`.
-pub async fn search(
+/// The contact a search text names as an identifier, if the company has it: a UUID or an
+/// `alt:` form, an email, a phone number in any format the API reads, an ext_id, tried in
+/// that order.
+pub async fn named_by(
     directory: &Directory,
     company_id: Uuid,
     text: &str,
-    limit: u32,
-) -> Result<Vec<Contact>, Failure> {
+) -> Result<Option<Contact>, Failure> {
     let region = directory.default_region;
     let identifiers = [
         ContactIdentifier::parse(text, region).ok(),
@@ -95,28 +91,12 @@ pub async fn search(
             .map(ContactIdentifier::PhoneNumber),
         ExtId::parse(text).ok().map(ContactIdentifier::ExtId),
     ];
-    let store = &directory.store;
-    let mut found: Vec<Contact> = Vec::new();
     for identifier in identifiers.iter().flatten() {
-        if let Some(contact) = store.get_contact(company_id, identifier).await?
-            && !found.iter().any(|seen| seen.id == contact.id)
-        {
-            found.push(contact);
+        if let Some(contact) = directory.store.get_contact(company_id, identifier).await? {
+            return Ok(Some(contact));
         }
     }
-    let text = text.trim();
-    if text.chars().count() >= SEARCH_TEXT_MIN_CHARS {
-        let query = ContactQuery {
-            text: Some(text.to_owned()),
-            ..ContactQuery::default()
-        };
-        for contact in store.find_contacts(company_id, &query, None, limit).await? {
-            if !found.iter().any(|seen| seen.id == contact.id) {
-                found.push(contact);
-            }
-        }
-    }
-    Ok(found)
+    Ok(None)
 }
 
 /// Every contact of the company from one snapshot, handed over a page at a time; the

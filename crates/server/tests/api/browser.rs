@@ -429,6 +429,18 @@ async fn a_new_user_manages_fields_keys_and_contacts_in_the_browser() {
         assert!(browser.page_text().await.contains("Ada Lovelace"));
     }
     browser.shot("09-search").await;
+    // Filtered by a custom field, with that field as a column, most recently updated first.
+    browser.click("a[href='/dashboard/contacts']").await;
+    browser.choose("#input-field", "plan").await;
+    browser.choose("#input-test", "is").await;
+    browser.fill("#input-value", "pro").await;
+    browser.choose("#input-sort", "-updated_at").await;
+    browser.press("[name='column.plan']").await;
+    browser.click("form[role=search] button").await;
+    assert_eq!(browser.text("#result-count").await, "1 contact found");
+    let table = browser.text("main table").await;
+    assert!(table.contains("Plan") && table.contains("pro"), "{table}");
+    browser.shot("09b-filter").await;
     // The same list on a phone.
     browser
         .client

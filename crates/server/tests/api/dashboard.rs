@@ -1272,3 +1272,93 @@ async fn the_pages_say_what_a_new_user_needs() {
             .contains(r#"<a href="/docs">API reference</a>"#)
     );
 }
+
+contract_test!(the_contact_list_filters_sorts_counts_and_shows_chosen_columns);
+/// The list takes the API's filters (docs/reference.md#finding-contacts) from its form: a
+/// custom field test, an order, the columns to show; it says how many contacts it holds
+/// and its page links keep the form.
+async fn the_contact_list_filters_sorts_counts_and_shows_chosen_columns() {
+    let app = app_with_user().await;
+    app.given_field("seats", "number", None).await;
+    app.given_field("plan", "select", Some(&["free", "pro"]))
+        .await;
+    for seats in 1..=30 {
+        let plan = if seats % 2 == 0 { "pro" } else { "free" };
+        app.given_contact(json!({
+            "ext_id": format!("crm-{seats}"),
+            "custom_fields": [{"key": "seats", "value": seats}, {"key": "plan", "value": plan}],
+        }))
+        .await;
+    }
+    let user = app.log_in(EMAIL, PASSWORD).await;
+    let all = user.get("/dashboard/contacts").await;
+    assert!(
+        all.text
+            .contains(r#"<p id="result-count" role="status">30 contacts</p>"#)
+    );
+    assert!(
+        all.text.contains(r#"<option value="seats">"#),
+        "the filter offers the fields"
+    );
+
+    let filtered = user
+        .get("/dashboard/contacts?field=seats&test=gt&value=2&sort=created_at&column.plan=on")
+        .await;
+    filtered.assert_status(200);
+    assert!(
+        filtered.text.contains("28 contacts found"),
+        "{}",
+        filtered.text
+    );
+    assert!(!filtered.text.contains(">crm-2<"));
+    let first = filtered
+        .text
+        .find(">crm-3<")
+        .expect("crm-3 on the first page");
+    let second = filtered
+        .text
+        .find(">crm-4<")
+        .expect("crm-4 on the first page");
+    assert!(first < second, "oldest first");
+    assert!(filtered.text.contains("<td>pro</td>"), "the plan column");
+    assert!(filtered.text.contains(r#"name="column.plan" checked"#));
+    let next = filtered
+        .text
+        .split(r#"<a href=""#)
+        .find_map(|link| {
+            link.split_once(r#"" rel="next""#)
+                .map(|(href, _)| href.to_owned())
+        })
+        .expect("a next page");
+    let next = unescape_html(&next);
+    assert!(
+        next.contains("field=seats") && next.contains("column.plan=on"),
+        "{next}"
+    );
+    let page_two = user.get(&next).await;
+    page_two.assert_status(200);
+    assert!(page_two.text.contains(">crm-30<") && !page_two.text.contains(">crm-3<"));
+    assert!(page_two.text.contains("First page"));
+    // A page link of one search is refused by another.
+    let cursor = next.split("after=").nth(1).unwrap();
+    user.get(&format!("/dashboard/contacts?after={cursor}"))
+        .await
+        .assert_status(400);
+
+    let pro = user
+        .get("/dashboard/contacts?field=plan&test=is&value=pro")
+        .await;
+    assert!(pro.text.contains("15 contacts found"));
+    let refused = user
+        .get("/dashboard/contacts?field=plan&test=gt&value=pro")
+        .await;
+    refused.assert_status(400);
+    assert!(
+        refused.text.contains("compares numbers and dates"),
+        "{}",
+        refused.text
+    );
+    let short = user.get("/dashboard/contacts?q=ab").await;
+    short.assert_status(400);
+    assert!(short.text.contains("at least 3"));
+}

@@ -138,13 +138,21 @@ async fn an_export_that_holds_its_snapshot_under_saturating_writes_is_ended_befo
             let mut body = export.into_body().into_data_stream();
             let writers = {
                 let app = app.clone();
-                tokio::spawn(async move { saturate(&app, 4, Duration::from_secs(9)).await })
+                tokio::spawn(async move { saturate(&app, 4, Duration::from_secs(12)).await })
             };
             let mut largest = 0;
             let started = Instant::now();
-            // Nothing is read while the writers could take the WAL past what it may hold.
-            while started.elapsed() < Duration::from_secs(8) {
+            // Nothing is read while the writers take the WAL past what the export may hold
+            // (48 MiB), and for a second after, for the server to see it: on a slower or
+            // busier machine that takes longer, up to 11 s.
+            let mut passed: Option<Instant> = None;
+            while started.elapsed() < Duration::from_secs(11)
+                && passed.is_none_or(|at| at.elapsed() < Duration::from_secs(1))
+            {
                 largest = largest.max(wal_bytes(&wal));
+                if largest > 48 * 1024 * 1024 {
+                    passed.get_or_insert_with(Instant::now);
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let mut ended_short = false;

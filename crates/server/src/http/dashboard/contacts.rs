@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::Response;
-use contactd_api::{ErrorCode, FieldType};
+use contactd_api::{ContactSort, ErrorCode, FieldType};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -31,8 +32,6 @@ use crate::store::{Contact, ContactQuery, FieldDefinition, Precondition, Session
 pub const LIST: &str = "/dashboard/contacts";
 /// Contacts per page of the list.
 const PAGE_SIZE: u32 = 25;
-/// The most contacts a name search shows.
-const SEARCH_LIMIT: u32 = 50;
 /// The form member of a custom field's input: this prefix, then the field's key.
 const FIELD_INPUT: &str = "field.";
 /// The base members, in form order, with their labels and kinds.
@@ -53,11 +52,21 @@ struct ContactRow {
     phone_number: String,
     ext_id: String,
     created_at: String,
+    /// The values of the custom fields chosen as columns, in their order ("" for none).
+    values: Vec<String>,
 }
 
-impl From<&Contact> for ContactRow {
-    fn from(contact: &Contact) -> Self {
+impl ContactRow {
+    fn new(contact: &Contact, columns: &[Column]) -> Self {
         let members = &contact.members;
+        let value_of = |column: &Column| {
+            contact
+                .custom_fields
+                .iter()
+                .find(|value| value.key.as_str() == column.key)
+                .map(|value| value.value.to_storage())
+                .unwrap_or_default()
+        };
         Self {
             url: contact_url(contact.id),
             name: full_name(contact),
@@ -65,8 +74,18 @@ impl From<&Contact> for ContactRow {
             phone_number: members.phone_number.clone().unwrap_or_default(),
             ext_id: members.ext_id.clone().unwrap_or_default(),
             created_at: show_time(&contact.created_at),
+            values: columns.iter().map(value_of).collect(),
         }
     }
+}
+
+/// A custom field of the company, as the list's filter and column choices show it.
+#[derive(Debug)]
+struct Column {
+    key: String,
+    display_name: String,
+    /// Whether the list shows it as a column.
+    shown: bool,
 }
 
 fn contact_url(id: Uuid) -> String {
@@ -97,69 +116,254 @@ fn full_name(contact: &Contact) -> String {
 #[template(path = "dashboard/contacts.html")]
 struct ContactsPage {
     nav: Option<Nav>,
-    query: String,
+    /// What the form was sent with, shown back in it.
+    form: ListForm,
+    /// The company's custom fields: the filter's choices and the column checkboxes.
+    fields: Vec<Column>,
+    /// The custom fields shown as columns.
+    columns: Vec<Column>,
     rows: Vec<ContactRow>,
+    /// "3 contacts found", "1204 contacts": what the list holds in all.
+    total: String,
+    /// Whether a search or filter narrows the list.
+    filtered: bool,
+    /// Why nothing was looked up: a search text too short, a filter refused.
+    problem: Option<String>,
     /// The link to the next page, when there is one.
     next_page: Option<String>,
-    /// Whether this is a later page of the unfiltered list.
-    later_page: bool,
+    /// The link to the first page, on a later one.
+    first_page: Option<String>,
+    tests: [(&'static str, &'static str); 7],
+    sorts: [(&'static str, &'static str); 4],
 }
 
-/// Query of the list: a search, or where the page starts.
-#[derive(Debug, Deserialize)]
-pub struct ListQuery {
-    q: Option<String>,
+/// The list's form: a search text, one custom field filter, the order, the columns, and
+/// where the page starts.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListForm {
+    #[serde(default)]
+    q: String,
+    /// The key of the custom field filtered on; empty for none.
+    #[serde(default)]
+    field: String,
+    /// How the field is tested: one of [`TESTS`].
+    #[serde(default)]
+    test: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    sort: String,
     after: Option<String>,
+    /// `column.KEY=on` for each custom field shown as a column; `done=` for a notice.
     #[serde(flatten)]
-    notice: NoticeQuery,
+    rest: HashMap<String, String>,
 }
 
-/// `GET /dashboard/contacts`: the newest contacts a page at a time, or what a search finds.
+/// The tests of the custom field filter: the form's value, the label, and the suffix of
+/// the API's `cf.KEY` filter it becomes.
+const TESTS: [(&str, &str); 7] = [
+    ("is", "is"),
+    ("gt", "is more than"),
+    ("gte", "is at least"),
+    ("lt", "is less than"),
+    ("lte", "is at most"),
+    ("exists", "has a value"),
+    ("absent", "has no value"),
+];
+
+/// The orders of the list, as the form offers them.
+const SORTS: [(&str, &str); 4] = [
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently updated first"),
+    ("updated_at", "Least recently updated first"),
+];
+
+/// The prefix of a column checkbox: this, then the field's key.
+const COLUMN_INPUT: &str = "column.";
+
+impl ListForm {
+    /// The API's filters the form asks for (docs/reference.md#finding-contacts), without
+    /// `q` when it is blank.
+    fn filters(&self) -> Vec<(String, String)> {
+        let mut filters = Vec::new();
+        let text = self.q.trim();
+        if !text.is_empty() {
+            filters.push(("q".to_owned(), text.to_owned()));
+        }
+        if !self.field.is_empty() {
+            let name = format!("cf.{}", self.field);
+            filters.push(match self.test.as_str() {
+                "exists" => (format!("{name}.exists"), "true".to_owned()),
+                "absent" => (format!("{name}.exists"), "false".to_owned()),
+                "gt" | "gte" | "lt" | "lte" => (
+                    format!("{name}.{}", self.test),
+                    self.value.trim().to_owned(),
+                ),
+                _ => (name, self.value.trim().to_owned()),
+            });
+        }
+        if !self.sort.is_empty() {
+            filters.push(("sort".to_owned(), self.sort.clone()));
+        }
+        filters
+    }
+
+    /// The form's own query string, without `after`, for the page links.
+    fn query_string(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("q", &self.q),
+            ("field", &self.field),
+            ("test", &self.test),
+            ("value", &self.value),
+            ("sort", &self.sort),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(name, value);
+            }
+        }
+        let mut columns: Vec<&String> = self
+            .rest
+            .keys()
+            .filter(|name| name.starts_with(COLUMN_INPUT))
+            .collect();
+        columns.sort();
+        for column in columns {
+            query.append_pair(column, "on");
+        }
+        query.finish()
+    }
+
+    fn notice(&self) -> NoticeQuery {
+        NoticeQuery::of(self.rest.get("done").cloned())
+    }
+}
+
+/// `GET /dashboard/contacts`: the contacts the form's search, filter and order find, a
+/// page at a time, with how many there are; a text that names one contact exactly (an
+/// email, a phone number in any format, an ext_id, an id) finds that one.
 pub async fn list_contacts(
     State(state): State<AppState>,
     Extension(user): Extension<SessionUser>,
-    PageQuery(query): PageQuery<ListQuery>,
+    PageQuery(form): PageQuery<ListForm>,
 ) -> Result<Response, PageError> {
     let caller = &user.caller;
-    let text = query.q.unwrap_or_default().trim().to_owned();
-    let (contacts, next_page) = if text.is_empty() {
-        let after = query
-            .after
-            .as_deref()
-            .map(|after| {
-                cursor::decode(after, &caller.cursor_secret, &[]).ok_or_else(|| {
-                    PageError::BadForm(
-                        "this page link is not one the dashboard made for your company".to_owned(),
-                    )
-                })
-            })
-            .transpose()?;
-        let everything = ContactQuery::default();
-        let page = contacts::list(
-            &state.directory,
-            caller.company_id,
-            &everything,
-            after,
-            PAGE_SIZE,
-        )
-        .await?;
-        let next_page = page.next.map(|next| {
-            let cursor = cursor::encode(next, &caller.cursor_secret, &[]);
-            format!("{LIST}?after={cursor}")
-        });
-        (page.contacts, next_page)
+    let definitions = state.directory.field_definitions(caller.company_id).await?;
+    let fields: Vec<Column> = definitions
+        .iter()
+        .map(|definition| Column {
+            key: definition.key.as_str().to_owned(),
+            display_name: definition.display_name.clone(),
+            shown: form
+                .rest
+                .contains_key(&format!("{COLUMN_INPUT}{}", definition.key.as_str())),
+        })
+        .collect();
+    let columns: Vec<Column> = fields
+        .iter()
+        .filter(|field| field.shown)
+        .map(|field| Column {
+            key: field.key.clone(),
+            display_name: field.display_name.clone(),
+            shown: true,
+        })
+        .collect();
+    let mut page = ContactsPage {
+        nav: Some(Nav::new(&user, Section::Contacts).with_notice(&form.notice())),
+        fields,
+        columns,
+        rows: Vec::new(),
+        total: String::new(),
+        filtered: true,
+        problem: None,
+        next_page: None,
+        first_page: None,
+        form: ListForm::default(),
+        tests: TESTS,
+        sorts: SORTS,
+    };
+    let text = form.q.trim();
+    let named = if text.is_empty() || !form.field.is_empty() {
+        None
     } else {
-        let found =
-            contacts::search(&state.directory, caller.company_id, &text, SEARCH_LIMIT).await?;
-        (found, None)
+        contacts::named_by(&state.directory, caller.company_id, text).await?
     };
-    let page = ContactsPage {
-        nav: Some(Nav::new(&user, Section::Contacts).with_notice(&query.notice)),
-        rows: contacts.iter().map(ContactRow::from).collect(),
-        next_page,
-        later_page: text.is_empty() && query.after.is_some(),
-        query: text,
+    if let Some(contact) = named {
+        page.rows = vec![ContactRow::new(&contact, &page.columns)];
+        page.total = "1 contact found".to_owned();
+        page.form = form;
+        return Ok(render(&page));
+    }
+    let filters = form.filters();
+    let query = match contacts::query(&state.directory, caller.company_id, &filters, &[]).await {
+        Ok(query) => query,
+        Err(Failure::Invalid { message, .. }) => {
+            page.problem = Some(message);
+            page.form = form;
+            return Ok(render_with(StatusCode::BAD_REQUEST, &page));
+        }
+        Err(other) => return Err(other.into()),
     };
+    let fingerprint = query.fingerprint();
+    let after = form
+        .after
+        .as_deref()
+        .map(|after| {
+            cursor::decode(after, &caller.cursor_secret, &fingerprint).ok_or_else(|| {
+                PageError::BadForm(
+                    "this page link is not one the dashboard made for your company and this \
+                     search"
+                        .to_owned(),
+                )
+            })
+        })
+        .transpose()?;
+    let found = contacts::list(
+        &state.directory,
+        caller.company_id,
+        &query,
+        after,
+        PAGE_SIZE,
+    )
+    .await?;
+    let total = contacts::count(&state.directory, caller.company_id, &query).await?;
+    let noun = if total == 1 { "contact" } else { "contacts" };
+    // An order alone does not narrow the list.
+    page.filtered = !ContactQuery {
+        sort: ContactSort::default(),
+        ..query.clone()
+    }
+    .is_everything();
+    page.total = if page.filtered {
+        format!("{total} {noun} found")
+    } else {
+        format!("{total} {noun}")
+    };
+    let links = form.query_string();
+    let link = |extra: &str| {
+        let joined = [links.as_str(), extra]
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("&");
+        if joined.is_empty() {
+            LIST.to_owned()
+        } else {
+            format!("{LIST}?{joined}")
+        }
+    };
+    page.next_page = found.next.map(|next| {
+        let cursor = cursor::encode(next, &caller.cursor_secret, &fingerprint);
+        link(&format!("after={cursor}"))
+    });
+    page.first_page = form.after.is_some().then(|| link(""));
+    page.rows = found
+        .contacts
+        .iter()
+        .map(|contact| ContactRow::new(contact, &page.columns))
+        .collect();
+    page.form = form;
     Ok(render(&page))
 }
 

@@ -101,6 +101,11 @@ pub struct NoticeQuery {
 }
 
 impl NoticeQuery {
+    /// The query of a page that reads its own query otherwise: `done` as it was given.
+    pub fn of(done: Option<String>) -> Self {
+        Self { done }
+    }
+
     fn notice(&self) -> Option<Notice> {
         let name = self.done.as_deref()?;
         Notice::ALL.into_iter().find(|notice| notice.name() == name)

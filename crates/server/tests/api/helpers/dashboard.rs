@@ -113,6 +113,7 @@ pub fn unescape_html(text: &str) -> String {
         .replace("&#34;", "\"")
         .replace("&#39;", "'")
         .replace("&#x27;", "'")
+        .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
 

@@ -481,3 +481,35 @@ async fn the_typed_client_builds_filters_and_pages_through_them() {
     );
 }
 contract_test!(the_typed_client_builds_filters_and_pages_through_them);
+
+/// Twenty creates at once: each is found by `q` and by its field as soon as its own write
+/// is answered, whatever the others are doing, and the count holds them all.
+async fn concurrent_writes_are_each_found_as_soon_as_they_are_answered() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    app.given_field("seats", "number", None).await;
+    let writes: Vec<_> = (0..20)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let ext_id = format!("burst-{i:02}");
+                app.given_contact(json!({
+                    "ext_id": ext_id,
+                    "first_name": format!("Quinn{i:02}"),
+                    "custom_fields": [{"key": "seats", "value": i}],
+                }))
+                .await;
+                let by_text = find(&app, &[("q", &format!("quinn{i:02}"))]).await;
+                assert_eq!(ext_ids(&by_text), std::slice::from_ref(&ext_id));
+                let seats = i.to_string();
+                let by_field = find(&app, &[("cf.seats", seats.as_str())]).await;
+                assert_eq!(ext_ids(&by_field), [ext_id]);
+            })
+        })
+        .collect();
+    for write in writes {
+        write.await.expect("a write and its searches");
+    }
+    let counted = count(&app, &[("q", "quinn")]).await;
+    assert_eq!(counted.body, json!({"count": 20}));
+}
+contract_test!(concurrent_writes_are_each_found_as_soon_as_they_are_answered);
